@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# Apache License 2.0 (see LICENSE)
+"""Read-only audit: which KMS key encrypts each data store of one customer, and is it the customer's key.
+
+One call reads everything of a customer, fanned out over a thread pool: Ansible costs far more per task than
+AWS costs per call, so a task per resource would make a fleet audit take hours.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # the module reports the missing SDK
+
+try:
+    import yaml
+except ImportError:
+    yaml = None
+
+from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
+
+# Record statuses. Only in-scope records count towards compliance.
+ON_CUSTOMER_KEY = "customer_key"
+OTHER_KEY = "other_key"
+UNENCRYPTED = "unencrypted"
+NOT_FOUND = "not_found"
+ERROR = "error"
+NOT_ENABLED = "not_enabled"
+INFO = "info"
+IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
+
+
+def _error_code(e) -> str:
+    if isinstance(e, ClientError):
+        return e.response.get("Error", {}).get("Code", "ClientError")
+    return type(e).__name__
+
+
+def _error_text(e) -> str:
+    if isinstance(e, ClientError):
+        err = e.response.get("Error", {})
+        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".strip()
+    return f"{type(e).__name__}: {e}"
+
+
+class CustomerAudit:
+    """Collects records for one customer. `clients(service, region)` returns a (thread-safe) boto3 client."""
+
+    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16):
+        self.config = config
+        self.clients = clients
+        self.sample = s3_object_sample
+        self.concurrency = max(1, concurrency)
+        self.records: list[dict] = []
+
+    # -- records -----------------------------------------------------------------------------------------
+    def _expected(self, service: str, key_arn: str | None = None):
+        if service not in self.config["services"]:
+            return None
+        return key_arn or self.config["keys"].get(service)
+
+    def _record(self, service, rtype, rid, region, key_arn, encrypted, expected, detail=None, **extra):
+        if expected is None:
+            status = NOT_ENABLED
+        elif not encrypted:
+            status = UNENCRYPTED
+        elif same_kms_key(key_arn, expected):
+            status = ON_CUSTOMER_KEY
+        else:
+            status = OTHER_KEY
+        rec = {"service": service, "type": rtype, "id": rid, "region": region, "encrypted": bool(encrypted),
+               "key_arn": key_arn, "expected_key_arn": expected, "status": status, "detail": detail or ""}
+        rec.update(extra)
+        return rec
+
+    def _problem(self, service, rtype, rid, region, status, detail, expected):
+        return {"service": service, "type": rtype, "id": rid, "region": region, "encrypted": None, "key_arn": None,
+                "expected_key_arn": expected, "status": status if expected else NOT_ENABLED, "detail": detail}
+
+    # -- run -----------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        started = time.monotonic()
+        jobs = []
+        cfg = self.config
+        for bucket in cfg["s3_buckets"]:
+            jobs.append((self.audit_bucket, bucket))
+        for cluster in cfg["rds_clusters"]:
+            jobs.append((self.audit_rds, cluster))
+        if cfg.get("kops_cluster_name"):
+            jobs.append((self.audit_launch_templates,))
+            jobs.append((self.audit_volumes,))
+            if cfg.get("kops_state_store"):
+                jobs.append((self.audit_kops_spec,))
+        # Two pools: jobs wait on their leaf calls (object heads, template versions), and a leaf never waits,
+        # so a job can't starve the calls it waits for.
+        with ThreadPoolExecutor(max_workers=self.concurrency) as leaves, \
+                ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(jobs)))) as outer:
+            self.pool = leaves
+            futures = [outer.submit(*job) for job in jobs]
+            for f in futures:
+                self.records.extend(f.result())
+        order = {"s3": 0, "rds": 1, "ebs": 2}
+        self.records.sort(key=lambda r: (order.get(r["service"], 9), r["type"], r["id"]))
+        return {"resources": self.records, "summary": summarize(self.records),
+                "seconds": round(time.monotonic() - started, 3)}
+
+    # -- S3 ------------------------------------------------------------------------------------------------
+    def audit_bucket(self, bucket: str) -> list[dict]:
+        s3 = self.clients("s3", self.config["region"])
+        region = self.config["region"]
+        expected = self._expected("s3")
+        try:
+            rules = s3.get_bucket_encryption(aws_retry=True, Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+            default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+            bucket_key = bool(rules and rules[0].get("BucketKeyEnabled"))
+        except ClientError as e:
+            code = _error_code(e)
+            if code == "NoSuchBucket":
+                return [self._problem("s3", "s3_bucket", bucket, region, NOT_FOUND, "bucket does not exist", expected)]
+            if code != "ServerSideEncryptionConfigurationNotFoundError":
+                return [self._problem("s3", "s3_bucket", bucket, region, ERROR, _error_text(e), expected)]
+            default, bucket_key = {}, False
+        except BotoCoreError as e:
+            return [self._problem("s3", "s3_bucket", bucket, region, ERROR, _error_text(e), expected)]
+        algorithm = default.get("SSEAlgorithm", "AES256")  # AWS applies SSE-S3 when nothing is configured
+        key = default.get("KMSMasterKeyID")
+        detail = f"default {algorithm}" + (", bucket key" if bucket_key else "")
+        records = [self._record("s3", "s3_bucket", bucket, region, key, algorithm.startswith("aws:kms"), expected, detail,
+                                algorithm=algorithm, bucket_key_enabled=bucket_key)]
+        records.append(self.audit_objects(s3, bucket, expected))
+        return records
+
+    def audit_objects(self, s3, bucket: str, expected) -> dict:
+        """Head a sample of objects (all of them when the sample is 0) and count the keys they are under."""
+        region = self.config["region"]
+        try:
+            keys, truncated = self._list_keys(s3, bucket)
+        except (ClientError, BotoCoreError) as e:
+            return self._problem("s3", "s3_objects", bucket, region, ERROR, _error_text(e), expected)
+        sample = _spread(keys, self.sample) if self.sample else keys
+        heads = list(self.pool.map(lambda k: self._head(s3, bucket, k), sample)) if sample else []
+        counts: dict[str, int] = {}
+        off_key = []
+        for key, (algorithm, kms_key, err) in zip(sample, heads):
+            label = err or kms_key or algorithm or "none"
+            counts[label] = counts.get(label, 0) + 1
+            if err or not (algorithm == "aws:kms" and expected and same_kms_key(kms_key, expected)):
+                off_key.append({"key": key, "algorithm": algorithm, "kms_key_id": kms_key, "error": err})
+        on_key = len(sample) - len(off_key)
+        scope = f"{len(sample)} of {len(keys)}{'+' if truncated else ''} objects"
+        if expected is None:
+            status = NOT_ENABLED
+        elif not sample:
+            status = ON_CUSTOMER_KEY
+        else:
+            status = ON_CUSTOMER_KEY if not off_key else OTHER_KEY
+        return {"service": "s3", "type": "s3_objects", "id": bucket, "region": region, "encrypted": None,
+                "key_arn": None, "expected_key_arn": expected, "status": status,
+                "detail": f"{on_key} on the customer key, {len(off_key)} not ({scope} read)",
+                "sampled": len(sample), "listed": len(keys), "listing_truncated": truncated,
+                "on_key": on_key, "keys_seen": counts, "not_on_key": off_key[:20]}
+
+    def _list_keys(self, s3, bucket):
+        """Object keys: the first 1000 for a sample (enough to spread it), all of them for a full read."""
+        keys = []
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000}):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+            if self.sample and page.get("IsTruncated"):
+                return keys, True
+        return keys, False
+
+    @staticmethod
+    def _head(s3, bucket, key):
+        try:
+            h = s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
+            return h.get("ServerSideEncryption"), h.get("SSEKMSKeyId"), None
+        except (ClientError, BotoCoreError) as e:
+            return None, None, _error_text(e)
+
+    # -- RDS -----------------------------------------------------------------------------------------------
+    def audit_rds(self, cluster: dict) -> list[dict]:
+        region, ident = cluster["region"], cluster["identifier"]
+        rds = self.clients("rds", region)
+        expected = self._expected("rds", cluster.get("key_arn"))
+        rtype = "rds_cluster" if cluster["kind"] == "cluster" else "rds_instance"
+        try:
+            if cluster["kind"] == "cluster":
+                found = rds.describe_db_clusters(aws_retry=True, DBClusterIdentifier=ident)["DBClusters"][0]
+            else:
+                found = rds.describe_db_instances(aws_retry=True, DBInstanceIdentifier=ident)["DBInstances"][0]
+        except ClientError as e:
+            status = NOT_FOUND if _error_code(e) in ("DBClusterNotFoundFault", "DBInstanceNotFound") else ERROR
+            return [self._problem("rds", rtype, ident, region, status, _error_text(e), expected)]
+        except BotoCoreError as e:
+            return [self._problem("rds", rtype, ident, region, ERROR, _error_text(e), expected)]
+        detail = f"{found.get('Engine')} {found.get('EngineVersion', '')}".strip()
+        if found.get("GlobalClusterIdentifier"):
+            detail += f", global cluster {found['GlobalClusterIdentifier']}"
+        records = [self._record("rds", rtype, ident, region, found.get("KmsKeyId"), found.get("StorageEncrypted"), expected,
+                                detail, arn=found.get("DBClusterArn") or found.get("DBInstanceArn"), engine=found.get("Engine"))]
+        members = [m["DBInstanceIdentifier"] for m in found.get("DBClusterMembers", [])]
+        if members:
+            try:
+                instances = rds.describe_db_instances(aws_retry=True, Filters=[{"Name": "db-cluster-id", "Values": [ident]}])["DBInstances"]
+            except (ClientError, BotoCoreError) as e:
+                return records + [self._problem("rds", "rds_instance", m, region, ERROR, _error_text(e), expected) for m in members]
+            writers = {m["DBInstanceIdentifier"] for m in found["DBClusterMembers"] if m.get("IsClusterWriter")}
+            for inst in instances:
+                iid = inst["DBInstanceIdentifier"]
+                role = "writer" if iid in writers else "reader"
+                records.append(self._record("rds", "rds_instance", iid, region, inst.get("KmsKeyId"), inst.get("StorageEncrypted"),
+                                            expected, f"{role} of {ident}, {inst.get('DBInstanceClass')}", cluster=ident))
+        return records
+
+    # -- EBS / kops ----------------------------------------------------------------------------------------
+    def _cluster_filter(self):
+        return [{"Name": "tag:KubernetesCluster", "Values": [self.config["kops_cluster_name"]]}]
+
+    def audit_launch_templates(self) -> list[dict]:
+        region = self.config["region"]
+        ec2 = self.clients("ec2", region)
+        expected = self._expected("ebs")
+        try:
+            templates = ec2.describe_launch_templates(aws_retry=True, Filters=self._cluster_filter())["LaunchTemplates"]
+        except (ClientError, BotoCoreError) as e:
+            return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, ERROR, _error_text(e), expected)]
+        if not templates:
+            return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, NOT_FOUND,
+                                  "no launch template tagged KubernetesCluster with the cluster name", expected)]
+        return [r for rs in self.pool.map(lambda t: self._audit_template(ec2, t, expected), templates) for r in rs]
+
+    def _audit_template(self, ec2, template, expected):
+        region, name = self.config["region"], template["LaunchTemplateName"]
+        try:
+            versions = ec2.describe_launch_template_versions(aws_retry=True, LaunchTemplateId=template["LaunchTemplateId"],
+                                                             Versions=["$Default"])["LaunchTemplateVersions"]
+        except (ClientError, BotoCoreError) as e:
+            return [self._problem("ebs", "launch_template", name, region, ERROR, _error_text(e), expected)]
+        data = versions[0]["LaunchTemplateData"] if versions else {}
+        records = []
+        for bdm in data.get("BlockDeviceMappings", []):
+            ebs = bdm.get("Ebs")
+            if not ebs:
+                continue
+            records.append(self._record("ebs", "launch_template", f"{name} {bdm.get('DeviceName')}", region, ebs.get("KmsKeyId"),
+                                        ebs.get("Encrypted"), expected, f"version {versions[0]['VersionNumber']} (default)",
+                                        launch_template_id=template["LaunchTemplateId"]))
+        if not records:
+            records.append(self._record("ebs", "launch_template", name, region, None, False, expected,
+                                        "no EBS block device mapping: instances use the AMI's, unencrypted unless the account default says so"))
+        return records
+
+    def audit_volumes(self) -> list[dict]:
+        """Volumes tagged for the cluster (etcd) and every volume attached to the cluster's instances."""
+        region = self.config["region"]
+        ec2 = self.clients("ec2", region)
+        expected = self._expected("ebs")
+        try:
+            volumes = {v["VolumeId"]: v for v in _paginate(ec2, "describe_volumes", "Volumes", Filters=self._cluster_filter())}
+            attached = []
+            for reservation in _paginate(ec2, "describe_instances", "Reservations", Filters=self._cluster_filter()
+                                         + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]):
+                for inst in reservation["Instances"]:
+                    attached += [m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", []) if m.get("Ebs")]
+            missing = [v for v in attached if v not in volumes]
+            if missing:
+                volumes.update({v["VolumeId"]: v for v in _paginate(ec2, "describe_volumes", "Volumes", VolumeIds=missing)})
+        except (ClientError, BotoCoreError) as e:
+            return [self._problem("ebs", "ebs_volume", self.config["kops_cluster_name"], region, ERROR, _error_text(e), expected)]
+        if not volumes:
+            return [self._problem("ebs", "ebs_volume", self.config["kops_cluster_name"], region, NOT_FOUND,
+                                  "no EBS volume tagged for the cluster or attached to its instances", expected)]
+        records = []
+        for vid, vol in sorted(volumes.items()):
+            tags = {t["Key"]: t["Value"] for t in vol.get("Tags", [])}
+            etcd = any(k.startswith("k8s.io/etcd/") for k in tags)
+            users = ", ".join(a.get("InstanceId", "") for a in vol.get("Attachments", [])) or "not attached"
+            what = "etcd volume " + tags.get("Name", "") if etcd else f"{vol.get('Size')} GiB {vol.get('VolumeType')}, {users}"
+            rec = self._record("ebs", "ebs_volume", vid, region, vol.get("KmsKeyId"), vol.get("Encrypted"), expected, what.strip(),
+                               etcd=etcd, name=tags.get("Name"))
+            if etcd and rec["status"] in (OTHER_KEY, UNENCRYPTED):
+                rec["detail"] += "; etcd volumes cannot be re-keyed in a running cluster (needs an etcd migration)"
+            records.append(rec)
+        return records
+
+    def audit_kops_spec(self) -> list[dict]:
+        """What the kops state store asks for: instance groups' root/extra volume encryption and etcd members."""
+        store, name, region = self.config["kops_state_store"], self.config["kops_cluster_name"], self.config["region"]
+        expected = self._expected("ebs")
+        s3 = self.clients("s3", region)
+        base = "/".join(p for p in (store["prefix"], name) if p)
+        try:
+            listing = _paginate(s3, "list_objects_v2", "Contents", Bucket=store["bucket"], Prefix=f"{base}/instancegroup/")
+            docs = [(o["Key"].rsplit("/", 1)[1], s3.get_object(aws_retry=True, Bucket=store["bucket"], Key=o["Key"])["Body"].read())
+                    for o in listing]
+        except (ClientError, BotoCoreError) as e:
+            return [self._problem("ebs", "kops_instance_group", name, region, ERROR, f"{store['url']}: {_error_text(e)}", expected)]
+        if yaml is None:
+            return [self._problem("ebs", "kops_instance_group", name, region, ERROR, "PyYAML is needed to read the kops spec", expected)]
+        records = []
+        for ig_name, body in docs:
+            try:
+                spec = (yaml.safe_load(body) or {}).get("spec", {})
+            except yaml.YAMLError as e:
+                records.append(self._problem("ebs", "kops_instance_group", ig_name, region, ERROR, f"unreadable spec: {e}", expected))
+                continue
+            encrypted = bool(spec.get("rootVolumeEncryption"))
+            key = spec.get("rootVolumeEncryptionKey")
+            detail = f"role {spec.get('role', '?')}; rootVolumeEncryption {'true' if encrypted else 'unset'}"
+            if key and not encrypted:
+                detail += " (the key is ignored by kops unless rootVolumeEncryption is true)"
+            records.append(self._record("ebs", "kops_instance_group", ig_name, region, key, encrypted and key, expected, detail))
+            for vol in spec.get("volumes") or []:
+                records.append(self._record("ebs", "kops_instance_group", f"{ig_name} {vol.get('device')}", region, vol.get("key"),
+                                            vol.get("encrypted") and vol.get("key"), expected, "extra volume"))
+        return records
+
+
+def _paginate(client, operation, result_key, **kwargs) -> list:
+    items = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(result_key, []))
+    return items
+
+
+def _spread(items: list, n: int) -> list:
+    """n items spread evenly over the list, first and last included, so a sample is not just one prefix."""
+    if n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[0]]
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
+
+
+def summarize(records: list[dict]) -> dict:
+    """Counts per service and overall; `compliant` means every in-scope resource is on the customer's key."""
+    by_service: dict[str, dict] = {}
+    for r in records:
+        s = by_service.setdefault(r["service"], {"in_scope": 0, "on_customer_key": 0, "not_on_customer_key": 0, "enabled": True})
+        if r["status"] == NOT_ENABLED:
+            s["enabled"] = False
+            continue
+        s["in_scope"] += 1
+        s["on_customer_key" if r["status"] == ON_CUSTOMER_KEY else "not_on_customer_key"] += 1
+    in_scope = sum(s["in_scope"] for s in by_service.values())
+    ok = sum(s["on_customer_key"] for s in by_service.values())
+    statuses: dict[str, int] = {}
+    for r in records:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return {"resources": len(records), "in_scope": in_scope, "on_customer_key": ok, "not_on_customer_key": in_scope - ok,
+            "by_status": statuses, "by_service": by_service, "compliant": in_scope > 0 and ok == in_scope}

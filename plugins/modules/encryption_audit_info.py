@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: encryption_audit_info
+short_description: Report which KMS key encrypts every data store of a Mattermost Cloud Dedicated customer
+version_added: 0.1.0
+description:
+  - Reads, for one customer, the S3 bucket defaults and a sample of objects, the RDS/Aurora clusters and their
+    instances, the kops cluster's launch templates, EBS volumes (root, extra and etcd) and the kops instance group
+    specs in the state store, and reports for each the key that encrypts it and whether that is the customer's key.
+  - Read-only. All reads of one customer happen in this one call, concurrently.
+  - Resources of services not enabled for the customer are listed with status C(not_enabled) and do not count.
+author:
+  - Mattermost Infrastructure SRE
+options:
+  config:
+    description: The customer's normalized configuration, as returned by M(mattermost.byok.customer_config).
+    type: dict
+    required: true
+  s3_object_sample:
+    description:
+      - How many objects per bucket to read the encryption of, spread over the first 1000 keys.
+      - C(0) reads every object of every bucket (a full verification; slow for large buckets).
+    type: int
+    default: 20
+  concurrency:
+    description: How many AWS calls run at once.
+    type: int
+    default: 16
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Audit where the customer's data stands
+  mattermost.byok.encryption_audit_info:
+    config: "{{ byok_config.config }}"
+    s3_object_sample: 50
+  register: audit
+
+- name: Show what is not on the customer's key
+  ansible.builtin.debug:
+    msg: "{{ audit.resources | rejectattr('status', 'in', ['customer_key', 'not_enabled']) | list }}"
+"""
+
+RETURN = r"""
+resources:
+  description: One record per resource (an S3 bucket's objects are one record per bucket).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: C(s3), C(rds) or C(ebs).
+      type: str
+    type:
+      description: C(s3_bucket), C(s3_objects), C(rds_cluster), C(rds_instance), C(launch_template), C(ebs_volume) or C(kops_instance_group).
+      type: str
+    id:
+      description: Resource identifier.
+      type: str
+    region:
+      description: Region of the resource.
+      type: str
+    key_arn:
+      description: The key that encrypts it, as the service reports it.
+      type: str
+    expected_key_arn:
+      description: The customer's key for this resource, or null when its service is not enabled.
+      type: str
+    status:
+      description: C(customer_key), C(other_key), C(unencrypted), C(not_found), C(error) or C(not_enabled).
+      type: str
+    detail:
+      description: What was read, in words.
+      type: str
+summary:
+  description: Counts overall and per service.
+  returned: always
+  type: dict
+  contains:
+    in_scope:
+      description: Resources of enabled services.
+      type: int
+    on_customer_key:
+      description: In-scope resources on the customer's key.
+      type: int
+    compliant:
+      description: Every in-scope resource is on the customer's key.
+      type: bool
+seconds:
+  description: Time the reads took.
+  returned: always
+  type: float
+"""
+
+import threading
+
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.encryption_audit import CustomerAudit
+
+
+def main():
+    module = ByokModule(
+        argument_spec=dict(
+            config=dict(type="dict", required=True),
+            s3_object_sample=dict(type="int", default=20),
+            concurrency=dict(type="int", default=16),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params["s3_object_sample"] < 0:
+        module.fail_json(msg="s3_object_sample: must be 0 (every object) or a positive number")
+    if module.params["concurrency"] < 1:
+        module.fail_json(msg="concurrency: must be at least 1")
+    config = module.params["config"]
+    missing = [k for k in ("customer", "region", "services", "keys", "s3_buckets", "rds_clusters") if k not in config]
+    if missing:
+        module.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
+
+    clients = {}
+    lock = threading.Lock()
+
+    def client(service, region):
+        # Created once per service and region; boto3 clients are thread-safe, their creation is not.
+        with lock:
+            if (service, region) not in clients:
+                clients[(service, region)] = module.byok_client(service, region=region,
+                                                               max_pool_connections=module.params["concurrency"])
+            return clients[(service, region)]
+
+    result = CustomerAudit(config, client, module.params["s3_object_sample"], module.params["concurrency"]).run()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
