@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """ARN and identifier parsing with messages that name the field and the fix.
 
 Pure functions: no AWS calls, importable without Ansible.
@@ -51,7 +51,7 @@ def parse_arn(value: str, field: str = "arn") -> Arn:
     parts = value.split(":", 5)
     if len(parts) != 6 or not parts[2] or not parts[5]:
         raise InvalidIdentifier(f"{field}: {value!r} is not an ARN (expected arn:<partition>:<service>:<region>:<account>:<resource>)")
-    _, partition, service, region, account_id, resource = parts
+    partition, service, region, account_id, resource = parts[1:]
     if partition not in PARTITIONS:
         raise InvalidIdentifier(f"{field}: {value!r} has unknown partition {partition!r} (one of {', '.join(PARTITIONS)})")
     if account_id and not ACCOUNT_ID_RE.match(account_id):

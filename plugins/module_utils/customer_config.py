@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate one customer's BYOK inventory variables and derive what every step needs from them.
 
 Pure: no AWS calls. Every error names the inventory variable (`byok_keys.rds`, `byok_services[2]`, ...) and
@@ -116,7 +116,7 @@ def validate_customer(customer: str, v: dict) -> dict:
         "kops_cluster_name": cluster_name(cluster_id),
         "key_source": key_source,
         "services": services,
-        "keys": keys,
+        "service_keys": keys,
         "rds_region_keys": region_keys,
         "distinct_keys": _distinct_keys(keys, clusters),
         "s3_buckets": buckets,

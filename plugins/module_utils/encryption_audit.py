@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only audit: which KMS key encrypts each data store of one customer, and is it the customer's key.
 
 One call reads everything of a customer, fanned out over a thread pool: Ansible costs far more per task than
@@ -63,7 +63,7 @@ class CustomerAudit:
     def _expected(self, service: str, key_arn: str | None = None):
         if service not in self.config["services"]:
             return None
-        return key_arn or self.config["keys"].get(service)
+        return key_arn or self.config["service_keys"].get(service)
 
     def _record(self, service, rtype, rid, region, key_arn, encrypted, expected, detail=None, **extra):
         if expected is None:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ description:
   - Makes no AWS call. Keys must be full KMS key ARNs; aliases and bare key ids are refused because they resolve in
     the caller's account, which is the wrong key across accounts.
 author:
-  - Mattermost Infrastructure SRE
+  - Mattermost Infrastructure SRE (@mattermost)
 options:
   customer:
     description: Name of the customer (the inventory host name).
@@ -39,8 +39,10 @@ attributes:
     description: Reads nothing and changes nothing in either mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   idempotent:
     support: full
+    description: The same input gives the same result.
 """
 
 EXAMPLES = r"""
@@ -68,7 +70,7 @@ config:
       type: list
       elements: str
       sample: [s3, rds, ebs]
-    keys:
+    service_keys:
       description: Key ARN per enabled service.
       type: dict
       sample: {s3: "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"}

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ description:
   - Read-only. All reads of one customer happen in this one call, concurrently.
   - Resources of services not enabled for the customer are listed with status C(not_enabled) and do not count.
 author:
-  - Mattermost Infrastructure SRE
+  - Mattermost Infrastructure SRE (@mattermost)
 options:
   config:
     description: The customer's normalized configuration, as returned by M(mattermost.byok.customer_config).
@@ -43,8 +43,10 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   idempotent:
     support: full
+    description: The same input gives the same result.
 """
 
 EXAMPLES = r"""
@@ -130,7 +132,7 @@ def main():
     if module.params["concurrency"] < 1:
         module.fail_json(msg="concurrency: must be at least 1")
     config = module.params["config"]
-    missing = [k for k in ("customer", "region", "services", "keys", "s3_buckets", "rds_clusters") if k not in config]
+    missing = [k for k in ("customer", "region", "services", "service_keys", "s3_buckets", "rds_clusters") if k not in config]
     if missing:
         module.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
 
@@ -141,8 +143,8 @@ def main():
         # Created once per service and region; boto3 clients are thread-safe, their creation is not.
         with lock:
             if (service, region) not in clients:
-                clients[(service, region)] = module.byok_client(service, region=region,
-                                                               max_pool_connections=module.params["concurrency"])
+                pool = module.params["concurrency"]
+                clients[(service, region)] = module.byok_client(service, region=region, max_pool_connections=pool)
             return clients[(service, region)]
 
     result = CustomerAudit(config, client, module.params["s3_object_sample"], module.params["concurrency"]).run()

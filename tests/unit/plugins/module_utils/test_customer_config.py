@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def errors_of(v):
 
 def test_one_key_for_all():
     c = validate_customer("acme", config())
-    assert c["keys"] == {"s3": K1, "rds": K1, "ebs": K1}
+    assert c["service_keys"] == {"s3": K1, "rds": K1, "ebs": K1}
     assert c["distinct_keys"] == [{"arn": K1, "region": "us-east-1", "services": ["ebs", "rds", "s3"]}]
     assert c["rds_clusters"] == [{"identifier": "acme-db", "region": "us-east-1", "kind": "cluster", "key_arn": K1}]
     assert c["kops_cluster_name"] == "acme01-kops.k8s.local"
@@ -67,19 +67,19 @@ def test_principals_follow_the_runbook_names():
 
 def test_key_per_service_with_sharing():
     c = validate_customer("acme", config(byok_keys={"s3": K1, "rds": K1, "ebs": K2}))
-    assert c["keys"] == {"s3": K1, "rds": K1, "ebs": K2}
+    assert c["service_keys"] == {"s3": K1, "rds": K1, "ebs": K2}
     assert {d["arn"]: d["services"] for d in c["distinct_keys"]} == {K1: ["rds", "s3"], K2: ["ebs"]}
 
 
 def test_service_key_overrides_all():
     c = validate_customer("acme", config(byok_keys={"all": K1, "ebs": K2}))
-    assert c["keys"] == {"s3": K1, "rds": K1, "ebs": K2}
+    assert c["service_keys"] == {"s3": K1, "rds": K1, "ebs": K2}
 
 
 def test_selective_services_need_only_their_resources():
     c = validate_customer("acme", config(byok_services=["s3"], byok_rds_clusters=None, byok_kops_state_store=None))
     assert c["services"] == ["s3"]
-    assert c["keys"] == {"s3": K1}
+    assert c["service_keys"] == {"s3": K1}
     assert c["kops_state_store"] is None
 
 

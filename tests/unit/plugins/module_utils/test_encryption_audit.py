@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: Mattermost, Inc.
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The audit's pure parts: statuses, sampling and summaries. Reads against AWS are covered by the integration tests."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils import encryption_
 
 K = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 P = "arn:aws:kms:us-east-1:222222222222:key/0acbe000-0000-4000-8000-000000000009"
-CONFIG = {"services": ["s3", "rds"], "keys": {"s3": K, "rds": K}}
+CONFIG = {"services": ["s3", "rds"], "service_keys": {"s3": K, "rds": K}}
 
 
 @pytest.mark.parametrize("service, key, encrypted, status", [
