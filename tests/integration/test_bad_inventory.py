@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad inventory input fails that customer, naming the variable, before any AWS call; the others go on."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from tests.integration import runner
+
+
+def dead_endpoint() -> str:
+    """An address where nothing listens: a customer that reaches AWS fails with a connection error."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_bad_customers_fail_with_the_field_named_and_others_go_on(tmp_path):
+    good = runner.demo_host_vars("acme")
+    no_account = dict(good)
+    del no_account["byok_customer_account_id"]
+    bad_arn = dict(good, byok_keys={"all": "arn:aws:kms:us-east-1:111111111101:key/not-a-key"})
+    bad_alias = dict(good, byok_keys={"all": "alias/customer-key"})
+    bad_service = dict(good, byok_services=["s3", "efs"])
+    inventory = runner.write_inventory(str(tmp_path / "inv"), {
+        "good": good, "noaccount": no_account, "badarn": bad_arn, "badalias": bad_alias, "badservice": bad_service})
+    proc = runner.run_playbook(dead_endpoint(), inventory, str(tmp_path / "artifacts"))
+    assert proc.returncode != 0
+    fleet = {c["customer"]: c["outcome"] for c in runner.read_json(str(tmp_path / "artifacts" / "fleet-summary.json"))["customers"]}
+    assert set(fleet) == {"good", "noaccount", "badarn", "badalias", "badservice"}
+    assert all(o["status"] == "failed" for o in fleet.values())
+    assert "byok_customer_account_id" in fleet["noaccount"]["message"]
+    assert "byok_keys.all" in fleet["badarn"]["message"] and "not a KMS key ARN" in fleet["badarn"]["message"]
+    assert "byok_keys.all" in fleet["badalias"]["message"] and "alias" in fleet["badalias"]["message"]
+    assert "byok_services" in fleet["badservice"]["message"] and "efs" in fleet["badservice"]["message"]
+    # The bad ones stopped at validation; only the good one got as far as calling AWS (which isn't there).
+    aws_step = "Assume the automation role in the provider account"
+    for name in ("noaccount", "badarn", "badalias", "badservice"):
+        assert not fleet[name]["step"].endswith(aws_step), fleet[name]
+        assert "connect" not in fleet[name]["message"].lower()
+    assert fleet["good"]["step"].endswith(aws_step), fleet["good"]
+    summary = open(os.path.join(tmp_path, "artifacts", "fleet-summary.md")).read()
+    assert "| badarn | failed at" in summary
