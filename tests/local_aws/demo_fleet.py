@@ -27,6 +27,7 @@ import string
 import sys
 import threading
 import time
+import urllib.parse
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -561,7 +562,7 @@ class Seeder:
             for future in concurrent.futures.as_completed(futures):
                 try:
                     future.result()
-                except (ClientError, SeedError) as e:
+                except (ClientError, BotoCoreError, SeedError) as e:
                     raise SeedError(f"{futures[future].name}: {e}") from e
 
     # -- provider account ----------------------------------------------------------------------------------------
@@ -664,7 +665,7 @@ class Seeder:
         if obj.metadata:
             params["Metadata"] = obj.metadata
         if obj.tags:
-            params["Tagging"] = "&".join(f"{k}={v}" for k, v in obj.tags.items())
+            params["Tagging"] = urllib.parse.urlencode(obj.tags)
         if not obj.multipart:
             return s3.put_object(Body=obj.body, **params)
         upload = s3.create_multipart_upload(**params)["UploadId"]

@@ -54,11 +54,15 @@ def find_key(caller_account: str, region: str, ref: str | None) -> Key | None:
     return backend.keys.get(key_id) if key_id else None
 
 
-def not_found_message(region: str, ref: str) -> str:
+def not_found_message(caller_account: str, region: str, ref: str) -> str:
+    """KMS's wording: "Invalid arn <region>" for another region's ARN, else the key or alias as an ARN."""
     arn = parse_kms_arn(ref)
     if arn and arn.region != region:
         return f"Invalid arn {arn.region}"
-    if ref.startswith("alias/") or (arn and arn.kind == "alias"):
+    if arn is None:
+        kind = "" if ref.startswith("alias/") else "key/"
+        ref = f"arn:aws:kms:{region}:{caller_account}:{kind}{ref}"
+    if ":alias/" in ref:
         return f"Alias {ref} is not found."
     return f"Key '{ref}' does not exist"
 
@@ -104,7 +108,7 @@ def key_problem(caller_account: str, region: str, ref: str) -> tuple[str, str] |
     """
     key = find_key(caller_account, region, ref)
     if key is None:
-        return "NotFoundException", not_found_message(region, ref)
+        return "NotFoundException", not_found_message(caller_account, region, ref)
     return unusable_reason(key)
 
 

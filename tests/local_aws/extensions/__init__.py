@@ -1,0 +1,27 @@
+"""Fidelity extensions to moto for BYOK tests; ``apply()`` installs them all (idempotent).
+
+One module per area; each patch is small and its comment names the AWS behaviour it reproduces.
+"""
+from __future__ import annotations
+
+import threading
+
+from . import ec2, kms, kms_import, rds, s3
+from ._patching import MotoInternalsChanged
+
+__all__ = ["MotoInternalsChanged", "apply"]
+
+_applied = False
+_lock = threading.Lock()
+
+
+def apply() -> None:
+    """Patch moto in this process. Raises MotoInternalsChanged if moto no longer has what we patch."""
+    global _applied  # pylint: disable=global-statement
+    with _lock:
+        if _applied:
+            return
+        # Order matters: kms_import wraps KmsBackend.create_key on top of kms's wrapper.
+        for module in (kms, kms_import, s3, ec2, rds):
+            module.apply()
+        _applied = True
