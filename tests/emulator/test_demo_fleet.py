@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -26,6 +27,17 @@ STATE_STORE = GROUP["byok_kops_state_store"][len("s3://"):]
 CUSTOMERS = list(yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]["dedicated"]["hosts"])
 HOST_VARS = {name: yaml.safe_load((INVENTORY / "host_vars" / f"{name}.yml").read_text()) for name in CUSTOMERS}
 RUNBOOK_ACTIONS = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
+
+
+class Seeded(NamedTuple):
+    aws: LocalAWS
+    output: str
+
+
+def key_parts(arn: str) -> tuple[str, str, str]:
+    """(region, account, key id) of a key ARN."""
+    region, account, resource = arn.split(":")[3:6]
+    return region, account, resource.split("/", 1)[1]
 
 
 def seed_command(endpoint: str, inventory: Path = INVENTORY) -> subprocess.CompletedProcess:
@@ -48,12 +60,12 @@ def tags_of(resource: dict, key: str = "Tags") -> dict:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory):
-    """A private extended server with the demo fleet seeded once; yields (LocalAWS, first run's output)."""
+    """A private extended server with the demo fleet seeded once, and the first run's output."""
     server = LocalAWS.start(extended=True, log_path=tmp_path_factory.mktemp("demo-fleet") / "server.log")
     try:
         run = seed_command(server.endpoint_url)
         assert run.returncode == 0, run.stderr[-3000:]
-        yield server, run.stdout
+        yield Seeded(server, run.stdout)
     finally:
         server.stop()
 
@@ -61,14 +73,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def provider_keys(fleet) -> dict[str, str]:
     """The provider key ARN of each region, found by its alias in the provider account."""
-    aws, _ = fleet
+    aws = fleet.aws
     regions = {hv["byok_region"] for hv in HOST_VARS.values()} | {c["region"] for hv in HOST_VARS.values() for c in hv["byok_rds_clusters"]}
     alias = f"alias/mattermost-cloud-{GROUP['byok_environment']}"
     return {r: aws.client("kms", region=r).describe_key(KeyId=alias)["KeyMetadata"]["Arn"] for r in regions}
 
 
 def test_first_run_creates_the_fleet_and_prints_a_summary(fleet):
-    _, output = fleet
+    output = fleet.output
     assert "resource" in output and all(name in output for name in CUSTOMERS)
     created = int(output.strip().splitlines()[-1].split(" created")[0])
     assert created > 250 and ", 0 already present" in output
@@ -76,11 +88,11 @@ def test_first_run_creates_the_fleet_and_prints_a_summary(fleet):
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_every_key_arn_is_an_enabled_key_in_its_customer_account(fleet, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     for arn in key_arns(HOST_VARS[customer]):
-        _, _, _, region, account, key = arn.split(":", 5)
+        region, account, key_id = key_parts(arn)
         kms = aws.client("kms", account=account, region=region)
-        meta = kms.describe_key(KeyId=key.split("/")[1])["KeyMetadata"]
+        meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
         assert (meta["Arn"], meta["KeyState"], meta["Enabled"]) == (arn, "Enabled", True)
         assert meta["KeySpec"] == "SYMMETRIC_DEFAULT" and meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta["Description"]
         aliases = [a["AliasName"] for a in kms.list_aliases(KeyId=meta["KeyId"])["Aliases"]]
@@ -97,7 +109,7 @@ def test_keys_shared_between_services_exist_once():
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_key_policies_hold_the_runbook_statements_unless_omitted(fleet, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     expected = {
         "Allow use of the key": f"arn:aws:iam::{PROVIDER}:user/mattermost-cloud-{GROUP['byok_environment']}-provisioning-{hv['byok_vpc_id']}",
@@ -107,9 +119,9 @@ def test_key_policies_hold_the_runbook_statements_unless_omitted(fleet, customer
     for name in hv.get("demo_key_policy_omits", []):
         expected.pop(omitted[name])
     for arn in key_arns(hv):
-        _, _, _, region, account, key = arn.split(":", 5)
+        region, account, key_id = key_parts(arn)
         kms = aws.client("kms", account=account, region=region)
-        policy = json.loads(kms.get_key_policy(KeyId=key.split("/")[1], PolicyName="default")["Policy"])
+        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
         statements = {s["Sid"]: s for s in policy["Statement"]}
         root = statements.pop("Enable IAM User Permissions")
         assert root["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"} and root["Action"] == "kms:*"
@@ -127,7 +139,7 @@ def test_hooli_left_the_node_role_out():
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_provider_principals_exist_as_kops_makes_them(fleet, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     iam = aws.client("iam")
     hv = HOST_VARS[customer]
     iam.get_user(UserName=f"mattermost-cloud-{GROUP['byok_environment']}-provisioning-{hv['byok_vpc_id']}")
@@ -140,7 +152,7 @@ def test_provider_principals_exist_as_kops_makes_them(fleet, customer):
 
 
 def test_automation_role_trusts_the_provider_account(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     name = GROUP["byok_assume_role_arn"].split("/")[-1]
     trust = aws.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{PROVIDER}:root"}
@@ -148,7 +160,7 @@ def test_automation_role_trusts_the_provider_account(fleet):
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_home_vpc_records_the_inventory_vpc_id(fleet, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     vpcs = aws.client("ec2", region=hv["byok_region"]).describe_vpcs(
         Filters=[{"Name": "tag:byok:vpc-id", "Values": [hv["byok_vpc_id"]]}])["Vpcs"]
@@ -161,7 +173,7 @@ def all_objects(s3, bucket: str) -> list[dict]:
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_buckets_hold_varied_objects_on_the_provider_key(fleet, provider_keys, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     region = hv["byok_region"]
     s3 = aws.client("s3", region=region)
@@ -186,7 +198,7 @@ def test_buckets_hold_varied_objects_on_the_provider_key(fleet, provider_keys, c
 
 
 def test_fleet_data_stays_small(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     total = 0
     for hv in HOST_VARS.values():
         s3 = aws.client("s3", region=hv["byok_region"])
@@ -201,7 +213,7 @@ def test_object_content_is_deterministic():
 
 
 def test_one_bucket_is_versioned_with_history(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     versioned = [(name, b) for name, p in PROFILES["customers"].items() for b in p.get("versioned_buckets", [])]
     assert len(versioned) == 1
     customer, bucket = versioned[0]
@@ -221,7 +233,7 @@ def rds_for(aws, region):
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_clusters_and_instances_are_on_the_provider_key(fleet, provider_keys, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     for cluster in HOST_VARS[customer]["byok_rds_clusters"]:
         rds = rds_for(aws, cluster["region"])
         found = rds.describe_db_clusters(DBClusterIdentifier=cluster["identifier"])["DBClusters"][0]
@@ -237,7 +249,7 @@ def test_clusters_and_instances_are_on_the_provider_key(fleet, provider_keys, cu
 
 
 def test_primary_clusters_have_a_writer_and_a_reader(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     for customer, hv in HOST_VARS.items():
         cluster = hv["byok_rds_clusters"][0]
         found = rds_for(aws, cluster["region"]).describe_db_clusters(DBClusterIdentifier=cluster["identifier"])["DBClusters"][0]
@@ -246,7 +258,7 @@ def test_primary_clusters_have_a_writer_and_a_reader(fleet):
 
 
 def test_logical_replication_is_on_for_some_customers_only(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     seen = {}
     for customer, hv in HOST_VARS.items():
         cluster = hv["byok_rds_clusters"][0]
@@ -260,7 +272,7 @@ def test_logical_replication_is_on_for_some_customers_only(fleet):
 
 
 def test_global_database_spans_both_regions(fleet, provider_keys):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS["umbrella"]
     rds = rds_for(aws, hv["byok_region"])
     found = [g for g in rds.describe_global_clusters()["GlobalClusters"] if g["GlobalClusterIdentifier"] == hv["byok_rds_global_cluster"]]
@@ -279,7 +291,7 @@ def state_document(s3, key: str):
 
 
 def test_state_store_is_versioned_and_on_the_provider_key(fleet, provider_keys):
-    aws, _ = fleet
+    aws = fleet.aws
     s3 = aws.client("s3")
     assert s3.get_bucket_versioning(Bucket=STATE_STORE)["Status"] == "Enabled"
     rule = s3.get_bucket_encryption(Bucket=STATE_STORE)["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -288,7 +300,7 @@ def test_state_store_is_versioned_and_on_the_provider_key(fleet, provider_keys):
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_state_store_holds_kops_documents(fleet, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     name, region = cluster_name(hv), hv["byok_region"]
     s3 = aws.client("s3")
@@ -313,7 +325,7 @@ def test_state_store_holds_kops_documents(fleet, customer):
 
 
 def test_kops_versions_and_extra_volumes_vary(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     s3 = aws.client("s3")
     versions, extra = set(), []
     for hv in HOST_VARS.values():
@@ -328,7 +340,7 @@ def test_kops_versions_and_extra_volumes_vary(fleet):
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_launch_templates_and_groups_run_instances_on_the_provider_key(fleet, provider_keys, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     name, region = cluster_name(hv), hv["byok_region"]
     key = provider_keys[region]
@@ -354,7 +366,7 @@ def test_launch_templates_and_groups_run_instances_on_the_provider_key(fleet, pr
 
 @pytest.mark.parametrize("customer", CUSTOMERS)
 def test_etcd_volumes_are_tagged_as_kops_tags_them(fleet, provider_keys, customer):
-    aws, _ = fleet
+    aws = fleet.aws
     hv = HOST_VARS[customer]
     name, region = cluster_name(hv), hv["byok_region"]
     ec2 = aws.client("ec2", region=region)
@@ -372,7 +384,7 @@ def fleet_counts(aws) -> dict:
     counts = {"iam roles": len(aws.client("iam").list_roles()["Roles"]), "iam users": len(aws.client("iam").list_users()["Users"])}
     for hv in HOST_VARS.values():
         for arn in key_arns(hv):
-            _, _, _, region, account, _ = arn.split(":", 5)
+            region, account = key_parts(arn)[:2]
             counts[f"keys {account} {region}"] = len(aws.client("kms", account=account, region=region).list_keys()["Keys"])
     for region in ("us-east-1", "us-west-2"):
         ec2, rds = aws.client("ec2", region=region), rds_for(aws, region)
@@ -394,7 +406,7 @@ def fleet_counts(aws) -> dict:
 
 
 def test_second_run_creates_nothing(fleet):
-    aws, _ = fleet
+    aws = fleet.aws
     before = fleet_counts(aws)
     run = seed_command(aws.endpoint_url)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -426,7 +438,7 @@ def test_inventory_the_seeder_cannot_seed_fails_clearly(tmp_path, host_vars, mes
 def test_other_documented_inventory_shapes_are_seeded(fleet, tmp_path):
     """Variables of docs/inventory.md the demo doesn't use: an RDS instance, an external (imported) key, a state
     store prefix and an external id on the automation role. A separate environment, so names don't meet the demo's."""
-    aws, _ = fleet
+    aws = fleet.aws
     group = {**GROUP, "byok_environment": "staging", "byok_assume_role_external_id": "staging-external-id",
              "byok_assume_role_arn": f"arn:aws:iam::{PROVIDER}:role/mattermost-byok-automation-staging",
              "byok_kops_state_store": "s3://mattermost-kops-state-staging/clusters"}

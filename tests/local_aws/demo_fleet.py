@@ -382,7 +382,7 @@ def parse_group_settings(host, variables):
     environment = _require(variables, host, "byok_environment", DNS_LABEL, "a DNS label")
     role_arn = _require(variables, host, "byok_assume_role_arn", ARN_ROLE, "an IAM role ARN")
     store = _require(variables, host, "byok_kops_state_store")
-    bucket, _, prefix = store[len("s3://"):].partition("/")
+    bucket, prefix = (store[len("s3://"):] + "/").split("/", 1)
     if not store.startswith("s3://") or not BUCKET.match(bucket):
         raise InventoryError(f"{host}: byok_kops_state_store={store!r} must be s3://<bucket>[/<prefix>]")
     if ARN_ROLE.match(role_arn)["account"] != provider:
@@ -1277,8 +1277,7 @@ def catalogue_for(bucket):
 def bucket_objects(bucket):
     """The bucket's objects, the same on every run: the random generator is seeded with the bucket name."""
     rng = random.Random(f"demo-fleet/{bucket}")
-    people = {"team": [mattermost_id(rng) for _ in range(2)], "channel": [mattermost_id(rng) for _ in range(4)],
-              "user": [mattermost_id(rng) for _ in range(5)]}
+    people = {name: [mattermost_id(rng) for index in range(count)] for name, count in (("team", 2), ("channel", 4), ("user", 5))}
     start = datetime.date(2024, 1, 1) + datetime.timedelta(days=rng.randint(0, 200))
     objects, keys = [], set()
     for entry in catalogue_for(bucket)["objects"]:
