@@ -48,7 +48,6 @@ def test_lifecycle(state_dir, capsys):
 
 def test_start_failure_reports_the_log(tmp_path):
     log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", "print('cannot bind'); raise SystemExit(3)"], stdout=out, stderr=subprocess.STDOUT)
-    with pytest.raises(LocalAWSError, match=r"(?s)exited.*cannot bind"):
+    with (open(log, "wb") as out, subprocess.Popen([sys.executable, "-c", "print('cannot bind'); raise SystemExit(3)"], stdout=out) as process,
+          pytest.raises(LocalAWSError, match=r"(?s)exited.*cannot bind")):
         wait_until_answering("http://127.0.0.1:9", process, log, timeout=10)

@@ -41,7 +41,8 @@ def test_reset_forgets_accounts_and_the_harness_reassumes(tmp_path, extended):
         kms.create_key()
         stale_sts = aws.client("sts", account=CUSTOMER)
 
-        urllib.request.urlopen(urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", data=b"", method="POST"), timeout=10).read()
+        with urllib.request.urlopen(urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", data=b"", method="POST"), timeout=10):
+            pass
         assert stale_sts.get_caller_identity()["Account"] == MOTO_DEFAULT_ACCOUNT  # the trap: no error, wrong account
         assert aws.client("sts", account=CUSTOMER).get_caller_identity()["Account"] == CUSTOMER  # re-checked, re-assumed
 

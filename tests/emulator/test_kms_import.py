@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -69,7 +69,7 @@ def test_import_enables_key(aws, algorithm, key_spec, bits):
     params, wrapped = wrap_for_import(kms, key["KeyId"], material, algorithm, key_spec)
     assert params["KeyId"] == key["Arn"]
     assert serialization.load_der_public_key(params["PublicKey"]).key_size == bits
-    valid_for = params["ParametersValidTo"] - datetime.now(timezone.utc)
+    valid_for = params["ParametersValidTo"] - datetime.now(UTC)
     assert timedelta(hours=23, minutes=59) < valid_for <= timedelta(hours=24)
 
     kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
@@ -110,14 +110,14 @@ def test_material_expires_at_valid_to(aws):
     """KEY_MATERIAL_EXPIRES: at ValidTo KMS deletes the material and the key is PendingImport again."""
     kms = aws.client("kms", account=CUSTOMER)
     key = new_key(kms, Origin="EXTERNAL")
-    valid_to = datetime.now(timezone.utc) + timedelta(seconds=2)
+    valid_to = datetime.now(UTC) + timedelta(seconds=2)
     import_material(kms, key["KeyId"], os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
     metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
     assert (metadata["KeyState"], metadata["ExpirationModel"]) == ("Enabled", "KEY_MATERIAL_EXPIRES")
     assert abs((metadata["ValidTo"] - valid_to).total_seconds()) < 1
     kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
 
-    time.sleep(max(0.0, (valid_to - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    time.sleep(max(0.0, (valid_to - datetime.now(UTC)).total_seconds()) + 0.2)
     assert state_of(kms, key["KeyId"]) == ("PendingImport", False)
     with pytest.raises(ClientError) as excinfo:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
@@ -131,16 +131,16 @@ def test_import_checks_token_material_and_expiry_parameters(aws):
     params, wrapped = wrap_for_import(kms, key["KeyId"], os.urandom(32))
     other_params, _ = wrap_for_import(kms, other["KeyId"], os.urandom(32))
     short = wrap_with(params, os.urandom(16))
+    never = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
     cases = {
-        "InvalidImportTokenException": {"ImportToken": other_params["ImportToken"], "EncryptedKeyMaterial": wrapped, "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
-        "IncorrectKeyMaterialException": {"ImportToken": params["ImportToken"], "EncryptedKeyMaterial": short, "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
-        "InvalidCiphertextException": {"ImportToken": params["ImportToken"], "EncryptedKeyMaterial": os.urandom(256), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
-        # ExpirationModel defaults to KEY_MATERIAL_EXPIRES, which needs ValidTo.
-        "ValidationException": {"ImportToken": params["ImportToken"], "EncryptedKeyMaterial": wrapped},
+        "InvalidImportTokenException": (other_params["ImportToken"], wrapped, never),
+        "IncorrectKeyMaterialException": (params["ImportToken"], short, never),
+        "InvalidCiphertextException": (params["ImportToken"], os.urandom(256), never),
+        "ValidationException": (params["ImportToken"], wrapped, {}),  # the default, KEY_MATERIAL_EXPIRES, needs ValidTo
     }
-    for expected, arguments in cases.items():
+    for expected, (token, material, expiry) in cases.items():
         with pytest.raises(ClientError) as excinfo:
-            kms.import_key_material(KeyId=key["KeyId"], **arguments)
+            kms.import_key_material(KeyId=key["KeyId"], ImportToken=token, EncryptedKeyMaterial=material, **expiry)
         assert error_of(excinfo)[0] == expected
     assert state_of(kms, key["KeyId"]) == ("PendingImport", False)
 

@@ -20,7 +20,8 @@ from .support import CUSTOMER, PROVIDER, against_both, error_of, key_in_state, n
 NOT_VALIDATED = "RDS accepts any KmsKeyId string, or checks only that the key exists"
 NOT_ACCESSIBLE = ("KMSKeyNotAccessibleFault", 400)
 CLUSTER = {"Engine": "aurora-postgresql", "MasterUsername": "mmuser", "MasterUserPassword": "not-a-secret-123"}
-INSTANCE = {"Engine": "postgres", "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 20, "MasterUsername": "mmuser", "MasterUserPassword": "not-a-secret-123"}
+INSTANCE = {"Engine": "postgres", "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 20,
+            "MasterUsername": "mmuser", "MasterUserPassword": "not-a-secret-123"}
 
 
 def fault(excinfo):

@@ -14,6 +14,7 @@ when present (tests.local_aws.demo_fleet provides ``seed``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -129,8 +130,9 @@ def cmd_start(_: argparse.Namespace) -> int:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with open(state.log_file, "ab") as log:
-        process = subprocess.Popen(server_command("127.0.0.1", port), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        # Its own session, so the server outlives this command and a Ctrl-C in the calling shell.
+        process = subprocess.Popen(  # pylint: disable=consider-using-with
+            server_command("127.0.0.1", port), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     state.pid_file.write_text(f"{process.pid}\n")
     state.endpoint_file.write_text(f"{endpoint}\n")
     try:
@@ -162,10 +164,8 @@ def stop_server(state: StateDir) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the server is our child (start and stop in one process, e.g. tests)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 @subcommand("stop", "stop the local AWS (no error when it is not running)")
@@ -214,7 +214,7 @@ def load_subcommand_modules() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scripts/local-aws", description="Manage the project's local AWS (moto with BYOK fidelity extensions).")
+    parser = argparse.ArgumentParser(prog="scripts/local-aws", description="Manage the project's local AWS (moto with BYOK extensions).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in SUBCOMMANDS.values():
         sub = commands.add_parser(command.name, help=command.help, description=command.help)

@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import boto3
 import botocore.session
@@ -101,16 +101,13 @@ class LocalAWS:
 
     @classmethod
     def start(cls, extended: bool = True, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None,
-              timeout: float = START_TIMEOUT) -> "LocalAWS":
+              timeout: float = START_TIMEOUT) -> LocalAWS:
         """Start a private server (ours, or plain moto with ``extended=False``) and wait until it answers."""
         port = port or free_port(host)
         endpoint_url = f"http://{host}:{port}"
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # pylint: disable=consider-using-with
-        try:
-            process = subprocess.Popen(server_command(host, port, extended), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
-        finally:
-            if log_path:
-                log.close()
+        with open(log_path or os.devnull, "ab") as log:
+            process = subprocess.Popen(  # pylint: disable=consider-using-with
+                server_command(host, port, extended), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         aws = cls(endpoint_url, process=process, log_path=log_path)
         try:
             wait_until_answering(endpoint_url, process, log_path, timeout)
@@ -130,10 +127,10 @@ class LocalAWS:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def __enter__(self) -> "LocalAWS":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # --- state ------------------------------------------------------------------------------------------

@@ -11,17 +11,16 @@ from ._patching import MotoInternalsChanged
 
 __all__ = ["MotoInternalsChanged", "apply"]
 
-_applied = False
-_lock = threading.Lock()
+_APPLIED = threading.Event()
+_LOCK = threading.Lock()
 
 
 def apply() -> None:
     """Patch moto in this process. Raises MotoInternalsChanged if moto no longer has what we patch."""
-    global _applied  # pylint: disable=global-statement
-    with _lock:
-        if _applied:
+    with _LOCK:
+        if _APPLIED.is_set():
             return
         # Order matters: kms_import wraps KmsBackend.create_key on top of kms's wrapper.
         for module in (kms, kms_import, s3, ec2, rds):
             module.apply()
-        _applied = True
+        _APPLIED.set()

@@ -116,22 +116,22 @@ def apply() -> None:
         return result
 
     @wrap(InstanceBackend, "run_instances")
-    def run_instances(original, self, image_id, count, user_data, security_group_names, **kwargs):
+    def run_instances(original, self, image_id, *args, **kwargs):
         template = self._get_template_from_args(kwargs["launch_template"]) if kwargs.get("launch_template") else None  # pylint: disable=protected-access
         template_devices = (template.data.get("BlockDeviceMappings") or []) if template else []
         root_device = _template_root_device(self, image_id, template) if template else None
-        if template_devices and "block_device_mappings" not in kwargs:
-            # When the template maps the root device (or the AMI is unknown here, so the template is all we
-            # know), its mappings are the instance's volumes; moto would add its own 8 GiB unencrypted root.
-            if root_device is None or root_device in {m.get("DeviceName") for m in template_devices}:
-                kwargs["block_device_mappings"] = template_devices
+        # When the template maps the root device (or the AMI is unknown here, so the template is all we know),
+        # its mappings are the instance's volumes; moto would add its own 8 GiB unencrypted root volume.
+        maps_root = root_device is None or root_device in {m.get("DeviceName") for m in template_devices}
+        if template_devices and maps_root and "block_device_mappings" not in kwargs:
+            kwargs["block_device_mappings"] = template_devices
         if template:
             # Template TagSpecifications for "volume" apply unless the request tags volumes itself.
             template_volume_tags = convert_tag_spec(template.data.get("TagSpecifications", [])).get("volume")
             tags = kwargs.setdefault("tags", {})
             if template_volume_tags and not tags.get("volume"):
                 tags["volume"] = dict(template_volume_tags)
-        reservation = original(self, image_id, count, user_data, security_group_names, **kwargs)
+        reservation = original(self, image_id, *args, **kwargs)
         for instance in reservation.instances:
             if template_devices and root_device is None:
                 instance.root_device_name = template_devices[0].get("DeviceName", instance.root_device_name)

@@ -5,6 +5,7 @@ cannot use a customer key and a disabled key still encrypts (docs/local-aws.md l
 """
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -77,10 +78,10 @@ def _own_key(backend: KmsBackend, ref: Any) -> Key | None:
 def _routed_kms_backend(self: KmsResponse) -> KmsBackend:
     """Serve a call naming another account's key ARN from that account's backend, as AWS does."""
     caller = kms_backends[self.current_account][self.region]
-    action = self._get_action()
+    action = self._get_action()  # pylint: disable=protected-access
     if action not in CROSS_ACCOUNT_ACTIONS:
         return caller
-    arn = parse_kms_arn(self._get_param(KEY_PARAMETER.get(action, "KeyId")))
+    arn = parse_kms_arn(self._get_param(KEY_PARAMETER.get(action, "KeyId")))  # pylint: disable=protected-access
     if arn is None:
         return caller
     if arn.region != self.region:
@@ -139,7 +140,6 @@ def _give_key_id(backend: KmsBackend, key: Key, key_id: str) -> None:
     backend.keys[key_id] = key
 
 
-
 def _check_key_state_first(method: str, key_position: int) -> None:
     """Make KmsBackend.<method> refuse an unusable key (its key argument is ``key_id``)."""
     @wrap(KmsBackend, method)
@@ -163,18 +163,23 @@ def apply() -> None:
     replace(KmsResponse, "kms_backend", property(_routed_kms_backend))
     replace(KmsBackend, "decrypt", _decrypt)
 
+    create_key_signature = inspect.signature(KmsBackend.create_key)
+
     @wrap(KmsBackend, "create_key")
-    def create_key(original, self, policy, key_usage, key_spec, description, tags, multi_region=False, origin="AWS_KMS"):
+    def create_key(original, self, *args, **kwargs):
         # A "_custom_id_" tag picks the key id (moto's convention for other resources) so seeders can name fixed
         # key ARNs; the tag itself is not kept on the key.
-        custom_id, tags = _split_custom_id(tags)
+        call = create_key_signature.bind(self, *args, **kwargs)
+        custom_id, tags = _split_custom_id(call.arguments.get("tags"))
         if custom_id is None:
-            return original(self, policy, key_usage, key_spec, description, tags, multi_region, origin)
-        if not KEY_ID_FORMAT.match(custom_id) or bool(multi_region) != custom_id.startswith("mrk-"):
+            return original(*call.args, **call.kwargs)
+        multi_region = bool(call.arguments.get("multi_region"))
+        if not KEY_ID_FORMAT.match(custom_id) or multi_region != custom_id.startswith("mrk-"):
             raise ValidationException(f"{TAG_KEY_CUSTOM_ID} '{custom_id}' is not a valid key id for this key (UUID; 'mrk-' prefix only for multi-Region keys)")
         if custom_id in self.keys:
             raise AlreadyExistsException(f"A key with the id {custom_id} already exists in {self.account_id}/{self.region_name}")
-        key = original(self, policy, key_usage, key_spec, description, None, multi_region, origin)
+        call.arguments["tags"] = None
+        key = original(*call.args, **call.kwargs)
         _give_key_id(self, key, custom_id)
         if tags:
             self.tagger.tag_resource(key.id, tags)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,7 +44,7 @@ class ImportParameters:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _b64(data: bytes) -> str:
@@ -54,9 +54,9 @@ def _b64(data: bytes) -> str:
 def _timestamp(value: Any) -> datetime:
     """A JSON-protocol timestamp: epoch seconds (what botocore sends) or ISO 8601."""
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _enum_error(value: Any, field: str, allowed: tuple[str, ...]) -> ValidationException:
@@ -69,7 +69,7 @@ def _enum_error(value: Any, field: str, allowed: tuple[str, ...]) -> ValidationE
 def _importable_key(response: KmsResponse) -> Key:
     """The caller's own EXTERNAL key named by KeyId, in a state that accepts import operations."""
     key_id = response._get_param("KeyId")  # pylint: disable=protected-access
-    response._validate_cmk_id(key_id)  # pylint: disable=protected-access  (moto's NotFoundException)
+    response._validate_cmk_id(key_id)  # moto's NotFoundException  pylint: disable=protected-access
     key = response.kms_backend.keys[response.kms_backend.get_key_id(key_id)]
     expire_imported_material(key)
     if key.origin != "EXTERNAL":
@@ -145,7 +145,7 @@ def import_key_material(self: KmsResponse) -> str:
     token = base64.b64decode(self._get_param("ImportToken") or "")  # pylint: disable=protected-access
     material = _unwrap(key, token, base64.b64decode(self._get_param("EncryptedKeyMaterial") or ""))  # pylint: disable=protected-access
     if len(material) != SYMMETRIC_MATERIAL_BYTES:
-        raise KmsError("IncorrectKeyMaterialException", f"Key material for a SYMMETRIC_DEFAULT key must be {SYMMETRIC_MATERIAL_BYTES} bytes, got {len(material)}.")
+        raise KmsError("IncorrectKeyMaterialException", f"SYMMETRIC_DEFAULT key material must be {SYMMETRIC_MATERIAL_BYTES} bytes, not {len(material)}.")
     # Only the material first imported may ever be imported again into this key.
     previous = getattr(key, "byok_material_id", None)
     if previous is not None and previous != _material_id(material):

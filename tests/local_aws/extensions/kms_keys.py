@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.kms.models import Key, KmsBackend, kms_backends
@@ -73,7 +73,7 @@ def expire_imported_material(key: Key) -> None:
     https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys-set-expiration.html
     """
     valid_to = getattr(key, "byok_material_valid_to", None)
-    if valid_to is not None and datetime.now(timezone.utc) >= valid_to:
+    if valid_to is not None and datetime.now(UTC) >= valid_to:
         key.key_material = None
         key.byok_material_valid_to = None
         key.byok_expiration_model = None

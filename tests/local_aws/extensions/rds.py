@@ -14,7 +14,7 @@ from typing import Any
 from moto.rds.exceptions import KMSKeyNotAccessibleFault
 from moto.rds.models import RDSBackend
 
-from ._patching import replace, require, wrap
+from ._patching import replace, wrap
 from .kms_keys import find_key, key_problem
 
 MOTO_PLACEHOLDER_KEY = "default_kms_key_id"  # what moto stores for "encrypted, no key given"
@@ -45,7 +45,7 @@ def _target_key_overrides(bg_kwargs: dict[str, Any]) -> dict[str, str]:
 
 def _resource_by_arn(backend: RDSBackend, arn: str) -> Any:
     """The DB cluster or DB instance a blue/green Source/Target ARN names (same account and Region)."""
-    name = arn.split(":")[-1]
+    name = arn.rsplit(":", 1)[-1]
     return backend.clusters[name] if ":cluster:" in arn else backend.databases[name]
 
 

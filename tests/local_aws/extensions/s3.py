@@ -23,6 +23,7 @@ from .kms_keys import find_key, key_problem, parse_kms_arn, unusable_reason
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
 AWS_MANAGED_S3_KEY = "alias/aws/s3"
+HTTP_OK = 200
 
 
 def kms_error(code: str, message: str) -> S3ClientError:
@@ -112,23 +113,28 @@ def apply() -> None:
                 arguments["kms_key_id"] = arguments["kms_key_id"] or default.get("KMSMasterKeyID")
         return original(*call.args, **call.kwargs)
 
+    multipart_signature = inspect.signature(S3Backend.create_multipart_upload)
+
     @wrap(S3Backend, "create_multipart_upload")
-    def create_multipart_upload(original, self, bucket_name, key_name, metadata, storage_type, tags, acl, sse_encryption, kms_key_id):
+    def create_multipart_upload(original, self, *args, **kwargs):
         # The key is checked when the upload starts, and the upload keeps the ARN.
-        bucket = self.get_bucket(bucket_name)
-        encryption, key_ref = _effective_sse(bucket, sse_encryption, kms_key_id)
+        call = multipart_signature.bind(self, *args, **kwargs)
+        arguments = call.arguments
+        bucket = self.get_bucket(arguments["bucket_name"])
+        encryption, key_ref = _effective_sse(bucket, arguments.get("sse_encryption"), arguments.get("kms_key_id"))
         if encryption in KMS_ALGORITHMS:
-            sse_encryption, kms_key_id = encryption, key_arn_for_write(self.account_id, bucket.region_name, key_ref)
-        return original(self, bucket_name, key_name, metadata, storage_type, tags, acl, sse_encryption, kms_key_id)
+            arguments["sse_encryption"] = encryption
+            arguments["kms_key_id"] = key_arn_for_write(self.account_id, bucket.region_name, key_ref)
+        return original(*call.args, **call.kwargs)
 
     @wrap(S3Response, "_key_response_post")
-    def key_response_post(original, self, request, body, bucket_name, query, key_name):
+    def key_response_post(original, self, request, *args, **kwargs):
         # CreateMultipartUpload echoes the key as sent; AWS answers with the key ARN.
-        result = original(self, request, body, bucket_name, query, key_name)
+        result = original(self, request, *args, **kwargs)
         status, headers, _ = result
         sent = request.headers.get(KMS_KEY_HEADER)
-        if status == 200 and "uploads" in query and sent and KMS_KEY_HEADER in headers and not parse_kms_arn(sent):
-            headers[KMS_KEY_HEADER] = key_arn_for_write(self.current_account, self.backend.get_bucket(bucket_name).region_name, sent)
+        if status == HTTP_OK and "uploads" in self.querystring and sent and KMS_KEY_HEADER in headers and not parse_kms_arn(sent):
+            headers[KMS_KEY_HEADER] = key_arn_for_write(self.current_account, self.backend.get_bucket(self.bucket_name).region_name, sent)
         return result
 
     @wrap(S3Response, "copy_object")
