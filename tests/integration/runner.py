@@ -36,7 +36,7 @@ def ansible_env(endpoint_url: str, artifacts: str) -> dict:
 def run_playbook(endpoint_url: str, inventory: str, artifacts: str, *args: str, playbook: str = "playbooks/byok.yml"):
     """ansible-playbook with the venv's interpreter; returns the CompletedProcess (output captured)."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, os.path.join(ROOT, playbook), *args]
-    return subprocess.run(cmd, cwd=ROOT, env=ansible_env(endpoint_url, artifacts), capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=ROOT, env=ansible_env(endpoint_url, artifacts), capture_output=True, text=True, timeout=900, check=False)
 
 
 def seed(endpoint_url: str, inventory: str = DEMO_INVENTORY):

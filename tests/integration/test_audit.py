@@ -41,7 +41,7 @@ def report(artifacts, customer):
 
 
 def test_fleet_summary_lists_every_demo_customer(demo_audit):
-    _, artifacts, proc = demo_audit
+    artifacts, proc = demo_audit[1:]
     fleet = runner.read_json(os.path.join(artifacts, "fleet-summary.json"))
     assert sorted(c["customer"] for c in fleet["customers"]) == DEMO
     for c in fleet["customers"]:
@@ -63,7 +63,7 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
 
 @pytest.mark.parametrize("customer", DEMO)
 def test_report_covers_every_resource(demo_audit, customer):
-    endpoint, artifacts, _ = demo_audit
+    endpoint, artifacts = demo_audit[:2]
     rep = report(artifacts, customer)
     hv = runner.demo_host_vars(customer)
     ids = {(r["type"], r["id"]) for r in rep["resources"]}
@@ -87,7 +87,7 @@ def test_report_covers_every_resource(demo_audit, customer):
 
 @pytest.mark.parametrize("customer", DEMO)
 def test_report_keys_match_independent_reads(demo_audit, customer):
-    endpoint, artifacts, _ = demo_audit
+    endpoint, artifacts = demo_audit[:2]
     rep = report(artifacts, customer)
     region = runner.demo_host_vars(customer)["byok_region"]
     s3 = client(endpoint, "s3", region=region)
@@ -130,7 +130,7 @@ def test_report_keys_match_independent_reads(demo_audit, customer):
 
 
 def test_selective_enablement_is_reported_not_counted(demo_audit):
-    _, artifacts, _ = demo_audit
+    artifacts = demo_audit[1]
     rep = report(artifacts, "initech")
     ebs = [r for r in rep["resources"] if r["service"] == "ebs"]
     assert ebs and all(r["status"] == "not_enabled" and r["expected_key_arn"] is None for r in ebs)
@@ -139,7 +139,7 @@ def test_selective_enablement_is_reported_not_counted(demo_audit):
 
 
 def test_global_database_expects_each_regions_key(demo_audit):
-    _, artifacts, _ = demo_audit
+    artifacts = demo_audit[1]
     rep = report(artifacts, "umbrella")
     hv = runner.demo_host_vars("umbrella")
     clusters = {r["id"]: r for r in rep["resources"] if r["type"] == "rds_cluster"}
@@ -149,7 +149,7 @@ def test_global_database_expects_each_regions_key(demo_audit):
 
 
 def test_check_mode_audits_the_same(demo_audit, tmp_path):
-    endpoint, artifacts, _ = demo_audit
+    endpoint, artifacts = demo_audit[:2]
     proc = runner.run_playbook(endpoint, os.path.join(runner.DEMO_INVENTORY, "hosts.yml"), str(tmp_path), "--check", "-l", "globex")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert runner.read_json(str(tmp_path / "customers" / "globex.json")) == report(artifacts, "globex")
