@@ -129,7 +129,7 @@ def test_import_checks_token_material_and_expiry_parameters(aws):
     kms = aws.client("kms", account=CUSTOMER)
     key, other = new_key(kms, Origin="EXTERNAL"), new_key(kms, Origin="EXTERNAL")
     params, wrapped = wrap_for_import(kms, key["KeyId"], os.urandom(32))
-    other_params, _ = wrap_for_import(kms, other["KeyId"], os.urandom(32))
+    other_params = kms.get_parameters_for_import(KeyId=other["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
     short = wrap_with(params, os.urandom(16))
     never = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
     cases = {

@@ -15,7 +15,7 @@ from .support import CUSTOMER, PROVIDER, STATE_ERRORS, against_both, error_of, k
 STATES_NOT_ENFORCED = "disabled and pending-deletion keys still work"
 
 
-def _encrypt(kms, key, _):
+def _encrypt(kms, key, ciphertext):
     kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
 
 
@@ -23,11 +23,11 @@ def _decrypt(kms, key, ciphertext):
     kms.decrypt(CiphertextBlob=ciphertext)
 
 
-def _generate_data_key(kms, key, _):
+def _generate_data_key(kms, key, ciphertext):
     kms.generate_data_key(KeyId=key["Arn"], KeySpec="AES_256")
 
 
-def _generate_data_key_without_plaintext(kms, key, _):
+def _generate_data_key_without_plaintext(kms, key, ciphertext):
     kms.generate_data_key_without_plaintext(KeyId=key["Arn"], NumberOfBytes=32)
 
 
@@ -35,13 +35,13 @@ def _re_encrypt_from(kms, key, ciphertext):
     kms.re_encrypt(CiphertextBlob=ciphertext, DestinationKeyId=new_key(kms)["KeyId"])
 
 
-def _re_encrypt_to(kms, key, _):
+def _re_encrypt_to(kms, key, ciphertext):
     usable = new_key(kms)
     ciphertext = kms.encrypt(KeyId=usable["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     kms.re_encrypt(CiphertextBlob=ciphertext, DestinationKeyId=key["Arn"])
 
 
-def _create_grant(kms, key, _):
+def _create_grant(kms, key, ciphertext):
     kms.create_grant(KeyId=key["Arn"], GranteePrincipal=f"arn:aws:iam::{PROVIDER}:role/nodes.example-kops.k8s.local", Operations=["Decrypt"])
 
 

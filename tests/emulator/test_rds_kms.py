@@ -25,8 +25,7 @@ INSTANCE = {"Engine": "postgres", "DBInstanceClass": "db.t3.medium", "AllocatedS
 
 
 def fault(excinfo):
-    code, status, _ = error_of(excinfo)
-    return code, status
+    return error_of(excinfo)[:2]
 
 
 @pytest.fixture
@@ -116,7 +115,7 @@ def test_restore_db_instance_inherits_and_checks_snapshot_key(aws, rds, unique_n
 
 @against_both("snapshot copies check only that the key exists, not that it is enabled")
 def test_snapshot_copies_need_an_enabled_key(aws, rds, unique_name, disabled_key):
-    _, cluster_snapshot = cluster_with_snapshot(rds, unique_name, new_key(aws.client("kms", account=CUSTOMER))["Arn"])
+    cluster_snapshot = cluster_with_snapshot(rds, unique_name, new_key(aws.client("kms", account=CUSTOMER))["Arn"])[1]
     with pytest.raises(ClientError) as cluster_copy:
         rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=cluster_snapshot, TargetDBClusterSnapshotIdentifier=unique_name("copy"),
                                      KmsKeyId=disabled_key["Arn"])

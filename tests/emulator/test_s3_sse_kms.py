@@ -30,8 +30,7 @@ def bucket(aws, unique_name):
 
 
 def kms_error(excinfo):
-    code, status, _ = error_of(excinfo)
-    return code, status
+    return error_of(excinfo)[:2]
 
 
 def write_with_key(s3, bucket, how, key_ref):

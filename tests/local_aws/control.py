@@ -119,7 +119,7 @@ def require_running(state: StateDir) -> str:
 
 
 @subcommand("start", "start the local AWS in the background (or reuse the running one)")
-def cmd_start(_: argparse.Namespace) -> int:
+def cmd_start(args: argparse.Namespace) -> int:
     state = StateDir()
     endpoint = running_endpoint(state)
     if endpoint:
@@ -169,13 +169,13 @@ def _reap(pid: int) -> None:
 
 
 @subcommand("stop", "stop the local AWS (no error when it is not running)")
-def cmd_stop(_: argparse.Namespace) -> int:
+def cmd_stop(args: argparse.Namespace) -> int:
     print("local AWS stopped" if stop_server(StateDir()) else "local AWS was not running")
     return 0
 
 
 @subcommand("status", "show whether the local AWS is running (exit 1 when not)")
-def cmd_status(_: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     state = StateDir()
     endpoint = running_endpoint(state)
     if endpoint is None:
@@ -186,20 +186,20 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 @subcommand("reset", "wipe all accounts and regions (POST /moto-api/reset)")
-def cmd_reset(_: argparse.Namespace) -> int:
+def cmd_reset(args: argparse.Namespace) -> int:
     LocalAWS(require_running(StateDir())).reset()
     print("local AWS reset: all accounts and regions are empty")
     return 0
 
 
 @subcommand("endpoint", "print the endpoint URL")
-def cmd_endpoint(_: argparse.Namespace) -> int:
+def cmd_endpoint(args: argparse.Namespace) -> int:
     print(require_running(StateDir()))
     return 0
 
 
 @subcommand("env", "print shell export lines for the AWS SDKs and CLI")
-def cmd_env(_: argparse.Namespace) -> int:
+def cmd_env(args: argparse.Namespace) -> int:
     sys.stdout.write(env_lines(require_running(StateDir())))
     return 0
 
@@ -235,4 +235,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module, not this __main__ copy, so that modules registering commands with
+    # ``from tests.local_aws.control import subcommand`` fill the registry main() reads.
+    from tests.local_aws import control  # pylint: disable=import-self
+
+    sys.exit(control.main())

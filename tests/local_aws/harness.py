@@ -35,6 +35,12 @@ MOTO_DEFAULT_ACCOUNT = "123456789012"
 BASE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 HARNESS_ROLE = "local-aws-harness"
 START_TIMEOUT = 30.0
+# A new server is ready when /moto-api/data.json answers. Later liveness checks use the dashboard instead:
+# data.json serializes every model (seconds once the demo fleet is seeded) and fails with HTTP 500 as soon
+# as an RDS cluster exists (moto tries to read its master password).
+READY_PATH = "/moto-api/data.json"
+ALIVE_PATH = "/moto-api/"
+HTTP_OK = 200
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
@@ -48,11 +54,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def answers(endpoint_url: str, timeout: float = 2.0) -> bool:
-    """True when a moto server answers GET /moto-api/data.json at ``endpoint_url``."""
+def answers(endpoint_url: str, timeout: float = 2.0, path: str = ALIVE_PATH) -> bool:
+    """True when a moto server answers ``GET <path>`` (default: the /moto-api/ dashboard) with 200."""
     try:
-        with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=timeout) as response:
-            return response.status == 200
+        with urllib.request.urlopen(f"{endpoint_url}{path}", timeout=timeout) as response:
+            return response.status == HTTP_OK
     except (OSError, urllib.error.URLError):
         return False
 
@@ -66,7 +72,7 @@ def server_command(host: str, port: int, extended: bool = True) -> list[str]:
 def wait_until_answering(endpoint_url: str, process: subprocess.Popen | None, log_path: Path | None, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if answers(endpoint_url, timeout=1.0):
+        if answers(endpoint_url, timeout=1.0, path=READY_PATH):
             return
         if process is not None and process.poll() is not None:
             break

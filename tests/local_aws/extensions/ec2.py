@@ -57,7 +57,7 @@ def _template_root_device(backend: InstanceBackend, image_id: str | None, templa
 
 def _fail_launch_if_key_unusable(backend: InstanceBackend, instance: Instance) -> None:
     """Terminate an instance whose volumes could not be created with their KMS key, as EC2 does."""
-    volumes = [backend.volumes.get(mapping.volume_id) for _, mapping in instance.get_block_device_mapping]
+    volumes = [backend.volumes.get(mapping.volume_id) for _device, mapping in instance.get_block_device_mapping]
     failed = [v for v in volumes if v is not None and getattr(v, "byok_kms_failure", None)]
     if not failed:
         return

@@ -118,7 +118,7 @@ def _decrypt(self: KmsBackend, ciphertext_blob: bytes, encryption_context: dict[
         raise AccessDeniedException(
             "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."
         )
-    plaintext, _ = kms_utils.decrypt(master_keys={blob_key_id: key}, ciphertext_blob=ciphertext_blob, encryption_context=encryption_context)
+    plaintext = kms_utils.decrypt(master_keys={blob_key_id: key}, ciphertext_blob=ciphertext_blob, encryption_context=encryption_context)[0]
     return plaintext, key.arn
 
 

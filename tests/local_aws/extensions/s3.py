@@ -131,7 +131,7 @@ def apply() -> None:
     def key_response_post(original, self, request, *args, **kwargs):
         # CreateMultipartUpload echoes the key as sent; AWS answers with the key ARN.
         result = original(self, request, *args, **kwargs)
-        status, headers, _ = result
+        status, headers = result[0], result[1]
         sent = request.headers.get(KMS_KEY_HEADER)
         if status == HTTP_OK and "uploads" in self.querystring and sent and KMS_KEY_HEADER in headers and not parse_kms_arn(sent):
             headers[KMS_KEY_HEADER] = key_arn_for_write(self.current_account, self.backend.get_bucket(self.bucket_name).region_name, sent)
@@ -149,7 +149,7 @@ def apply() -> None:
 
     @wrap(S3Response, "get_object")
     def get_object_response(original, self):
-        key, _ = self._get_key()  # pylint: disable=protected-access
+        key = self._get_key()[0]  # pylint: disable=protected-access
         if key.encryption in KMS_ALGORITHMS:
             check_readable(self.current_account, self.backend.get_bucket(self.bucket_name).region_name, key.kms_key_id)
         return original(self)
