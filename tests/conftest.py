@@ -3,8 +3,9 @@
 - ``local_aws`` (session): the running server named by BYOK_LOCAL_AWS_ENDPOINT or AWS_ENDPOINT_URL if it
   answers, else a private extended server started for this session (each xdist worker gets its own).
 - ``plain_moto`` (session): unmodified moto_server, started on first use, for showing what plain moto gets wrong.
-- ``fresh_local_aws`` (function): an empty local AWS for a test that needs isolation. Prefer unique names
-  (``unique_name``) and the shared server: resetting a shared server would wipe other tests' state.
+- ``fresh_local_aws`` (function): a private, empty local AWS for a test that needs isolation or a reset (~1 s to
+  start). Prefer unique names (``unique_name``) on the shared server; never reset the shared one, other tests'
+  state (e.g. a seeded demo fleet) lives there.
 """
 from __future__ import annotations
 
@@ -59,12 +60,8 @@ def plain_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
 
 
 @pytest.fixture
-def fresh_local_aws(local_aws: LocalAWS, tmp_path: Path) -> Iterator[LocalAWS]:
-    """An empty local AWS: the session server reset (when this process owns it), else a private server."""
-    if local_aws.process is not None:
-        local_aws.reset()
-        yield local_aws
-        return
+def fresh_local_aws(tmp_path: Path) -> Iterator[LocalAWS]:
+    """A private, empty extended local AWS for one test, stopped after it."""
     with LocalAWS.start(extended=True, log_path=tmp_path / "local-aws.log") as server:
         yield server
 

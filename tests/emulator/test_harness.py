@@ -26,17 +26,16 @@ def test_clients_act_as_the_requested_account(aws):
     assert kms.create_key()["KeyMetadata"]["Arn"].startswith(f"arn:aws:kms:eu-west-1:{CUSTOMER}:key/")
 
 
-@on_both
-def test_subprocess_environment_acts_as_the_account(aws):
+def test_subprocess_environment_acts_as_the_account(local_aws):
     """What Ansible or the AWS CLI get: endpoint, region and credentials in the environment."""
     script = "import boto3; print(boto3.client('sts').get_caller_identity()['Account'], boto3.session.Session().region_name)"
-    result = subprocess.run([sys.executable, "-c", script], env=aws.subprocess_env(CUSTOMER), capture_output=True, text=True, check=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], env=local_aws.subprocess_env(CUSTOMER), capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.split() == [CUSTOMER, "us-east-1"]
 
 
 @pytest.mark.parametrize("extended", [True, False], ids=["extended", "plain"])
 def test_reset_forgets_accounts_and_the_harness_reassumes(tmp_path, extended):
-    with LocalAWS.start(extended=extended, log_path=tmp_path / "server.log") as aws:  # a reset must not hit shared servers
+    with LocalAWS.start(extended=extended, log_path=tmp_path / "server.log") as aws:  # private: a reset wipes every account
         kms = aws.client("kms", account=CUSTOMER)
         kms.create_key()
         stale_sts = aws.client("sts", account=CUSTOMER)
@@ -62,3 +61,8 @@ def test_missing_moto_internal_fails_loudly():
         require(Backend, "encrypt_everything")
     with pytest.raises(MotoInternalsChanged, match="now exists upstream"):
         add(Backend, "existing", lambda self: None)
+
+
+def test_fresh_local_aws_is_private_and_empty(fresh_local_aws, local_aws):
+    assert fresh_local_aws.endpoint_url != local_aws.endpoint_url
+    assert fresh_local_aws.client("s3").list_buckets()["Buckets"] == []
