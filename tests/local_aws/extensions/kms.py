@@ -40,6 +40,8 @@ KEY_PARAMETER = {"ReEncrypt": "DestinationKeyId"}
 
 KEY_ID_FORMAT = re.compile(r"^(mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 CIPHERTEXT_KEY_ID_LEN = require(kms_utils, "KEY_ID_LEN")
+UNKNOWN_CIPHERTEXT_KEY = ("The ciphertext refers to a customer master key that does not exist, does not exist in this region, "
+                          "or you are not allowed to access.")  # moto's (and KMS's) wording
 
 
 class KmsError(JsonRESTError):
@@ -106,18 +108,14 @@ def _ciphertext_key(backend: KmsBackend, ciphertext_blob: bytes) -> tuple[str, K
             key = next((k for k_id, k in candidate.keys.items() if len(k_id) > CIPHERTEXT_KEY_ID_LEN and k_id.startswith(blob_key_id)), None)
         if key is not None:
             return blob_key_id, key
-    raise AccessDeniedException(
-        "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."
-    )
+    raise AccessDeniedException(UNKNOWN_CIPHERTEXT_KEY)
 
 
 def _decrypt(self: KmsBackend, ciphertext_blob: bytes, encryption_context: dict[str, str], key_id: str | None = None) -> tuple[bytes, str]:
     blob_key_id, key = _ciphertext_key(self, ciphertext_blob)
     raise_if_unusable(key)
     if key_id is not None and self.any_id_to_key_id(key_id) != key.id:
-        raise AccessDeniedException(
-            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."
-        )
+        raise AccessDeniedException(UNKNOWN_CIPHERTEXT_KEY)
     plaintext = kms_utils.decrypt(master_keys={blob_key_id: key}, ciphertext_blob=ciphertext_blob, encryption_context=encryption_context)[0]
     return plaintext, key.arn
 
