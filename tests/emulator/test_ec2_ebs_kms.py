@@ -172,3 +172,10 @@ def test_auto_scaling_launch_with_disabled_key_fails(aws, unique_name):
     launched = ec2.describe_instances(Filters=[{"Name": "tag:aws:autoscaling:groupName", "Values": [group]}])["Reservations"]
     reasons = {i["StateReason"]["Code"] for r in launched for i in r["Instances"]}
     assert reasons == {"Client.InvalidKMSKey.InvalidState"}
+
+
+def test_volume_not_from_a_snapshot_reports_an_empty_snapshot_id(local_aws):
+    """DescribeVolumes returns SnapshotId "" for a volume not created from a snapshot (EC2 API reference, Volume)."""
+    ec2 = local_aws.client("ec2", account="222222222222", region="us-east-1")
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["SnapshotId"] == ""

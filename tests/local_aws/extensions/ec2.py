@@ -19,7 +19,7 @@ import inspect
 from typing import Any
 
 from moto.autoscaling.models import FakeAutoScalingGroup
-from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.models.elastic_block_store import EBSBackend, Volume
 from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.utils import convert_tag_spec
@@ -71,6 +71,14 @@ def _fail_launch_if_key_unusable(backend: InstanceBackend, instance: Instance) -
 
 def apply() -> None:
     require(Instance, "get_block_device_mapping")
+
+    @wrap(Volume, "__init__")
+    def volume_init(original, self, *args, **kwargs):
+        # DescribeVolumes always carries SnapshotId, "" for a volume not made from a snapshot; moto leaves it out,
+        # which breaks readers such as amazon.aws.ec2_vol_info that index it.
+        original(self, *args, **kwargs)
+        if self.snapshot_id is None:
+            self.snapshot_id = ""
     create_volume_signature = inspect.signature(EBSBackend.create_volume)
 
     @wrap(EBSBackend, "create_volume")
