@@ -32,7 +32,8 @@ def demo_audit(local_aws, tmp_path_factory):
     runner.seed(endpoint)
     artifacts = str(tmp_path_factory.mktemp("demo-artifacts"))
     proc = runner.run_playbook(endpoint, os.path.join(runner.DEMO_INVENTORY, "hosts.yml"), artifacts)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # hooli's key policy lacks the node-role statement: it fails at the key check, and so does the run.
+    assert proc.returncode == 2, proc.stdout[-4000:] + proc.stderr[-2000:]
     return endpoint, artifacts, proc
 
 
@@ -44,8 +45,11 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
     artifacts, proc = demo_audit[1:]
     fleet = runner.read_json(os.path.join(artifacts, "fleet-summary.json"))
     assert sorted(c["customer"] for c in fleet["customers"]) == DEMO
+    outcomes = {c["customer"]: c["outcome"] for c in fleet["customers"]}
+    assert {name for name, o in outcomes.items() if o["status"] != "ok"} == {"hooli"}
+    assert outcomes["hooli"]["step"].endswith("Stop this customer before any change when a key is not ready")
+    assert "role/nodes.hooli01-kops.k8s.local" in outcomes["hooli"]["message"]
     for c in fleet["customers"]:
-        assert c["outcome"]["status"] == "ok"
         # Before any BYOK step ran, nobody is on their own key.
         assert c["summary"]["compliant"] is False
         assert c["summary"]["on_customer_key"] == 0
@@ -55,7 +59,7 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
     with open(os.path.join(artifacts, "fleet-summary.html")) as f:
         html = f.read()
     for name in DEMO:
-        assert f"| {name} | ok |" in md
+        assert f"| {name} | {'failed at' if name == 'hooli' else 'ok |'}" in md
         assert f'id="{name}"' in html
     assert "<script" not in html and "http://" not in html.split("<body>")[1]  # self-contained
     assert "fleet-summary.html" in proc.stdout
@@ -170,6 +174,10 @@ def test_audit_sees_resources_moved_to_the_customer_key(local_aws, tmp_path):
     inventory = runner.write_inventory(str(tmp_path / "inventory"), {"auditco": hv})
     runner.seed(endpoint, os.path.dirname(inventory))
     key = hv["byok_keys"]["all"]
+    # As an SRE does: save the policy the customer sent (KMS lets no other account read it) beside the inventory.
+    policy = client(endpoint, "kms", account="111111111190").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    os.makedirs(tmp_path / "inventory" / "key-policies")
+    (tmp_path / "inventory" / "key-policies" / f"{key.rsplit('/', 1)[1]}.json").write_text(policy)
     s3 = client(endpoint, "s3")
     bucket = "mattermost-auditco-filestore"
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [

@@ -38,6 +38,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.local_aws.harness import REPO_ROOT, LocalAWS
 
+# The key policies are the collection's own onboarding statements (scripts/setup links the checkout there).
+sys.path.insert(0, str(REPO_ROOT / ".collections"))
+from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements  # noqa: E402 pylint: disable=wrong-import-position
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_INVENTORY = REPO_ROOT / "inventories" / "demo"
 KOPS_FIXTURES = FIXTURES / "kops"
@@ -132,6 +137,7 @@ class Fleet:
     state_prefix: str
     customers: tuple
     notes: tuple = ()
+    policy_dir: Path | None = None  # <key id>.json: the key policy as the customer saved it
 
     def state_path(self, key):
         """An object key under the state store's prefix."""
@@ -161,7 +167,7 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 KNOWN_HOST_VARS = {
     "byok_customer_account_id", "byok_region", "byok_vpc_id", "byok_kops_cluster_id", "byok_services", "byok_keys",
-    "byok_s3_buckets", "byok_rds_clusters", "byok_rds_global_cluster", "demo_key_policy_omits",
+    "byok_s3_buckets", "byok_rds_clusters", "byok_rds_global_cluster", "demo_key_policy_omits", "demo_expected_outcome",
     "byok_key_source", "byok_provider_account_id", "byok_environment", "byok_assume_role_arn",
     "byok_assume_role_external_id", "byok_kops_state_store"}
 KEY_SOURCES = ("customer", "external")
@@ -424,7 +430,8 @@ def load_fleet(inventory, regions, profiles):
                              "byok_kops_state_store; the seeder seeds one provider environment")
     check_fleet_unique(customers)
     provider, environment, role_arn, external_id, bucket, prefix = settings.pop()
-    return Fleet(provider, environment, role_arn, external_id, bucket, prefix, tuple(customers), tuple(notes))
+    return Fleet(provider, environment, role_arn, external_id, bucket, prefix, tuple(customers), tuple(notes),
+                 policy_dir=inventory / "key-policies")
 
 
 def load_profiles():
@@ -754,7 +761,8 @@ class Seeder:
                                                          f"({describe_slots(key.slots)})")
             tags.append({"TagKey": "Customer", "TagValue": customer.name})
         else:
-            params["Policy"] = json.dumps(customer_key_policy(self.fleet, customer, key.arn.account))
+            saved = self.fleet.policy_dir / f"{key.arn.key_id}.json" if self.fleet.policy_dir else None
+            params["Policy"] = saved.read_text() if saved and saved.is_file() else json.dumps(customer_key_policy(self.fleet, customer, key))
         created = kms.create_key(**params)["KeyMetadata"]
         if created["Arn"] != key.arn.arn:
             kms.schedule_key_deletion(KeyId=created["KeyId"], PendingWindowInDays=7)
@@ -1062,19 +1070,27 @@ def customer_key_aliases(customer):
     return aliases
 
 
-def customer_key_policy(fleet, customer, key_account):
-    """AWS's default key policy plus the runbook's two statements, minus those the customer left out."""
-    principals = {
-        "user": f"arn:aws:iam::{fleet.provider_account}:user/{fleet.provisioning_user(customer)}",
-        "nodes": f"arn:aws:iam::{fleet.provider_account}:role/nodes.{customer.cluster_name}",
-    }
+def customer_key_policy(fleet, customer, key):
+    """AWS's default key policy plus every statement the collection asks the customer to add for the services
+    that use this key (the runbook's two and those AWS also needs), minus those the customer left out."""
+    principals = provider_principals(fleet.provider_account, fleet.environment, customer.vpc_id, customer.cluster_id)
+    services = key_services(customer, key)
+    left_out = {RUNBOOK_SIDS[who] for who in customer.policy_omits}
     statements = [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-                   "Principal": {"AWS": f"arn:aws:iam::{key_account}:root"}, "Action": "kms:*", "Resource": "*"}]
-    for who in ("user", "nodes"):
-        if who not in customer.policy_omits:
-            statements.append({"Sid": RUNBOOK_SIDS[who], "Effect": "Allow", "Principal": {"AWS": principals[who]},
-                               "Action": list(RUNBOOK_ACTIONS), "Resource": "*"})
+                   "Principal": {"AWS": f"arn:aws:iam::{key.arn.account}:root"}, "Action": "kms:*", "Resource": "*"}]
+    statements += [s["statement"] for s in key_policy_statements(principals, services, fleet.provider_account, key.arn.region)
+                   if s["sid"] not in left_out]
     return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": statements}
+
+
+def key_services(customer, key):
+    """The enabled services this key serves: its own slots, and those left to the "all" slot."""
+    named = {slot for other in customer.keys for slot in other.slots if slot in SERVICES}
+    services = {slot for slot in key.slots if slot in SERVICES}
+    services |= {"rds" for slot in key.slots if slot.startswith("rds:")}
+    if "all" in key.slots:
+        services |= set(SERVICES) - named
+    return [s for s in SERVICES if s in services and s in customer.services]
 
 
 def kops_role_policy(role, release):
