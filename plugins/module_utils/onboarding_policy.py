@@ -226,7 +226,7 @@ def required_access(principals: dict, services: list[str], provider_account_id: 
                     for service in served:
                         add(item, name, action, {"kms:ViaService": via_service(service, region)}, [service], reason)
                 if name == "provisioning_user":
-                    add(item, name, "kms:DescribeKey", {}, served, DIRECT_DESCRIBE_REASON)
+                    add(item, name, "kms:DescribeKey", {"kms:ViaService": None}, served, DIRECT_DESCRIBE_REASON)  # a direct call: no service in between
             elif item["kind"] == "grants":
                 for action in GRANT_ACTIONS:
                     for service in served:

@@ -274,12 +274,12 @@ def test_use_is_required_through_each_service(services):
     principals = [("provisioning_user", SID_USE), ("nodes_role", SID_NODES)] + ([("masters_role", SID_MASTERS)] if "ebs" in services else [])
     for name, sid in principals:
         for service in (services if name != "masters_role" else ["ebs"]):
-            got = [r for r in reqs if r["principal_name"] == name and r["services"] == [service] and r["sid"] == sid and r["context"]]
+            got = [r for r in reqs if r["principal_name"] == name and r["services"] == [service] and r["sid"] == sid and r["context"].get("kms:ViaService")]
             assert [r["action"] for r in got] == ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
                                                   "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
             assert all(r["context"] == {"kms:ViaService": via[service]} for r in got)
     # The provider calls DescribeKey on the key directly, with no service in between.
-    direct = [r for r in reqs if r["context"] == {}]
+    direct = [r for r in reqs if r["context"] == {"kms:ViaService": None}]
     assert [(r["principal_name"], r["action"], r["services"], r["sid"]) for r in direct] == [("provisioning_user", "kms:DescribeKey", services, SID_USE)]
 
 
