@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import boto3
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -33,10 +34,19 @@ def ansible_env(endpoint_url: str, artifacts: str) -> dict:
     return env
 
 
-def run_playbook(endpoint_url: str, inventory: str, artifacts: str, *args: str, playbook: str = "playbooks/byok.yml"):
+def run_playbook(endpoint_url: str, inventory: str, artifacts: str, *args: str, playbook: str = "playbooks/byok.yml",
+                 extra_env: dict | None = None):
     """ansible-playbook with the venv's interpreter; returns the CompletedProcess (output captured)."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, os.path.join(ROOT, playbook), *args]
-    return subprocess.run(cmd, cwd=ROOT, env=ansible_env(endpoint_url, artifacts), capture_output=True, text=True, timeout=900, check=False)
+    env = {**ansible_env(endpoint_url, artifacts), **(extra_env or {})}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def account_credentials(endpoint_url: str, account: str) -> dict:
+    """Environment variables that make AWS calls act as `account` (the local AWS maps assumed-role keys to it)."""
+    sts = boto3.client("sts", endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/byok-tests", RoleSessionName="byok-tests")["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"], "AWS_SESSION_TOKEN": c["SessionToken"]}
 
 
 def seed(endpoint_url: str, inventory: str = DEMO_INVENTORY):
