@@ -19,8 +19,8 @@ description:
   - B(Key policy) - for every principal and action the services need (the provisioning user, the kops node and
     control-plane roles, grants for AWS resources, the Auto Scaling grant), the verdict under IAM evaluation rules
     (explicit Deny wins; C(Action)/C(NotAction), C(Principal)/C(NotPrincipal), wildcards, account principals,
-    conditions): C(allowed), C(denied), C(implicitly_denied), C(conditional) or C(delegated_to_iam). A policy that
-    cannot be read (cross-account C(GetKeyPolicy) is usually denied) is reported as such, never as a pass; give the
+    conditions) - C(allowed), C(denied), C(implicitly_denied), C(conditional) or C(delegated_to_iam). A policy that
+    cannot be read (C(GetKeyPolicy) is not a cross-account operation) is reported as such, never as a pass; give the
     customer's document in O(policy) instead.
   - B(Live probe) as the calling identity - C(Encrypt) with C(DryRun), a data-key round trip
     (C(GenerateDataKey) then C(Decrypt)), and C(CreateGrant) with C(DryRun) (a grant that an endpoint creates

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import yaml
@@ -47,7 +46,8 @@ def run_checks(endpoint, tmp_path, cases, *args):
                  "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]
     path = tmp_path / "checks.yml"
     path.write_text(yaml.safe_dump(playbook, sort_keys=False))
-    proc = runner.run_playbook(endpoint, "localhost,", str(tmp_path), "-c", "local", *args, playbook=str(path), extra_env=runner.account_credentials(endpoint, PROVIDER))
+    proc = runner.run_playbook(endpoint, "localhost,", str(tmp_path), "-c", "local", *args, playbook=str(path),
+                               extra_env=runner.account_credentials(endpoint, PROVIDER))
     assert proc.returncode == 0, proc.stdout[-3000:]
     return json.loads((tmp_path / "results.json").read_text())
 

@@ -80,9 +80,12 @@ def test_key_summary():
     assert s["valid_to"].startswith("2027-01-01")
 
 
+USER = "arn:aws:iam::222222222222:user/mattermost-cloud-prod-provisioning-vpc-0123abcd"
+
+
 @pytest.mark.parametrize("caller, principal", [
     ("arn:aws:sts::222222222222:assumed-role/mattermost-byok-automation/byok-acme", "arn:aws:iam::222222222222:role/mattermost-byok-automation"),
-    ("arn:aws:iam::222222222222:user/mattermost-cloud-prod-provisioning-vpc-0123abcd", "arn:aws:iam::222222222222:user/mattermost-cloud-prod-provisioning-vpc-0123abcd"),
+    (USER, USER),
 ])
 def test_caller_principal(caller, principal):
     assert key_check.caller_principal(caller) == principal
