@@ -23,6 +23,8 @@ try:
 except ImportError:
     yaml = None
 
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
 
 # Record statuses. Only in-scope records count towards compliance.
@@ -36,17 +38,6 @@ INFO = "info"
 IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
 
 
-def _error_code(e) -> str:
-    if isinstance(e, ClientError):
-        return e.response.get("Error", {}).get("Code", "ClientError")
-    return type(e).__name__
-
-
-def _error_text(e) -> str:
-    if isinstance(e, ClientError):
-        err = e.response.get("Error", {})
-        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".strip()
-    return f"{type(e).__name__}: {e}"
 
 
 class CustomerAudit:
@@ -120,14 +111,14 @@ class CustomerAudit:
             default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
             bucket_key = bool(rules and rules[0].get("BucketKeyEnabled"))
         except ClientError as e:
-            code = _error_code(e)
+            code = error_code(e)
             if code == "NoSuchBucket":
                 return [self._problem("s3", "s3_bucket", bucket, region, NOT_FOUND, "bucket does not exist", expected)]
             if code != "ServerSideEncryptionConfigurationNotFoundError":
-                return [self._problem("s3", "s3_bucket", bucket, region, ERROR, _error_text(e), expected)]
+                return [self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)]
             default, bucket_key = {}, False
         except BotoCoreError as e:
-            return [self._problem("s3", "s3_bucket", bucket, region, ERROR, _error_text(e), expected)]
+            return [self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)]
         algorithm = default.get("SSEAlgorithm", "AES256")  # AWS applies SSE-S3 when nothing is configured
         key = default.get("KMSMasterKeyID")
         detail = f"default {algorithm}" + (", bucket key" if bucket_key else "")
@@ -142,7 +133,7 @@ class CustomerAudit:
         try:
             keys, truncated = self._list_keys(s3, bucket)
         except (ClientError, BotoCoreError) as e:
-            return self._problem("s3", "s3_objects", bucket, region, ERROR, _error_text(e), expected)
+            return self._problem("s3", "s3_objects", bucket, region, ERROR, error_text(e), expected)
         sample = _spread(keys, self.sample) if self.sample else keys
         heads = list(self.pool.map(lambda k: self._head(s3, bucket, k), sample)) if sample else []
         counts: dict[str, int] = {}
@@ -182,7 +173,7 @@ class CustomerAudit:
             h = s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
             return h.get("ServerSideEncryption"), h.get("SSEKMSKeyId"), None
         except (ClientError, BotoCoreError) as e:
-            return None, None, _error_text(e)
+            return None, None, error_text(e)
 
     # -- RDS -----------------------------------------------------------------------------------------------
     def audit_rds(self, cluster: dict) -> list[dict]:
@@ -196,10 +187,10 @@ class CustomerAudit:
             else:
                 found = rds.describe_db_instances(aws_retry=True, DBInstanceIdentifier=ident)["DBInstances"][0]
         except ClientError as e:
-            status = NOT_FOUND if _error_code(e) in ("DBClusterNotFoundFault", "DBInstanceNotFound") else ERROR
-            return [self._problem("rds", rtype, ident, region, status, _error_text(e), expected)]
+            status = NOT_FOUND if error_code(e) in ("DBClusterNotFoundFault", "DBInstanceNotFound") else ERROR
+            return [self._problem("rds", rtype, ident, region, status, error_text(e), expected)]
         except BotoCoreError as e:
-            return [self._problem("rds", rtype, ident, region, ERROR, _error_text(e), expected)]
+            return [self._problem("rds", rtype, ident, region, ERROR, error_text(e), expected)]
         detail = f"{found.get('Engine')} {found.get('EngineVersion', '')}".strip()
         if found.get("GlobalClusterIdentifier"):
             detail += f", global cluster {found['GlobalClusterIdentifier']}"
@@ -210,7 +201,7 @@ class CustomerAudit:
             try:
                 instances = rds.describe_db_instances(aws_retry=True, Filters=[{"Name": "db-cluster-id", "Values": [ident]}])["DBInstances"]
             except (ClientError, BotoCoreError) as e:
-                return records + [self._problem("rds", "rds_instance", m, region, ERROR, _error_text(e), expected) for m in members]
+                return records + [self._problem("rds", "rds_instance", m, region, ERROR, error_text(e), expected) for m in members]
             writers = {m["DBInstanceIdentifier"] for m in found["DBClusterMembers"] if m.get("IsClusterWriter")}
             for inst in instances:
                 iid = inst["DBInstanceIdentifier"]
@@ -230,7 +221,7 @@ class CustomerAudit:
         try:
             templates = ec2.describe_launch_templates(aws_retry=True, Filters=self._cluster_filter())["LaunchTemplates"]
         except (ClientError, BotoCoreError) as e:
-            return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, ERROR, _error_text(e), expected)]
+            return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, ERROR, error_text(e), expected)]
         if not templates:
             return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, NOT_FOUND,
                                   "no launch template tagged KubernetesCluster with the cluster name", expected)]
@@ -242,7 +233,7 @@ class CustomerAudit:
             versions = ec2.describe_launch_template_versions(aws_retry=True, LaunchTemplateId=template["LaunchTemplateId"],
                                                              Versions=["$Default"])["LaunchTemplateVersions"]
         except (ClientError, BotoCoreError) as e:
-            return [self._problem("ebs", "launch_template", name, region, ERROR, _error_text(e), expected)]
+            return [self._problem("ebs", "launch_template", name, region, ERROR, error_text(e), expected)]
         data = versions[0]["LaunchTemplateData"] if versions else {}
         records = []
         for bdm in data.get("BlockDeviceMappings", []):
@@ -273,7 +264,7 @@ class CustomerAudit:
             if missing:
                 volumes.update({v["VolumeId"]: v for v in _paginate(ec2, "describe_volumes", "Volumes", VolumeIds=missing)})
         except (ClientError, BotoCoreError) as e:
-            return [self._problem("ebs", "ebs_volume", self.config["kops_cluster_name"], region, ERROR, _error_text(e), expected)]
+            return [self._problem("ebs", "ebs_volume", self.config["kops_cluster_name"], region, ERROR, error_text(e), expected)]
         if not volumes:
             return [self._problem("ebs", "ebs_volume", self.config["kops_cluster_name"], region, NOT_FOUND,
                                   "no EBS volume tagged for the cluster or attached to its instances", expected)]
@@ -301,7 +292,7 @@ class CustomerAudit:
             docs = [(o["Key"].rsplit("/", 1)[1], s3.get_object(aws_retry=True, Bucket=store["bucket"], Key=o["Key"])["Body"].read())
                     for o in listing]
         except (ClientError, BotoCoreError) as e:
-            return [self._problem("ebs", "kops_instance_group", name, region, ERROR, f"{store['url']}: {_error_text(e)}", expected)]
+            return [self._problem("ebs", "kops_instance_group", name, region, ERROR, f"{store['url']}: {error_text(e)}", expected)]
         if yaml is None:
             return [self._problem("ebs", "kops_instance_group", name, region, ERROR, "PyYAML is needed to read the kops spec", expected)]
         records = []

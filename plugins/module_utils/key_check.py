@@ -19,6 +19,8 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import PolicyDocumentError
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
@@ -47,17 +49,6 @@ def finding(severity, code, message, fix="", principal=None, actions=None, state
             "actions": list(actions or []), "statement": statement}
 
 
-def _error_code(e) -> str:
-    if isinstance(e, ClientError):
-        return e.response.get("Error", {}).get("Code", "ClientError")
-    return type(e).__name__
-
-
-def _error_text(e) -> str:
-    if isinstance(e, ClientError):
-        err = e.response.get("Error", {})
-        return f"{err.get('Code')}: {err.get('Message', '')}"
-    return str(e)
 
 
 # -- metadata -----------------------------------------------------------------------------------------------
@@ -193,12 +184,12 @@ def probe(kms, key_arn: str, caller_arn: str, grantee: str | None) -> tuple[list
             steps.append({"operation": name, "ok": True, "detail": detail})
             return True
         except ClientError as e:
-            if _error_code(e) == "DryRunOperationException":
+            if error_code(e) == "DryRunOperationException":
                 steps.append({"operation": name, "ok": True, "detail": "DryRun: would succeed"})
                 return True
-            steps.append({"operation": name, "ok": False, "detail": _error_text(e)})
-            out.append(finding(ERROR, "PROBE_FAILED", f"{caller_arn} cannot {name} with {key_arn}: {_error_text(e)}",
-                               fix=_probe_fix(_error_code(e), name, caller_arn), principal=caller_arn, actions=[f"kms:{name}"]))
+            steps.append({"operation": name, "ok": False, "detail": error_text(e)})
+            out.append(finding(ERROR, "PROBE_FAILED", f"{caller_arn} cannot {name} with {key_arn}: {error_text(e)}",
+                               fix=_probe_fix(error_code(e), name, caller_arn), principal=caller_arn, actions=[f"kms:{name}"]))
         except BotoCoreError as e:
             steps.append({"operation": name, "ok": False, "detail": str(e)})
             out.append(finding(ERROR, "PROBE_FAILED", f"{name} with {key_arn} failed: {e}", principal=caller_arn, actions=[f"kms:{name}"]))
