@@ -219,7 +219,7 @@ class CustomerAudit:
         ec2 = self.clients("ec2", region)
         expected = self._expected("ebs")
         try:
-            templates = ec2.describe_launch_templates(aws_retry=True, Filters=self._cluster_filter())["LaunchTemplates"]
+            templates = _paginate(ec2, "describe_launch_templates", "LaunchTemplates", Filters=self._cluster_filter())
         except (ClientError, BotoCoreError) as e:
             return [self._problem("ebs", "launch_template", self.config["kops_cluster_name"], region, ERROR, error_text(e), expected)]
         if not templates:

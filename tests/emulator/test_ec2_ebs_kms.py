@@ -179,3 +179,15 @@ def test_volume_not_from_a_snapshot_reports_an_empty_snapshot_id(local_aws):
     ec2 = local_aws.client("ec2", account="222222222222", region="us-east-1")
     vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["SnapshotId"] == ""
+
+
+def test_launch_templates_are_paged_not_cut(local_aws):
+    """DescribeLaunchTemplates returns every template across pages (NextToken); plain moto stops at 15."""
+    ec2 = local_aws.client("ec2", account="222222222222", region="eu-west-1")
+    names = {f"paging-{uuid.uuid4().hex[:8]}" for _ in range(20)}
+    for name in names:
+        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"InstanceType": "t3.micro"})
+    seen = {t["LaunchTemplateName"] for page in ec2.get_paginator("describe_launch_templates").paginate(PaginationConfig={"PageSize": 7})
+            for t in page["LaunchTemplates"]}
+    assert names <= seen
+    assert names <= {t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]}

@@ -22,6 +22,7 @@ from moto.autoscaling.models import FakeAutoScalingGroup
 from moto.ec2.models.elastic_block_store import EBSBackend, Volume
 from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import convert_tag_spec
 
 from ._patching import require, wrap
@@ -71,6 +72,24 @@ def _fail_launch_if_key_unusable(backend: InstanceBackend, instance: Instance) -
 
 def apply() -> None:
     require(Instance, "get_block_device_mapping")
+
+    @wrap(LaunchTemplates, "describe_launch_templates")
+    def describe_launch_templates(original, self):
+        # AWS pages DescribeLaunchTemplates with NextToken; moto cuts the list at MaxResults (default 15) and
+        # gives no token, so a paginating reader silently misses templates.
+        page_size = self._get_int_param("MaxResults") or 1000  # pylint: disable=protected-access
+        start = int(self._get_param("NextToken") or 0)  # pylint: disable=protected-access
+        get_int = self._get_int_param  # pylint: disable=protected-access
+        self._get_int_param = lambda name, default=None: 10 ** 9 if name == "MaxResults" else get_int(name, default)
+        try:
+            response = original(self)
+        finally:
+            del self._get_int_param
+        templates = response.result["LaunchTemplates"]
+        response.result["LaunchTemplates"] = templates[start:start + page_size]
+        if start + page_size < len(templates):
+            response.result["NextToken"] = str(start + page_size)
+        return response
 
     @wrap(Volume, "__init__")
     def volume_init(original, self, *args, **kwargs):
