@@ -49,6 +49,13 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
     assert {name for name, o in outcomes.items() if o["status"] != "ok"} == {"hooli"}
     assert outcomes["hooli"]["step"].endswith("Stop this customer before any change when a key is not ready")
     assert "role/nodes.hooli01-kops.k8s.local" in outcomes["hooli"]["message"]
+    [check] = runner.read_json(os.path.join(artifacts, "key-checks", "hooli.json"))
+    [finding] = [f for f in check["findings"] if f["severity"] == "error"]
+    assert finding["code"] == "POLICY_MISSING_PERMISSION" and finding["principal"].endswith(":role/nodes.hooli01-kops.k8s.local")
+    assert finding["statement"]["Sid"] == "Allow use of the key role nodes" and '"Sid": "Allow use of the key role nodes"' in finding["fix"]
+    for name in set(DEMO) - {"hooli"}:
+        assert all(c["passed"] for c in runner.read_json(os.path.join(artifacts, "key-checks", f"{name}.json")))
+    assert os.path.getsize(os.path.join(artifacts, "onboarding", "hooli.md")) > 1000
     for c in fleet["customers"]:
         # Before any BYOK step ran, nobody is on their own key.
         assert c["summary"]["compliant"] is False
