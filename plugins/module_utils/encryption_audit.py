@@ -38,8 +38,6 @@ INFO = "info"
 IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
 
 
-
-
 class CustomerAudit:
     """Collects records for one customer. `clients(service, region)` returns a (thread-safe) boto3 client."""
 

@@ -49,8 +49,6 @@ def finding(severity, code, message, fix="", principal=None, actions=None, state
             "actions": list(actions or []), "statement": statement}
 
 
-
-
 # -- metadata -----------------------------------------------------------------------------------------------
 def metadata_findings(meta: dict, key_arn: str, expected_region: str | None, now: datetime.datetime,
                       min_validity_days: int) -> list[dict]:

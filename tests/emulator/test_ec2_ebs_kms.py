@@ -184,7 +184,7 @@ def test_volume_not_from_a_snapshot_reports_an_empty_snapshot_id(local_aws):
 def test_launch_templates_are_paged_not_cut(local_aws):
     """DescribeLaunchTemplates returns every template across pages (NextToken); plain moto stops at 15."""
     ec2 = local_aws.client("ec2", account="222222222222", region="eu-west-1")
-    names = {f"paging-{uuid.uuid4().hex[:8]}" for _ in range(20)}
+    names = {f"paging-{uuid.uuid4().hex[:8]}" for i in range(20)}
     for name in names:
         ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"InstanceType": "t3.micro"})
     seen = {t["LaunchTemplateName"] for page in ec2.get_paginator("describe_launch_templates").paginate(PaginationConfig={"PageSize": 7})
