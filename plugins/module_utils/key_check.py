@@ -21,7 +21,6 @@ except ImportError:
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import PolicyDocumentError
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate_all
@@ -214,8 +213,7 @@ def probe(kms, key_arn: str, caller_arn: str, grantee: str | None) -> tuple[list
 
     step("Encrypt", encrypt_dry_run)
     step("GenerateDataKey+Decrypt", round_trip)
-    if grantee is not False:
-        step("CreateGrant", grant)
+    step("CreateGrant", grant)
     return steps, out
 
 
@@ -246,8 +244,3 @@ def summarize(key_arn: str, findings: list[dict]) -> str:
     lines = [f"{key_arn}: {len(errors)} problem(s) to fix before the key is used:"]
     lines += [f"- [{f['code']}] {f['message']}" for f in errors]
     return "\n".join(lines)
-
-
-def validate_key_arn(value, field="key_arn"):
-    """Refuses aliases, bare ids and malformed ARNs with the reason (raises InvalidIdentifier)."""
-    return parse_kms_key_arn(value, field)

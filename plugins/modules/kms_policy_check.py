@@ -153,6 +153,7 @@ except ImportError:
 
 from ansible_collections.mattermost.byok.plugins.module_utils import key_check
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
 from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
 from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
@@ -196,7 +197,7 @@ def main():
     )
     params = module.params
     try:
-        arn = key_check.validate_key_arn(params["key_arn"])
+        arn = parse_kms_key_arn(params["key_arn"], "key_arn")
     except InvalidIdentifier as e:
         module.fail_json(msg=str(e))
     key_arn = str(arn)
