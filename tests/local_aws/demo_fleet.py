@@ -1385,6 +1385,15 @@ def run(args, endpoint_url=None):
     return 0
 
 
+def _register_seed_command():
+    """`scripts/local-aws seed`: seeds the running local AWS unless --endpoint-url or $AWS_ENDPOINT_URL says otherwise."""
+    from tests.local_aws.control import StateDir, require_running, subcommand  # pylint: disable=import-outside-toplevel
+    subcommand("seed", SEED_HELP, configure)(lambda args: run(args, args.endpoint_url or require_running(StateDir())))
+
+
+_register_seed_command()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.local_aws.demo_fleet", description=SEED_HELP)
     configure(parser)
