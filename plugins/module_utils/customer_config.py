@@ -16,9 +16,12 @@ from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_account_id
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_region
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_vpc_id
+from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import InvalidWindow
+from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import normalize_windows
 
 SERVICES = ("s3", "rds", "ebs")
 KEY_SOURCES = ("customer", "external")
+RDS_STRATEGIES = ("blue_green", "snapshot_restore")
 KEY_SLOTS = ("all",) + SERVICES + ("rds_regions",)
 ENVIRONMENT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 CLUSTER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -101,6 +104,15 @@ def validate_customer(customer: str, v: dict) -> dict:
     if global_cluster is not None and (not isinstance(global_cluster, str) or not RDS_ID_RE.match(global_cluster)):
         c.error(f"byok_rds_global_cluster: {global_cluster!r} is not an RDS global cluster identifier")
 
+    windows = []
+    try:
+        windows = normalize_windows(v.get("byok_maintenance_window"))
+    except InvalidWindow as e:
+        c.error(str(e))
+    rds_strategy = v.get("byok_rds_strategy", "blue_green")
+    if rds_strategy not in RDS_STRATEGIES:
+        c.error(f"byok_rds_strategy: {rds_strategy!r} is not one of {', '.join(RDS_STRATEGIES)}")
+
     if c.errors:
         raise CustomerConfigError(customer, c.errors)
 
@@ -124,6 +136,8 @@ def validate_customer(customer: str, v: dict) -> dict:
         "rds_global_cluster": global_cluster,
         "kops_state_store": state_store,
         "principals": principals,
+        "maintenance_windows": windows,
+        "rds_strategy": rds_strategy,
     }
 
 

@@ -89,6 +89,15 @@ config:
       description: The kops cluster name, C(<cluster id>-kops.k8s.local).
       type: str
       sample: acme01-kops.k8s.local
+    maintenance_windows:
+      description: The customer's maintenance windows (UTC, C(ddd:hh:mm-ddd:hh:mm)); empty when none is declared.
+      type: list
+      elements: str
+      sample: ["sun:02:00-sun:06:00"]
+    rds_strategy:
+      description: How the database moves to the key, C(blue_green) or C(snapshot_restore).
+      type: str
+      sample: blue_green
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -195,3 +195,24 @@ def _demo_inventory():
 def test_demo_inventory_is_valid(customer, variables):
     c = validate_customer(customer, variables)
     assert c["customer_account_id"] == variables["byok_customer_account_id"]
+
+
+def test_maintenance_window_and_strategy_defaults():
+    c = validate_customer("acme", config())
+    assert c["maintenance_windows"] == [] and c["rds_strategy"] == "blue_green"
+
+
+def test_maintenance_window_one_or_many():
+    assert validate_customer("acme", config(byok_maintenance_window="Sun:02:00-Sun:06:00"))["maintenance_windows"] == ["sun:02:00-sun:06:00"]
+    many = config(byok_maintenance_window=["sun:02:00-sun:06:00", "wed:01:00-wed:03:00"], byok_rds_strategy="snapshot_restore")
+    c = validate_customer("acme", many)
+    assert len(c["maintenance_windows"]) == 2 and c["rds_strategy"] == "snapshot_restore"
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"byok_maintenance_window": "sunday 2am"}, "byok_maintenance_window: 'sunday 2am' is not a window"),
+    ({"byok_maintenance_window": ["sun:02:00-sun:06:00", "x"]}, "byok_maintenance_window[1]"),
+    ({"byok_rds_strategy": "in_place"}, "byok_rds_strategy: 'in_place' is not one of blue_green, snapshot_restore"),
+])
+def test_window_and_strategy_errors(changes, fragment):
+    assert any(fragment in e for e in errors_of(config(**changes)))
