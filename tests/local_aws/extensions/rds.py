@@ -9,12 +9,16 @@ Encrypted resources without KmsKeyId get the account's aws/rds key, as in AWS.
 """
 from __future__ import annotations
 
+import copy
+import os
 from typing import Any
 
-from moto.rds.exceptions import KMSKeyNotAccessibleFault
-from moto.rds.models import RDSBackend
+from moto.core.responses import ActionResult
+from moto.rds.exceptions import DBClusterNotFoundError, InvalidBlueGreenDeploymentStateFault, KMSKeyNotAccessibleFault, RDSClientError
+from moto.rds.models import BlueGreenDeployment, DBCluster, DBInstanceClustered, RDSBackend, rds_backends
+from moto.rds.responses import RDSResponse
 
-from ._patching import replace, wrap
+from ._patching import add, replace, wrap
 from .kms_keys import find_key, key_problem
 
 MOTO_PLACEHOLDER_KEY = "default_kms_key_id"  # what moto stores for "encrypted, no key given"
@@ -77,3 +81,220 @@ def apply() -> None:
                 green.kms_key_id = overrides[deployment.source]
                 green.storage_encrypted = True
         return deployment
+
+    apply_lifecycle()
+
+
+# -- Renames, Blue/Green switchover, global databases, transitional states (rds_reencrypt needs these) ------------
+
+# Settings moto's CreateBlueGreenDeployment leaves out of the green cluster; AWS copies every one of them.
+GREEN_CLUSTER_COPIED = ("db_subnet_group_name", "iam_auth", "serverless_v2_scaling_configuration",
+                        "enabled_cloudwatch_logs_exports", "network_type", "enable_http_endpoint")
+GREEN_INSTANCE_COPIED = ("promotion_tier", "monitoring_interval", "monitoring_role_arn", "auto_minor_version_upgrade",
+                         "ca_certificate_identifier", "db_parameter_group_name")
+# Instance settings moto drops on create: stored so that DescribeDBInstances returns them as AWS does.
+PERFORMANCE_INSIGHTS = ("enable_performance_insights", "performance_insights_kms_key_id",
+                        "performance_insights_retention_period")
+
+
+def transition_polls() -> int:
+    """How many describes a Blue/Green deployment stays PROVISIONING or SWITCHOVER_IN_PROGRESS (0: instant)."""
+    try:
+        return max(0, int(os.environ.get("BYOK_LOCAL_AWS_RDS_TRANSITION_POLLS", "2")))
+    except ValueError:
+        return 2
+
+
+class DBClusterAlreadyExistsFault(RDSClientError):
+    def __init__(self, identifier: str):
+        super().__init__("DBClusterAlreadyExistsFault", f"DB cluster already exists: {identifier}")
+
+
+class GlobalClusterNotFoundFault(RDSClientError):
+    def __init__(self, identifier: str):
+        super().__init__("GlobalClusterNotFoundFault", f"Global cluster {identifier} not found.")
+
+
+class InvalidGlobalClusterStateFault(RDSClientError):
+    def __init__(self, message: str):
+        super().__init__("InvalidGlobalClusterStateFault", message)
+
+
+def _members_named(backend: RDSBackend, cluster_id: str) -> list:
+    return [db for db in backend.databases.values()
+            if isinstance(db, DBInstanceClustered) and db.db_cluster_identifier == cluster_id]
+
+
+def _global_backend(account_id: str) -> RDSBackend:
+    return rds_backends[account_id]["us-east-1"]  # moto keeps every global cluster there
+
+
+def _global_cluster(account_id: str, identifier: str) -> Any:
+    backend = _global_backend(account_id)
+    name = identifier.rsplit(":", 1)[-1]
+    if name not in backend.global_clusters:
+        raise GlobalClusterNotFoundFault(identifier)
+    return backend.global_clusters[name]
+
+
+def _cluster_by_ref(backend: RDSBackend, ref: str) -> Any:
+    """A cluster by identifier (this region) or ARN (any region of the account)."""
+    if ref.startswith("arn:"):
+        region = ref.split(":")[3]
+        backend = rds_backends[backend.account_id][region]
+    name = ref.rsplit(":", 1)[-1].lower()
+    if name not in backend.clusters:
+        raise DBClusterNotFoundError(name)
+    return backend.clusters[name]
+
+
+def _describe_countdown(deployment: Any) -> None:
+    """Serve a transitional status for a few describes, then the final one (AWS takes minutes)."""
+    pending = getattr(deployment, "_byok_transition", None)
+    if pending and pending[1] > 0:
+        pending[1] -= 1
+        deployment.status = pending[0]
+        if pending[1] == 0:
+            deployment.status = pending[2]
+
+
+def switchover_global_cluster(self: RDSBackend, global_cluster_identifier: str, target_db_cluster_identifier: str) -> Any:
+    """SwitchoverGlobalCluster: the target secondary becomes the writer, the old primary a secondary."""
+    global_cluster = _global_cluster(self.account_id, global_cluster_identifier)
+    target = _cluster_by_ref(self, target_db_cluster_identifier)
+    if target not in global_cluster.members:
+        raise InvalidGlobalClusterStateFault(f"{target_db_cluster_identifier} is not a member of {global_cluster_identifier}")
+    for member in global_cluster.members:
+        member.is_writer = member is target
+    return global_cluster
+
+
+def _switchover_global_cluster_response(self: RDSResponse) -> ActionResult:
+    params = self.params
+    global_cluster = self.backend.switchover_global_cluster(
+        global_cluster_identifier=params["GlobalClusterIdentifier"],
+        target_db_cluster_identifier=params["TargetDbClusterIdentifier"])
+    return ActionResult({"GlobalCluster": global_cluster})
+
+
+def apply_lifecycle() -> None:
+    # A cluster or instance created under the name another one had a minute ago (a rename swap) must not collide
+    # with that one's automated snapshot: AWS's automated snapshot names never collide.
+    @wrap(RDSBackend, "create_auto_cluster_snapshot")
+    def create_auto_cluster_snapshot(original, self, db_cluster_identifier, db_snapshot_identifier):
+        base, n = db_snapshot_identifier, 1
+        while db_snapshot_identifier in self.cluster_snapshots:
+            n += 1
+            db_snapshot_identifier = f"{base}-{n}"
+        return original(self, db_cluster_identifier, db_snapshot_identifier)
+
+    @wrap(RDSBackend, "create_auto_snapshot")
+    def create_auto_snapshot(original, self, db_instance_identifier, db_snapshot_identifier):
+        base, n = db_snapshot_identifier, 1
+        while db_snapshot_identifier in self.database_snapshots:
+            n += 1
+            db_snapshot_identifier = f"{base}-{n}"
+        return original(self, db_instance_identifier, db_snapshot_identifier)
+
+    @wrap(RDSBackend, "create_db_cluster")
+    def create_db_cluster(original, self, kwargs):
+        # AWS: DBClusterAlreadyExistsFault (moto silently replaces the existing cluster).
+        if kwargs["db_cluster_identifier"].lower() in self.clusters:
+            raise DBClusterAlreadyExistsFault(kwargs["db_cluster_identifier"])
+        return original(self, kwargs)
+
+    @wrap(RDSBackend, "create_db_instance")
+    def create_db_instance(original, self, db_kwargs):
+        database = original(self, db_kwargs)
+        for name in PERFORMANCE_INSIGHTS:
+            if db_kwargs.get(name) is not None:
+                setattr(database, name.replace("enable_", "") + ("_enabled" if name.startswith("enable_") else ""), db_kwargs[name])
+        return database
+
+    @wrap(RDSBackend, "modify_db_cluster")
+    def modify_db_cluster(original, self, kwargs):
+        # AWS refuses a rename onto an existing cluster and moves the instances with the cluster; moto overwrote the
+        # other cluster and left the instances behind under the old name.
+        old_id = kwargs["db_cluster_identifier"].lower()
+        new_id = (kwargs.get("new_db_cluster_identifier") or "").lower()
+        if old_id not in self.clusters:
+            raise DBClusterNotFoundError(old_id)
+        if new_id and new_id != old_id and new_id in self.clusters:
+            raise DBClusterAlreadyExistsFault(new_id)
+        members = _members_named(self, old_id) if new_id else []
+        result = original(self, kwargs)
+        for member in members:
+            member.db_cluster_identifier = new_id
+        return result
+
+    @wrap(RDSBackend, "remove_from_global_cluster")
+    def remove_from_global_cluster(original, self, global_cluster_identifier, db_cluster_identifier):
+        # moto looked in the caller's region only and ignored errors, so a secondary in another region stayed a member.
+        global_cluster = _global_cluster(self.account_id, global_cluster_identifier)
+        cluster = _cluster_by_ref(self, db_cluster_identifier)
+        if cluster not in global_cluster.members:
+            raise InvalidGlobalClusterStateFault(f"{db_cluster_identifier} is not a member of {global_cluster_identifier}")
+        if cluster.is_writer and len(global_cluster.members) > 1:
+            raise InvalidGlobalClusterStateFault("The primary cluster can be removed only when it is the last member")
+        global_cluster.members.remove(cluster)
+        cluster.is_writer = False
+        cluster.global_cluster_identifier = None
+        return global_cluster
+
+    add(RDSBackend, "switchover_global_cluster", switchover_global_cluster)
+    add(RDSResponse, "switchover_global_cluster", _switchover_global_cluster_response)
+
+    @wrap(BlueGreenDeployment, "__init__")
+    def bg_init(original, self, backend, *args, **kwargs):
+        original(self, backend, *args, **kwargs)
+        source = self._get_valid_instance_or_raise(self.source)  # pylint: disable=protected-access
+        target = self._get_valid_instance_or_raise(self.target)  # pylint: disable=protected-access
+        if isinstance(source, DBCluster):
+            for name in GREEN_CLUSTER_COPIED:
+                setattr(target, name, copy.deepcopy(getattr(source, name, None)))
+            blue_members = {m.db_instance_identifier: m for m in _members_named(backend, source.db_cluster_identifier)}
+            for green in _members_named(backend, target.db_cluster_identifier):
+                blue = blue_members.get(green.db_instance_identifier.rsplit("-green-", 1)[0])
+                for name in GREEN_INSTANCE_COPIED + ("performance_insights_enabled", "performance_insights_kms_key_id",
+                                                     "performance_insights_retention_period"):
+                    if blue is not None and hasattr(blue, name):
+                        setattr(green, name, copy.deepcopy(getattr(blue, name)))
+        polls = transition_polls()
+        if polls:
+            self.status = self.SupportedStates.PROVISIONING.name
+            self._byok_transition = ["PROVISIONING", polls, self.SupportedStates.AVAILABLE.name]
+
+    @wrap(RDSBackend, "describe_blue_green_deployments")
+    def describe_blue_green_deployments(original, self, *args, **kwargs):
+        deployments = original(self, *args, **kwargs)
+        for deployment in deployments:
+            _describe_countdown(deployment)
+        return deployments
+
+    @wrap(RDSBackend, "switchover_blue_green_deployment")
+    def switchover_blue_green_deployment(original, self, blue_green_deployment_identifier, *args, **kwargs):
+        deployment = self.blue_green_deployments.get(blue_green_deployment_identifier)
+        if deployment is not None and getattr(deployment, "_byok_transition", [None, 0])[1] > 0:
+            raise InvalidBlueGreenDeploymentStateFault(blue_green_deployment_identifier)
+        result = original(self, blue_green_deployment_identifier, *args, **kwargs)
+        polls = transition_polls()
+        if polls:
+            deployment._byok_transition = ["SWITCHOVER_IN_PROGRESS", polls, deployment.status]  # pylint: disable=protected-access
+            deployment.status = "SWITCHOVER_IN_PROGRESS"
+        return result
+
+    @wrap(BlueGreenDeployment, "switchover")
+    def switchover(original, self):
+        # AWS renames the instances too: blue ones get -old1, green ones take the blue names.
+        source = self._get_valid_instance_or_raise(self.source)  # pylint: disable=protected-access
+        target = self._get_valid_instance_or_raise(self.target)  # pylint: disable=protected-access
+        renames = []
+        if isinstance(source, DBCluster):
+            blue_names = [m.db_instance_identifier for m in _members_named(self.backend, source.db_cluster_identifier)]
+            renames += [(name, f"{name}-old1") for name in blue_names]
+            renames += [(g.db_instance_identifier, g.db_instance_identifier.rsplit("-green-", 1)[0])
+                        for g in _members_named(self.backend, target.db_cluster_identifier)]
+        original(self)
+        for old, new in renames:
+            if old != new:
+                self.backend.modify_db_instance(db_instance_identifier=old, db_kwargs={"new_db_instance_identifier": new})
