@@ -149,3 +149,14 @@ def test_global_cluster_remove_and_switchover(aws, rds, unique_name):
     assert set(writers()) == {primary["DBClusterArn"], second["DBClusterArn"]}
     rds.switchover_global_cluster(GlobalClusterIdentifier=global_id, TargetDbClusterIdentifier=second["DBClusterArn"])
     assert writers() == {primary["DBClusterArn"]: False, second["DBClusterArn"]: True}
+
+
+@against_both("every cluster gets a random endpoint hash, so a renamed cluster does not take over the endpoint")
+def test_renamed_cluster_takes_over_the_endpoint_name(rds, unique_name):
+    name = unique_name("db")
+    before = make_cluster(rds, name, instances=0)
+    other = make_cluster(rds, f"{name}-x", instances=0)
+    rds.modify_db_cluster(DBClusterIdentifier=name, NewDBClusterIdentifier=f"{name}-old", ApplyImmediately=True)
+    rds.modify_db_cluster(DBClusterIdentifier=other["DBClusterIdentifier"], NewDBClusterIdentifier=name, ApplyImmediately=True)
+    after = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+    assert (after["Endpoint"], after["ReaderEndpoint"]) == (before["Endpoint"], before["ReaderEndpoint"])

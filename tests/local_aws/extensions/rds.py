@@ -10,6 +10,7 @@ Encrypted resources without KmsKeyId get the account's aws/rds key, as in AWS.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from typing import Any
 
@@ -178,6 +179,15 @@ def _switchover_global_cluster_response(self: RDSResponse) -> ActionResult:
 
 
 def apply_lifecycle() -> None:
+    # AWS cluster endpoints are <id>.cluster-<hash>.<region>.rds.amazonaws.com with one hash per account and
+    # region, so a cluster renamed to an identifier gets that identifier's old endpoint (moto: a random hash
+    # per cluster, so a rename swap would change the endpoint names).
+    @wrap(DBCluster, "__init__")
+    def cluster_init(original, self, backend, *args, **kwargs):
+        original(self, backend, *args, **kwargs)
+        digest = hashlib.sha256(f"{backend.account_id}:{backend.region_name}".encode()).hexdigest()
+        self.url_identifier = "c" + digest[:11]
+
     # A cluster or instance created under the name another one had a minute ago (a rename swap) must not collide
     # with that one's automated snapshot: AWS's automated snapshot names never collide.
     @wrap(RDSBackend, "create_auto_cluster_snapshot")
