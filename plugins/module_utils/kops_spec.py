@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Edits of kops Cluster and InstanceGroup documents that put a cluster's volumes on a KMS key.
+
+Pure functions on parsed YAML (dicts): no kops, no AWS, importable without Ansible.
+
+What kops stores and prints (`kops get ... -o yaml`) is the v1alpha2 API, whose field names have been stable since
+kops 1.19: `spec.rootVolumeEncryption` + `spec.rootVolumeEncryptionKey`, `spec.volumes[].encrypted` + `.key`.
+kops honours the root-volume key only when `rootVolumeEncryption: true` is set explicitly (the default `true` is not
+enough), so both are always written. v1alpha3 and kops's internal API nest them as `spec.rootVolume.encryption` /
+`.encryptionKey` (kops >= 1.27); that shape is edited in place when a document uses it, never converted.
+etcd members' `kmsKeyId` is never edited: a running cluster's etcd volumes cannot change key (the direct target fails
+with "Field cannot be changed: KmsKeyID", terraform would destroy and re-create the volumes).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+API_V1ALPHA2 = "kops.k8s.io/v1alpha2"
+API_V1ALPHA3 = "kops.k8s.io/v1alpha3"
+SUPPORTED_APIS = (API_V1ALPHA2, API_V1ALPHA3)
+CONTROL_PLANE_ROLES = ("Master", "ControlPlane", "APIServer")
+CLUSTER_LABEL = "kops.k8s.io/cluster"
+
+
+class KopsSpecError(ValueError):
+    """A document this module will not edit; the message names the document and why."""
+
+
+def _check(doc, kind: str):
+    if not isinstance(doc, dict) or doc.get("kind") != kind:
+        raise KopsSpecError(f"expected a kops {kind} document, got kind {(doc or {}).get('kind')!r}")
+    api = doc.get("apiVersion")
+    if api not in SUPPORTED_APIS:
+        raise KopsSpecError(f"{kind} {name_of(doc)!r}: apiVersion {api!r} is not one this module edits ({', '.join(SUPPORTED_APIS)})")
+    if not isinstance(doc.get("spec"), dict):
+        raise KopsSpecError(f"{kind} {name_of(doc)!r}: has no spec")
+
+
+def name_of(doc) -> str:
+    return ((doc or {}).get("metadata") or {}).get("name", "")
+
+
+def load_documents(text: str) -> list[dict]:
+    """The YAML documents `kops get ... -o yaml` printed (one or several, separated by ---)."""
+    return [d for d in yaml.safe_load_all(text or "") if d]
+
+
+def dump_documents(docs: list[dict]) -> str:
+    """kops prints keys sorted (its YAML goes through JSON); the same form keeps diffs to the edited lines."""
+    return "---\n".join(yaml.safe_dump(d, sort_keys=True, default_flow_style=False) for d in docs)
+
+
+def _set(spec: dict, key: str, value, path: str, changes: list):
+    before = spec.get(key)
+    if before != value:
+        spec[key] = value
+        changes.append({"path": path, "before": before, "after": value})
+
+
+def root_volume_fields(doc) -> dict:
+    """{encryption, encryption_key} of an instance group, whichever shape it uses."""
+    spec = doc.get("spec") or {}
+    if doc.get("apiVersion") == API_V1ALPHA3 or isinstance(spec.get("rootVolume"), dict):
+        root = spec.get("rootVolume") or {}
+        return {"encryption": root.get("encryption"), "encryption_key": root.get("encryptionKey")}
+    return {"encryption": spec.get("rootVolumeEncryption"), "encryption_key": spec.get("rootVolumeEncryptionKey")}
+
+
+def plan_instance_group(doc: dict, key_arn: str, extra_volumes: bool = True) -> tuple[dict, list[dict]]:
+    """(edited copy, changes) for one InstanceGroup: root volume and, with extra_volumes, each `volumes[]` entry on
+    `key_arn`. Every other field is left as it was. Changes are {path, before, after} with kops's own field paths."""
+    _check(doc, "InstanceGroup")
+    new = copy.deepcopy(doc)
+    spec, changes = new["spec"], []
+    if doc.get("apiVersion") == API_V1ALPHA3 or isinstance(spec.get("rootVolume"), dict):
+        root = spec.setdefault("rootVolume", {})
+        _set(root, "encryption", True, "spec.rootVolume.encryption", changes)
+        _set(root, "encryptionKey", key_arn, "spec.rootVolume.encryptionKey", changes)
+    else:
+        # Explicitly true, or kops ignores the key and uses the account's default EBS key.
+        _set(spec, "rootVolumeEncryption", True, "spec.rootVolumeEncryption", changes)
+        _set(spec, "rootVolumeEncryptionKey", key_arn, "spec.rootVolumeEncryptionKey", changes)
+    if extra_volumes:
+        volumes = spec.get("volumes")
+        if volumes is not None and not isinstance(volumes, list):
+            raise KopsSpecError(f"InstanceGroup {name_of(doc)!r}: spec.volumes is not a list")
+        for i, volume in enumerate(volumes or []):
+            if not isinstance(volume, dict):
+                raise KopsSpecError(f"InstanceGroup {name_of(doc)!r}: spec.volumes[{i}] is not a mapping")
+            _set(volume, "encrypted", True, f"spec.volumes[{i}].encrypted", changes)
+            _set(volume, "key", key_arn, f"spec.volumes[{i}].key", changes)
+    return new, changes
+
+
+def plan_cluster(doc: dict, manage_storage_classes: bool | None = None) -> tuple[dict, list[dict]]:
+    """(edited copy, changes) for the Cluster. Only `spec.cloudConfig.manageStorageClasses` is ever written (when
+    asked): false stops kops's channels from re-applying its own default StorageClass over the keyed one.
+    etcd members are read for the report, never edited."""
+    _check(doc, "Cluster")
+    new = copy.deepcopy(doc)
+    changes = []
+    if manage_storage_classes is not None:
+        cloud = new["spec"].get("cloudConfig")
+        if cloud is not None and not isinstance(cloud, dict):
+            raise KopsSpecError(f"Cluster {name_of(doc)!r}: spec.cloudConfig is not a mapping")
+        before = (cloud or {}).get("manageStorageClasses")
+        # kops treats an absent value as true.
+        if (True if before is None else before) != manage_storage_classes:
+            new["spec"].setdefault("cloudConfig", {})["manageStorageClasses"] = manage_storage_classes
+            changes.append({"path": "spec.cloudConfig.manageStorageClasses", "before": before, "after": manage_storage_classes})
+    return new, changes
+
+
+def etcd_members(doc: dict) -> list[dict]:
+    """Each etcd member of the Cluster as kops names it: etcd cluster, member, instance group, and the spec's
+    encryptedVolume and kmsKeyId (v1alpha2) or kmsKeyID (v1alpha3/internal)."""
+    _check(doc, "Cluster")
+    members = []
+    for etcd in doc["spec"].get("etcdClusters") or []:
+        for member in etcd.get("etcdMembers") or []:
+            members.append({
+                "etcd_cluster": etcd.get("name"),
+                "member": member.get("name"),
+                "instance_group": member.get("instanceGroup"),
+                "encrypted_volume": member.get("encryptedVolume"),
+                "spec_kms_key_id": member.get("kmsKeyId", member.get("kmsKeyID")),
+            })
+    return members
+
+
+def instance_group_cluster(doc: dict) -> str | None:
+    return ((doc.get("metadata") or {}).get("labels") or {}).get(CLUSTER_LABEL)
+
+
+def is_control_plane(doc: dict) -> bool:
+    return (doc.get("spec") or {}).get("role") in CONTROL_PLANE_ROLES
+
+
+def select_instance_groups(docs: list[dict], names: list[str] | None, cluster: str) -> list[dict]:
+    """The instance groups to edit: all when names is None, else exactly those named (unknown names fail)."""
+    by_name = {name_of(d): d for d in docs}
+    if names is None:
+        return list(docs)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise KopsSpecError(
+            f"instance_groups: {', '.join(unknown)} not found in cluster {cluster!r}; it has {', '.join(sorted(by_name)) or 'none'}")
+    return [by_name[n] for n in names]
+
+
+def deep_diff_paths(before, after, path: str = "") -> list[str]:
+    """Every path where two documents differ (for tests and for refusing unexpected edits)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found = []
+        for key in sorted(set(before) | set(after), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in before or key not in after:
+                found.append(sub)
+            else:
+                found += deep_diff_paths(before[key], after[key], sub)
+        return found
+    if isinstance(before, list) and isinstance(after, list):
+        if len(before) != len(after):
+            return [path]
+        found = []
+        for i, (b, a) in enumerate(zip(before, after)):
+            found += deep_diff_paths(b, a, f"{path}[{i}]")
+        return found
+    return [] if before == after and type(before) is type(after) else [path]
