@@ -412,11 +412,16 @@ def check_fleet_unique(customers):
                 raise InventoryError(f"{c.name} and {other} both name {name.split('@')[0]}")
 
 
-def load_fleet(inventory, regions, profiles):
+def load_fleet(inventory, regions, profiles, limit=None):
     inventory = Path(inventory)
     if not inventory.is_dir():
         raise InventoryError(f"{inventory}: not an inventory directory")
     hosts = inventory_hosts(inventory)
+    if limit:
+        unknown = sorted(set(limit) - set(hosts))
+        if unknown:
+            raise InventoryError(f"--limit: {', '.join(unknown)} not in the inventory")
+        hosts = {h: e for h, e in hosts.items() if h in limit}
     customers, settings, notes = [], set(), []
     for host, entry in hosts.items():
         variables = host_variables(inventory, host, entry)
@@ -1355,6 +1360,7 @@ def configure(parser):
                         help="the local AWS endpoint (default: $AWS_ENDPOINT_URL)")
     parser.add_argument("--inventory", default=str(DEMO_INVENTORY), help="inventory directory (default: inventories/demo)")
     parser.add_argument("--workers", type=int, default=5, help="customers seeded in parallel (default: %(default)s)")
+    parser.add_argument("--limit", default="", help="comma-separated customers to seed (default: every customer)")
 
 
 def run(args, endpoint_url=None):
@@ -1367,7 +1373,7 @@ def run(args, endpoint_url=None):
     started = time.monotonic()
     try:
         profiles = load_profiles()
-        fleet = load_fleet(args.inventory, local_regions(), profiles)
+        fleet = load_fleet(args.inventory, local_regions(), profiles, [h for h in args.limit.split(",") if h])
         for note in fleet.notes:
             print(f"note: {note}", file=sys.stderr, flush=True)
         seeder = Seeder(fleet, Clients(LocalAWS(endpoint)), profiles)
