@@ -121,7 +121,9 @@ def _normalize(field: str, value):
     if field == "Endpoint":
         return value.get("Port") if isinstance(value, dict) else None
     if field == "OptionGroupMemberships":
-        return value[0]["OptionGroupName"] if value else None
+        # default:<engine>-<version> is what RDS attaches when none is given; naming it explicitly is refused.
+        name = value[0]["OptionGroupName"] if value else None
+        return None if not name or name.startswith("default:") else name
     if field == "EnabledCloudwatchLogsExports":
         return sorted(value)
     if field == "TagList":
@@ -163,6 +165,15 @@ def instance_settings(instance: dict) -> dict:
 def base_name(identifier: str, suffix: str) -> str:
     """The original instance name of an instance renamed with `suffix` (unchanged when it has none)."""
     return identifier[: -len(suffix)] if suffix and identifier.endswith(suffix) else identifier
+
+
+def member_base(identifier: str, suffixes=()) -> str:
+    """The original name of an instance under a re-key suffix, or a Blue/Green green name (<name>-green-xxxxxx)."""
+    for suffix in suffixes:
+        identifier = base_name(identifier, suffix)
+    if "-green-" in identifier:
+        identifier = identifier.rsplit("-green-", 1)[0]
+    return identifier
 
 
 def differences(before: dict, after: dict, where: str = "") -> list:

@@ -92,10 +92,17 @@ def apply() -> None:
 GREEN_CLUSTER_COPIED = ("db_subnet_group_name", "iam_auth", "serverless_v2_scaling_configuration",
                         "enabled_cloudwatch_logs_exports", "network_type", "enable_http_endpoint")
 GREEN_INSTANCE_COPIED = ("promotion_tier", "monitoring_interval", "monitoring_role_arn", "auto_minor_version_upgrade",
-                         "ca_certificate_identifier", "db_parameter_group_name")
+                         "ca_certificate_identifier", "db_parameter_group_name", "preferred_maintenance_window", "tags")
 # Instance settings moto drops on create: stored so that DescribeDBInstances returns them as AWS does.
 PERFORMANCE_INSIGHTS = ("enable_performance_insights", "performance_insights_kms_key_id",
                         "performance_insights_retention_period")
+
+
+def _store_performance_insights(database: Any, kwargs: dict[str, Any]) -> None:
+    for name in PERFORMANCE_INSIGHTS:
+        if kwargs.get(name) is not None:
+            attribute = "performance_insights_enabled" if name == "enable_performance_insights" else name
+            setattr(database, attribute, kwargs[name])
 
 
 def transition_polls() -> int:
@@ -216,9 +223,14 @@ def apply_lifecycle() -> None:
     @wrap(RDSBackend, "create_db_instance")
     def create_db_instance(original, self, db_kwargs):
         database = original(self, db_kwargs)
-        for name in PERFORMANCE_INSIGHTS:
-            if db_kwargs.get(name) is not None:
-                setattr(database, name.replace("enable_", "") + ("_enabled" if name.startswith("enable_") else ""), db_kwargs[name])
+        _store_performance_insights(database, db_kwargs)
+        return database
+
+    @wrap(RDSBackend, "modify_db_instance")
+    def modify_db_instance(original, self, db_instance_identifier, db_kwargs):
+        pi = {k: db_kwargs.pop(k) for k in PERFORMANCE_INSIGHTS if k in db_kwargs}
+        database = original(self, db_instance_identifier, db_kwargs)
+        _store_performance_insights(self.databases[database.db_instance_identifier], pi)
         return database
 
     @wrap(RDSBackend, "modify_db_cluster")
@@ -259,6 +271,11 @@ def apply_lifecycle() -> None:
         original(self, backend, *args, **kwargs)
         source = self._get_valid_instance_or_raise(self.source)  # pylint: disable=protected-access
         target = self._get_valid_instance_or_raise(self.target)  # pylint: disable=protected-access
+        if not isinstance(source, DBCluster):
+            for name in GREEN_INSTANCE_COPIED + ("performance_insights_enabled", "performance_insights_kms_key_id",
+                                                 "performance_insights_retention_period", "enable_iam_database_authentication"):
+                if hasattr(source, name):
+                    setattr(target, name, copy.deepcopy(getattr(source, name)))
         if isinstance(source, DBCluster):
             for name in GREEN_CLUSTER_COPIED:
                 setattr(target, name, copy.deepcopy(getattr(source, name, None)))

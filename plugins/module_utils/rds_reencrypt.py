@@ -1,0 +1,603 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWS side of rds_reencrypt: observe, ask the planner (rds_plan) for the next step, run it, repeat.
+
+Works with plain boto3 clients (`clients(service, region)`), so tests can drive it step by step. Everything it
+needs to resume is in AWS: resources under the names of rds_plan.Names and byok:* tags.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:
+    ClientError = Exception  # the module reports the missing SDK
+
+from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
+from ansible_collections.mattermost.byok.plugins.module_utils import rds_settings
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
+
+TAG_SOURCE = "byok:reencrypt-source"
+TAG_KEY = "byok:reencrypt-key"
+TAG_STEP = "byok:reencrypt-step"
+# Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
+STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
+
+CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault",)
+INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
+SNAPSHOT_NOT_FOUND = ("DBClusterSnapshotNotFoundFault", "DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+# Engines whose Blue/Green deployments need logical replication / binary logging (the parameter that says so).
+REPLICATION_PARAMETER = {
+    "aurora-postgresql": ("cluster", "rds.logical_replication", ("1",)),
+    "postgres": ("instance", "rds.logical_replication", ("1",)),
+    "aurora-mysql": ("cluster", "binlog_format", ("ROW", "MIXED", "STATEMENT")),
+    "mysql": ("instance", "binlog_format", ("ROW", "MIXED", "STATEMENT")),
+    "mariadb": ("instance", "binlog_format", ("ROW", "MIXED", "STATEMENT")),
+}
+# Oldest engine versions with Blue/Green support (RDS user guide, "Limitations for blue/green deployments").
+BLUE_GREEN_MIN_VERSION = {"aurora-postgresql": (11, 21), "postgres": (11, 21), "aurora-mysql": (3, 1),
+                          "mysql": (5, 7), "mariadb": (10, 2)}
+
+
+class ReencryptError(Exception):
+    """A refusal or failure with a message naming the fix; `changed` says whether anything was done before it."""
+
+    def __init__(self, message, changed=False):
+        super().__init__(message)
+        self.changed = changed
+
+
+def _now():
+    return time.monotonic()
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _version_tuple(version):
+    parts = []
+    for part in str(version or "").split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+class Reencrypt:
+    """One database (cluster or instance) moved onto `key_arn` by `strategy`."""
+
+    def __init__(self, clients, identifier, kind, region, key_arn, strategy, allow_switchover=True,
+                 wait_timeout=3600, switchover_timeout=300, poll_seconds=15.0, max_seconds=None, log=None):
+        self.clients = clients
+        self.rds = clients("rds", region)
+        self.kind = kind
+        self.region = region
+        self.key_arn = key_arn
+        self.strategy = strategy
+        self.allow_switchover = allow_switchover
+        self.wait_timeout = wait_timeout
+        self.switchover_timeout = switchover_timeout
+        self.poll_seconds = poll_seconds
+        self.max_seconds = max_seconds
+        self.names = rds_plan.Names(identifier, strategy)
+        self.started = _now()
+        self.events = []  # steps run, in order: {step, seconds}
+        self.changed = False
+        self.measures = {}
+        self.log = log or (lambda message: None)
+        self.stop_after = os.environ.get(STOP_AFTER_ENV)
+
+    # -- reading AWS ---------------------------------------------------------------------------------------------
+
+    def describe_cluster(self, name, rds=None):
+        try:
+            return (rds or self.rds).describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+        except ClientError as e:
+            if error_code(e) in CLUSTER_NOT_FOUND:
+                return None
+            raise
+
+    def describe_instance(self, name, rds=None):
+        try:
+            return (rds or self.rds).describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        except ClientError as e:
+            if error_code(e) in INSTANCE_NOT_FOUND:
+                return None
+            raise
+
+    def describe(self, name, rds=None):
+        return self.describe_cluster(name, rds) if self.kind == "cluster" else self.describe_instance(name, rds)
+
+    def tags(self, resource, rds=None):
+        arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        if "TagList" in resource:
+            return {t["Key"]: t["Value"] for t in resource["TagList"]}
+        return {t["Key"]: t["Value"] for t in (rds or self.rds).list_tags_for_resource(ResourceName=arn)["TagList"]}
+
+    def member_names(self, cluster):
+        # The writer first: created first on the copy, it becomes the copy's writer.
+        members = sorted(cluster.get("DBClusterMembers", []), key=lambda m: (not m.get("IsClusterWriter"), m["DBInstanceIdentifier"]))
+        return [m["DBInstanceIdentifier"] for m in members]
+
+    def resource_facts(self, resource, rds=None):
+        if resource is None:
+            return None
+        tags = self.tags(resource, rds)
+        facts = {"key": resource.get("KmsKeyId") if resource.get("StorageEncrypted") else None,
+                 "status": resource.get("Status") or resource.get("DBInstanceStatus"),
+                 "step": tags.get(TAG_STEP), "rolled_back": tags.get(TAG_STEP) == "rolled-back",
+                 "protected": bool(resource.get("DeletionProtection")), "members": [], "members_available": True,
+                 "in_global": bool(resource.get("GlobalClusterIdentifier"))}
+        if self.kind == "cluster":
+            facts["members"] = self.member_names(resource)
+            statuses = [(self.describe_instance(m, rds) or {}).get("DBInstanceStatus") for m in facts["members"]]
+            facts["members_available"] = all(s == "available" for s in statuses)
+        return facts
+
+    def snapshot_status(self, name):
+        try:
+            if self.kind == "cluster":
+                return self.rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"][0]["Status"]
+            return self.rds.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]["Status"]
+        except ClientError as e:
+            if error_code(e) in SNAPSHOT_NOT_FOUND:
+                return None
+            raise
+
+    def deployment(self):
+        found = self.rds.describe_blue_green_deployments(
+            Filters=[{"Name": "blue-green-deployment-name", "Values": [self.names.deployment]}])["BlueGreenDeployments"]
+        return found[0] if found else None
+
+    def deployment_facts(self, deployment):
+        if deployment is None:
+            return None
+        facts = {"status": deployment["Status"], "details": deployment.get("StatusDetails"), "target_key": None,
+                 "green_verified": False, "identifier": deployment["BlueGreenDeploymentIdentifier"]}
+        target = deployment.get("Target", "")
+        if deployment["Status"] in ("AVAILABLE", "PROVISIONING") and target:
+            green = self.describe(target.rsplit(":", 1)[-1])
+            if green is not None:
+                facts["target_key"] = green.get("KmsKeyId") if green.get("StorageEncrypted") else None
+                facts["green_verified"] = self.tags(green).get(TAG_STEP) == "verified"
+        return facts
+
+    def observe(self):
+        names = self.names
+        facts = {"target_key": self.key_arn, "allow_switchover": self.allow_switchover,
+                 "current": self.resource_facts(self.describe(names.identifier)),
+                 "old": self.resource_facts(self.describe(names.old)),
+                 "new": self.resource_facts(self.describe(names.new))}
+        if self.strategy == rds_plan.BLUE_GREEN:
+            facts["deployment"] = self.deployment_facts(self.deployment())
+        else:
+            facts["snapshot"] = self.snapshot_status(names.snapshot)
+            facts["copy"] = self.snapshot_status(names.copy) if self.kind == "instance" else None
+        return facts
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def elapsed(self):
+        return round(_now() - self.started, 1)
+
+    def out_of_time(self):
+        return self.max_seconds is not None and self.elapsed() >= self.max_seconds
+
+    def run(self, state="present", check_mode=False):
+        """Converge to `state` (present, rolled_back); returns the result dict of the module."""
+        planner = {"present": lambda f: rds_plan.next_step(self.strategy, self.kind, f, self.names),
+                   "rolled_back": lambda f: rds_plan.next_rollback_step(f, self.names)}[state]
+        steps_run = 0
+        while True:
+            facts = self.observe()
+            try:
+                step = planner(facts)
+            except rds_plan.PlanError as e:
+                raise ReencryptError(str(e), self.changed) from None
+            if step == rds_plan.DONE:
+                return self.result(True, step, facts)
+            if check_mode:
+                return self.result(False, step, facts)
+            if step == rds_plan.DEFERRED:
+                return self.result(False, step, facts, deferred=True)
+            if self.out_of_time() or (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+                return self.result(False, step, facts)
+            if step == "rename_old" or step == "switchover" or step == "final_snapshot":
+                self.check_before_disruption(step, facts)
+            began = _now()
+            self.log(f"{self.names.identifier}: {step}")
+            getattr(self, "step_" + step)(facts)
+            self.events.append({"step": step, "seconds": round(_now() - began, 1)})
+            if not step.startswith("wait_"):
+                self.changed = True
+            steps_run += 1
+
+    def check_before_disruption(self, step, facts):
+        """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
+        if step == "final_snapshot" and facts.get("current") is None:
+            raise ReencryptError(f"{self.names.identifier}: no such database")
+
+    def result(self, complete, step, facts, deferred=False):
+        current = facts.get("current") or {}
+        return {"changed": self.changed, "complete": complete, "step": step, "deferred": deferred,
+                "identifier": self.names.identifier, "strategy": self.strategy, "kind": self.kind,
+                "key_arn": self.key_arn, "current_key": current.get("key"), "status": current.get("status"),
+                "retained_old": self.names.old if facts.get("old") else None,
+                "elapsed_seconds": self.elapsed(), "steps_run": self.events, **self.measures}
+
+    # -- waits ---------------------------------------------------------------------------------------------------
+
+    def wait(self, what, ready, timeout=None):
+        """Poll `ready()` (returns (done, status)) until done, the time box or the timeout; progress to the log."""
+        deadline = _now() + (timeout or self.wait_timeout)
+        while True:
+            done, status = ready()
+            if done:
+                return
+            if _now() >= deadline:
+                raise ReencryptError(f"{self.names.identifier}: timed out waiting for {what} (last status {status}); "
+                                     f"run again to resume", self.changed)
+            if self.out_of_time():
+                return  # the loop returns complete=false at the same step
+            self.log(f"{self.names.identifier}: waiting for {what}: {status} ({self.elapsed()} s)")
+            time.sleep(self.poll_seconds)
+
+    def step_wait_snapshot(self, facts):
+        self.wait("the final snapshot", lambda: (self.snapshot_status(self.names.snapshot) == "available",
+                                                 self.snapshot_status(self.names.snapshot)))
+
+    def step_wait_copy(self, facts):
+        self.wait("the re-keyed snapshot copy", lambda: (self.snapshot_status(self.names.copy) == "available",
+                                                         self.snapshot_status(self.names.copy)))
+
+    def step_wait_new(self, facts):
+        def ready():
+            new = self.resource_facts(self.describe(self.names.new)) or self.resource_facts(self.describe(self.names.identifier))
+            return bool(new) and new["status"] == "available" and new["members_available"], (new or {}).get("status")
+        self.wait("the re-keyed copy", ready)
+
+    def step_wait_green(self, facts):
+        def ready():
+            deployment = self.deployment()
+            return deployment is not None and deployment["Status"] != "PROVISIONING", (deployment or {}).get("Status")
+        self.wait("the green environment", ready)
+
+    def step_wait_switchover(self, facts):
+        def ready():
+            deployment = self.deployment()
+            status = (deployment or {}).get("Status")
+            return status != "SWITCHOVER_IN_PROGRESS", status
+        self.wait("the switchover", ready, timeout=self.switchover_timeout + 60)
+
+    # -- snapshot_restore ----------------------------------------------------------------------------------------
+
+    def bookkeeping_tags(self, step=None):
+        tags = {TAG_SOURCE: self.names.identifier, TAG_KEY: self.key_arn}
+        if step:
+            tags[TAG_STEP] = step
+        return tags
+
+    def accepted(self, operation):
+        return set(self.rds.meta.service_model.operation_model(operation).input_shape.members)
+
+    def step_final_snapshot(self, facts):
+        tags = rds_settings.tag_list({**self.bookkeeping_tags(), "byok:reencrypt-started": _utcnow().isoformat()})
+        if self.kind == "cluster":
+            self.rds.create_db_cluster_snapshot(DBClusterIdentifier=self.names.identifier,
+                                                DBClusterSnapshotIdentifier=self.names.snapshot, Tags=tags)
+        else:
+            self.rds.create_db_snapshot(DBInstanceIdentifier=self.names.identifier,
+                                        DBSnapshotIdentifier=self.names.snapshot, Tags=tags)
+
+    def step_copy_snapshot(self, facts):
+        # RestoreDBInstanceFromDBSnapshot has no KmsKeyId: an instance snapshot is copied onto the new key first.
+        self.rds.copy_db_snapshot(SourceDBSnapshotIdentifier=self.names.snapshot, TargetDBSnapshotIdentifier=self.names.copy,
+                                  KmsKeyId=self.key_arn, CopyTags=False,
+                                  Tags=rds_settings.tag_list(self.bookkeeping_tags()))
+
+    def step_restore(self, facts):
+        original = self.describe(self.names.identifier)
+        extra = self.bookkeeping_tags("restored")
+        if self.kind == "cluster":
+            settings = rds_settings.cluster_settings(original)
+            kwargs = rds_settings.create_kwargs(settings, self.accepted("RestoreDBClusterFromSnapshot"), extra)
+            kwargs.update(DBClusterIdentifier=self.names.new, SnapshotIdentifier=self.names.snapshot, KmsKeyId=self.key_arn)
+            self.rds.restore_db_cluster_from_snapshot(**kwargs)
+        else:
+            settings = rds_settings.instance_settings(original)
+            kwargs = rds_settings.create_kwargs(settings, self.accepted("RestoreDBInstanceFromDBSnapshot"), extra)
+            kwargs.update(DBInstanceIdentifier=self.names.new, DBSnapshotIdentifier=self.names.copy)
+            self.rds.restore_db_instance_from_db_snapshot(**kwargs)
+
+    def step_create_instances(self, facts):
+        original = self.describe(self.names.identifier)
+        have = set(facts["new"]["members"])
+        accepted = self.accepted("CreateDBInstance")
+        for member in self.member_names(original):
+            name = rds_plan.base_members([member], self.names.old_suffix)[0] + self.names.new_suffix
+            if name in have:
+                continue
+            settings = rds_settings.member_settings(self.describe_instance(member))
+            kwargs = rds_settings.create_kwargs(settings, accepted, self.bookkeeping_tags())
+            kwargs.update(DBInstanceIdentifier=name, DBClusterIdentifier=self.names.new)
+            self.rds.create_db_instance(**kwargs)
+
+    def settings_of(self, name, suffix=""):
+        """(settings of the database, {member base name: settings}) for comparisons."""
+        resource = self.describe(name)
+        if self.kind == "instance":
+            settings = rds_settings.instance_settings(resource)
+            settings.pop("DeletionProtection", None)
+            return settings, {}
+        settings = rds_settings.cluster_settings(resource)
+        settings.pop("DeletionProtection", None)  # the retained old side gets deletion protection on purpose
+        members = {}
+        for member in resource.get("DBClusterMembers", []):
+            described = dict(self.describe_instance(member["DBInstanceIdentifier"]), _is_writer=member.get("IsClusterWriter"))
+            base = rds_settings.member_base(member["DBInstanceIdentifier"], (self.names.old_suffix, self.names.new_suffix, suffix))
+            members[base] = rds_settings.member_settings(described)
+        return settings, members
+
+    def converge_settings(self, reference, target):
+        """Bring `target` to `reference`'s settings for what the create call could not set (modify calls)."""
+        ref = self.describe(reference)
+        tgt = self.describe(target)
+        if self.kind == "cluster":
+            kwargs = rds_settings.modify_kwargs(rds_settings.cluster_settings(ref), rds_settings.cluster_settings(tgt),
+                                                self.accepted("ModifyDBCluster"))
+            if kwargs:
+                self.rds.modify_db_cluster(DBClusterIdentifier=target, ApplyImmediately=True, **kwargs)
+            accepted = self.accepted("ModifyDBInstance")
+            ref_members = {rds_settings.base_name(m, self.names.old_suffix): m for m in self.member_names(ref)}
+            for member in self.member_names(tgt):
+                base = rds_settings.member_base(member, (self.names.new_suffix,))
+                if base in ref_members:
+                    want = rds_settings.member_settings(self.describe_instance(ref_members[base]))
+                    have = rds_settings.member_settings(self.describe_instance(member))
+                    kwargs = rds_settings.modify_kwargs(want, have, accepted)
+                    if kwargs:
+                        self.rds.modify_db_instance(DBInstanceIdentifier=member, ApplyImmediately=True, **kwargs)
+        else:
+            kwargs = rds_settings.modify_kwargs(rds_settings.instance_settings(ref), rds_settings.instance_settings(tgt),
+                                                self.accepted("ModifyDBInstance"))
+            if kwargs:
+                self.rds.modify_db_instance(DBInstanceIdentifier=target, ApplyImmediately=True, **kwargs)
+
+    def compare(self, reference, target, what):
+        """Field-by-field differences between two databases' settings and instances (empty: identical)."""
+        ref, ref_members = self.settings_of(reference)
+        tgt, tgt_members = self.settings_of(target)
+        lines = rds_settings.differences(ref, tgt, f"{what}.")
+        if sorted(ref_members) != sorted(tgt_members):
+            lines.append(f"{what}.instances: {sorted(ref_members)} -> {sorted(tgt_members)}")
+        for base in sorted(set(ref_members) & set(tgt_members)):
+            lines += rds_settings.differences(ref_members[base], tgt_members[base], f"{what}.{base}.")
+        return lines
+
+    def verify(self, reference, target, what):
+        resource = self.describe(target)
+        key = resource.get("KmsKeyId") if resource.get("StorageEncrypted") else None
+        if key != self.key_arn:
+            raise ReencryptError(f"{target} is on {key}, not {self.key_arn}; the original {reference} is untouched", self.changed)
+        self.converge_settings(reference, target)
+        lines = self.compare(reference, target, what)
+        if lines:
+            raise ReencryptError(f"{target} does not match {reference} after the re-key; the original is untouched. "
+                                 f"Differences: " + "; ".join(lines), self.changed)
+        arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "verified"}))
+
+    def step_verify_new(self, facts):
+        self.verify(self.names.identifier, self.names.new, "new")
+
+    def rename_instance(self, old, new):
+        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True)
+        self.wait(f"the rename of {old} to {new}", lambda: (self.describe_instance(new) is not None, "renaming"))
+
+    def rename_cluster(self, old, new, **extra):
+        self.rds.modify_db_cluster(DBClusterIdentifier=old, NewDBClusterIdentifier=new, ApplyImmediately=True, **extra)
+        self.wait(f"the rename of {old} to {new}", lambda: (self.describe_cluster(new) is not None, "renaming"))
+
+    def rename_group(self, cluster, to, from_suffix, to_suffix, **extra):
+        """Rename a database and its instances: the instances first, so that every partial state is recognisable."""
+        if self.kind == "cluster":
+            resource = self.describe_cluster(cluster)
+            for member in self.member_names(resource):
+                if to_suffix and member.endswith(to_suffix):
+                    continue
+                if not to_suffix and from_suffix and not member.endswith(from_suffix):
+                    continue
+                base = rds_settings.base_name(member, from_suffix)
+                self.rename_instance(member, base + to_suffix)
+            self.rename_cluster(cluster, to, **extra)
+        else:
+            self.rds.modify_db_instance(DBInstanceIdentifier=cluster, NewDBInstanceIdentifier=to, ApplyImmediately=True, **extra)
+            self.wait(f"the rename of {cluster} to {to}", lambda: (self.describe_instance(to) is not None, "renaming"))
+
+    def step_rename_old(self, facts):
+        if self.kind == "cluster":
+            self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
+        else:
+            self.rename_group(self.names.identifier, self.names.old, "", "", DeletionProtection=True)
+
+    def step_rename_new(self, facts):
+        self.rename_group(self.names.new, self.names.identifier, self.names.new_suffix, "")
+
+    def step_protect_old(self, facts):
+        resource = self.describe(self.names.old)
+        if self.kind == "cluster":
+            self.rds.modify_db_cluster(DBClusterIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
+            arn = resource["DBClusterArn"]
+        else:
+            self.rds.modify_db_instance(DBInstanceIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
+            arn = resource["DBInstanceArn"]
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
+            {TAG_SOURCE: self.names.identifier, TAG_STEP: "retained-old"}))
+
+    def step_verify_cutover(self, facts):
+        current = self.describe(self.names.identifier)
+        old = self.describe(self.names.old)
+        if old is not None:
+            lines = self.compare(self.names.old, self.names.identifier, "cutover")
+            if lines:
+                raise ReencryptError(f"{self.names.identifier} (re-keyed) differs from the retained {self.names.old}: "
+                                     + "; ".join(lines), self.changed)
+            if self.kind == "cluster" and (old.get("Endpoint") or "").replace(self.names.old, self.names.identifier, 1) != current.get("Endpoint"):
+                raise ReencryptError(f"{self.names.identifier}: endpoint {current.get('Endpoint')} is not the original "
+                                     f"name pattern", self.changed)
+        if self.strategy == rds_plan.SNAPSHOT_RESTORE:
+            started = self.snapshot_started()
+            if started:
+                self.measures["downtime_seconds"] = round((_utcnow() - started).total_seconds(), 1)
+        arn = current.get("DBClusterArn") or current.get("DBInstanceArn")
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "complete"}))
+
+    def snapshot_started(self):
+        try:
+            if self.kind == "cluster":
+                snap = self.rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=self.names.snapshot)["DBClusterSnapshots"][0]
+                arn = snap["DBClusterSnapshotArn"]
+            else:
+                snap = self.rds.describe_db_snapshots(DBSnapshotIdentifier=self.names.snapshot)["DBSnapshots"][0]
+                arn = snap["DBSnapshotArn"]
+        except ClientError:
+            return None
+        tags = {t["Key"]: t["Value"] for t in self.rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
+        if "byok:reencrypt-started" in tags:
+            return datetime.datetime.fromisoformat(tags["byok:reencrypt-started"])
+        return snap.get("SnapshotCreateTime")
+
+    # -- blue_green ----------------------------------------------------------------------------------------------
+
+    def prerequisites(self, resource=None):
+        """Problems that would make the Blue/Green deployment fail, each with its fix (empty: ready)."""
+        resource = resource or self.describe(self.names.identifier)
+        problems = []
+        if "TargetResourceConfigurations" not in self.accepted("CreateBlueGreenDeployment"):
+            problems.append("botocore is too old for CreateBlueGreenDeployment TargetResourceConfigurations "
+                            "(TargetKmsKeyId); fix: upgrade boto3/botocore to 1.44 or later")
+        engine = resource.get("Engine", "")
+        version = _version_tuple(resource.get("EngineVersion"))
+        minimum = BLUE_GREEN_MIN_VERSION.get(engine)
+        if minimum is None:
+            problems.append(f"engine {engine} does not support Blue/Green deployments; fix: use strategy=snapshot_restore")
+        elif version and version < minimum:
+            problems.append(f"{engine} {resource.get('EngineVersion')} is older than Blue/Green supports "
+                            f"({'.'.join(map(str, minimum))}); fix: upgrade the engine or use strategy=snapshot_restore")
+        if resource.get("MasterUserSecret"):
+            problems.append("the master password is managed in Secrets Manager, which Blue/Green does not support; "
+                            "fix: use strategy=snapshot_restore")
+        requirement = REPLICATION_PARAMETER.get(engine)
+        if requirement:
+            level, parameter, good = requirement
+            group, value = self.parameter_value(resource, level, parameter)
+            if value not in good:
+                what = "cluster parameter group" if level == "cluster" else "DB parameter group"
+                problems.append(f"{parameter} is {value or 'not set'} in the {what} {group}; fix: set {parameter}="
+                                f"{good[0]} in a custom {what} attached to {self.names.identifier} and reboot the writer")
+        return problems
+
+    def parameter_value(self, resource, level, parameter):
+        if level == "cluster":
+            group = resource.get("DBClusterParameterGroup")
+            pages = self.rds.get_paginator("describe_db_cluster_parameters").paginate(DBClusterParameterGroupName=group)
+        else:
+            group = (resource.get("DBParameterGroups") or [{}])[0].get("DBParameterGroupName")
+            pages = self.rds.get_paginator("describe_db_parameters").paginate(DBParameterGroupName=group)
+        if not group or group.startswith("default."):
+            return group or "default", None
+        for page in pages:
+            for p in page.get("Parameters", []):
+                if p.get("ParameterName") == parameter:
+                    return group, p.get("ParameterValue")
+        return group, None
+
+    def step_create_green(self, facts):
+        resource = self.describe(self.names.identifier)
+        problems = self.prerequisites(resource)
+        if problems:
+            raise ReencryptError(f"{self.names.identifier}: Blue/Green prerequisites not met: " + "; ".join(problems), self.changed)
+        arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        self.rds.create_blue_green_deployment(
+            BlueGreenDeploymentName=self.names.deployment, Source=arn,
+            TargetResourceConfigurations=[{"SourceArn": arn, "TargetKmsKeyId": self.key_arn}],
+            Tags=rds_settings.tag_list(self.bookkeeping_tags()))
+
+    def step_verify_green(self, facts):
+        deployment = self.deployment()
+        green = deployment["Target"].rsplit(":", 1)[-1]
+        self.verify(self.names.identifier, green, "green")
+
+    def step_switchover(self, facts):
+        deployment = self.deployment()
+        began = _utcnow()
+        self.rds.switchover_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"],
+                                                  SwitchoverTimeout=self.switchover_timeout)
+        self.step_wait_switchover(facts)
+        status = (self.deployment() or {}).get("Status")
+        if status != "SWITCHOVER_COMPLETED":
+            raise ReencryptError(f"{self.names.identifier}: switchover ended {status}; AWS rolls a failed switchover "
+                                 f"back, the blue database is still live; see the deployment's status details", True)
+        self.measures["switchover_seconds"] = round((_utcnow() - began).total_seconds(), 1)
+
+    def step_delete_deployment(self, facts):
+        deployment = self.deployment()
+        # DeleteTarget=false: after a switchover the "target" is the live database.
+        self.rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"],
+                                              DeleteTarget=False)
+
+    # -- rollback and clean-up -----------------------------------------------------------------------------------
+
+    def step_set_aside_new(self, facts):
+        suffix = self.names.new_suffix if self.kind == "cluster" else ""
+        self.rename_group(self.names.identifier, self.names.new, "", suffix)
+        resource = self.describe(self.names.new)
+        arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "rolled-back"}))
+
+    def step_restore_old_names(self, facts):
+        suffix = self.names.old_suffix if self.kind == "cluster" else ""
+        self.rename_group(self.names.old, self.names.identifier, suffix, "")
+
+    def clean(self, check_mode=False):
+        """Delete what was kept aside: the old database after a cut-over, or the re-keyed copy after a rollback."""
+        current = self.describe(self.names.identifier)
+        on_key = bool(current) and current.get("StorageEncrypted") and current.get("KmsKeyId") == self.key_arn
+        targets = []
+        if on_key and self.describe(self.names.old) is not None:
+            targets.append((self.names.old, self.names.old_suffix, True))
+        new = self.describe(self.names.new)
+        if new is not None and self.tags(new).get(TAG_STEP) == "rolled-back":
+            targets.append((self.names.new, self.names.new_suffix, False))
+        if current is None:
+            raise ReencryptError(f"{self.names.identifier}: no such database; nothing is deleted while the original is missing")
+        deleted = [name for name, _, _ in targets]
+        if check_mode or not targets:
+            return {"changed": bool(targets), "complete": True, "deleted": deleted, "identifier": self.names.identifier}
+        for name, suffix, final_snapshot in targets:
+            self.delete(name, final_snapshot)
+        return {"changed": True, "complete": True, "deleted": deleted, "identifier": self.names.identifier}
+
+    def delete(self, name, final_snapshot):
+        # The old database leaves a final snapshot (under its old key) as the last way back.
+        snapshot = {"FinalDBSnapshotIdentifier": f"{name}-final"} if final_snapshot and self.kind == "instance" else {}
+        if self.kind == "cluster":
+            self.rds.modify_db_cluster(DBClusterIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
+            resource = self.describe_cluster(name)
+            for member in self.member_names(resource):
+                self.rds.delete_db_instance(DBInstanceIdentifier=member, SkipFinalSnapshot=True)
+            self.wait(f"the deletion of {name}'s instances", lambda: (not self.describe_cluster(name).get("DBClusterMembers"), "deleting"))
+            if final_snapshot:
+                self.rds.delete_db_cluster(DBClusterIdentifier=name, FinalDBSnapshotIdentifier=f"{name}-final")
+            else:
+                self.rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
+        else:
+            self.rds.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
+            self.rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=not snapshot, **snapshot)
