@@ -1,0 +1,493 @@
+"""The kops double's command line (see the package docstring for what it implements and how)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import yaml
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+VERSION = "1.28.4"
+CONTROL_PLANE_ROLES = ("Master", "ControlPlane", "APIServer")
+V1ALPHA2 = "kops.k8s.io/v1alpha2"
+
+
+class KopsError(Exception):
+    """Printed as `Error: <message>` with exit code 1, as kops does."""
+
+
+# -- state store ---------------------------------------------------------------------------------------------------
+
+class StateStore:
+    def __init__(self, url: str | None):
+        if not url:
+            raise KopsError("State Store: Required value: Please set the --state flag or export KOPS_STATE_STORE.\n"
+                            "For example, a valid value follows the format s3://<bucket>.")
+        if not url.startswith("s3://"):
+            raise KopsError(f"unable to read state store location {url!r}: only s3:// is supported by this double")
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        self.url, self.bucket, self.prefix = url, bucket, prefix.strip("/")
+        self.s3 = boto3.client("s3", region_name=os.environ.get("KOPS_STATE_S3_REGION", "us-east-1"))
+
+    def key(self, cluster: str, *parts: str) -> str:
+        return "/".join([p for p in (self.prefix, cluster) if p] + list(parts))
+
+    def path(self, cluster: str, *parts: str) -> str:
+        return f"s3://{self.bucket}/{self.key(cluster, *parts)}"
+
+    def read(self, cluster: str, *parts: str) -> str | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=self.key(cluster, *parts))["Body"].read().decode()
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
+                return None
+            raise KopsError(f"error reading {self.path(cluster, *parts)}: {code}: {e.response['Error'].get('Message', '')}") from e
+        except (EndpointConnectionError, BotoCoreError) as e:
+            raise KopsError(f"error reading {self.path(cluster, *parts)}: {e}") from e
+
+    def write(self, cluster: str, body: str, *parts: str) -> None:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=self.key(cluster, *parts), Body=body.encode())
+        except (ClientError, BotoCoreError) as e:
+            raise KopsError(f"error writing {self.path(cluster, *parts)}: {e}") from e
+
+    def list_instance_groups(self, cluster: str) -> list[str]:
+        prefix = self.key(cluster, "instancegroup") + "/"
+        names = []
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as e:
+            raise KopsError(f"error listing {self.path(cluster, 'instancegroup')}: {e}") from e
+        return sorted(names)
+
+    def cluster(self, name: str) -> dict:
+        if not name:
+            raise KopsError("--name is required")
+        text = self.read(name, "config")
+        if text is None:
+            raise KopsError(f"cluster not found {name!r}")
+        return yaml.safe_load(text)
+
+    def instance_groups(self, cluster: str) -> list[dict]:
+        return [yaml.safe_load(self.read(cluster, "instancegroup", n) or "{}") for n in self.list_instance_groups(cluster)]
+
+
+def dump(doc: dict) -> str:
+    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
+
+
+def cluster_region(cluster: dict) -> str:
+    zones = [s.get("zone") for s in cluster["spec"].get("subnets") or [] if s.get("zone")]
+    if not zones:
+        raise KopsError("unable to determine the cluster's region: no subnet has a zone")
+    return zones[0][:-1]
+
+
+# -- get / replace -------------------------------------------------------------------------------------------------
+
+def output(docs: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, sort_keys=True) + "\n"
+    if fmt != "yaml":
+        raise KopsError(f"unknown output format: {fmt!r} (this double prints yaml or json)")
+    return "---\n".join(dump(d) for d in docs)
+
+
+def cmd_get(args, store: StateStore) -> str:
+    what = args.resource
+    if what in ("cluster", "clusters"):
+        name = args.name or (args.names[0] if args.names else None)
+        return output([store.cluster(name)], args.output)
+    if what in ("instancegroup", "instancegroups", "ig", "igs"):
+        store.cluster(args.name)
+        groups = store.instance_groups(args.name)
+        if args.names:
+            by_name = {g["metadata"]["name"]: g for g in groups}
+            missing = [n for n in args.names if n not in by_name]
+            if missing:
+                raise KopsError(f"InstanceGroup {missing[0]!r} not found")
+            groups = [by_name[n] for n in args.names]
+        if not groups:
+            raise KopsError("No InstanceGroup objects found")
+        return output(groups, args.output)
+    raise KopsError(f"unknown resource type {what!r} (this double knows cluster and instancegroups)")
+
+
+def _etcd_names(cluster: dict) -> dict:
+    return {e.get("name"): [(m.get("name"), m.get("instanceGroup")) for m in e.get("etcdMembers") or []]
+            for e in cluster["spec"].get("etcdClusters") or []}
+
+
+def cmd_replace(args, store: StateStore) -> str:
+    try:
+        docs = [d for d in yaml.safe_load_all(Path(args.filename).read_text()) if d]
+    except OSError as e:
+        raise KopsError(f"error reading file {args.filename!r}: {e}") from e
+    except yaml.YAMLError as e:
+        raise KopsError(f"error parsing file {args.filename!r}: {e}") from e
+    for doc in docs:
+        if doc.get("apiVersion") not in (V1ALPHA2, "kops.k8s.io/v1alpha3"):
+            raise KopsError(f"error parsing file {args.filename!r}: no kind \"{doc.get('kind')}\" is registered for version "
+                            f"\"{doc.get('apiVersion')}\"")
+        kind, name = doc.get("kind"), (doc.get("metadata") or {}).get("name")
+        if kind == "Cluster":
+            old_text = store.read(name, "config")
+            if old_text is None and not args.force:
+                raise KopsError(f"cluster {name!r} does not exist; use --force to create it")
+            old = yaml.safe_load(old_text) if old_text else None
+            if old is not None:
+                # kops's ValidateClusterUpdate: etcd cluster and member names and instance groups are immutable.
+                if _etcd_names(old) != _etcd_names(doc):
+                    raise KopsError("spec.etcdClusters: Forbidden: etcd cluster and member names, and their instance "
+                                    "groups, cannot be changed")
+            _bump_generation(doc, old)
+            store.write(name, dump(doc), "config")
+        elif kind == "InstanceGroup":
+            cluster = ((doc.get("metadata") or {}).get("labels") or {}).get("kops.k8s.io/cluster")
+            if not cluster:
+                raise KopsError(f"InstanceGroup {name!r}: must specify the label \"kops.k8s.io/cluster\"")
+            store.cluster(cluster)
+            old_text = store.read(cluster, "instancegroup", name)
+            if old_text is None and not args.force:
+                raise KopsError(f"InstanceGroup {name!r} does not exist; use --force to create it")
+            _validate_instance_group(doc)
+            _bump_generation(doc, yaml.safe_load(old_text) if old_text else None)
+            store.write(cluster, dump(doc), "instancegroup", name)
+        else:
+            raise KopsError(f"unhandled kind {kind!r} in {args.filename!r}")
+    return ""
+
+
+def _validate_instance_group(doc: dict) -> None:
+    spec = doc.get("spec") or {}
+    if spec.get("rootVolumeEncryptionKey") and spec.get("rootVolumeEncryption") is False:
+        raise KopsError(f"spec.rootVolume.encryptionKey: Invalid value: {spec['rootVolumeEncryptionKey']!r}: "
+                        "encryptionKey requires encryption to be enabled")
+    for i, volume in enumerate(spec.get("volumes") or []):
+        if not volume.get("device"):
+            raise KopsError(f"spec.volumes[{i}].device: Required value: device name must be set")
+
+
+def _bump_generation(doc: dict, old: dict | None) -> None:
+    meta = doc.setdefault("metadata", {})
+    if old is None:
+        meta.setdefault("generation", 1)
+        return
+    meta["generation"] = (old.get("metadata") or {}).get("generation", 0) + (1 if old.get("spec") != doc.get("spec") else 0)
+    if not meta["generation"]:
+        meta.pop("generation")
+
+
+# -- update cluster ------------------------------------------------------------------------------------------------
+
+def ebs_root(group: dict, current: dict | None) -> dict:
+    """The root volume kops's awsmodel renders: encrypted by default, the spec's key only with encryption set."""
+    spec = group["spec"]
+    ebs = dict((current or {}).get("Ebs") or {})
+    encrypted = spec.get("rootVolumeEncryption")
+    ebs["Encrypted"] = True if encrypted is None else bool(encrypted)
+    if encrypted is True and spec.get("rootVolumeEncryptionKey"):
+        ebs["KmsKeyId"] = spec["rootVolumeEncryptionKey"]
+    else:
+        ebs.pop("KmsKeyId", None)
+    for field, name in (("rootVolumeSize", "VolumeSize"), ("rootVolumeType", "VolumeType")):
+        if spec.get(field):
+            ebs[name] = spec[field]
+    return ebs
+
+
+def rendered_mappings(group: dict, current: list[dict]) -> list[dict]:
+    by_device = {m.get("DeviceName"): m for m in current}
+    root_device = current[0]["DeviceName"] if current else "/dev/xvda"
+    mappings = [{"DeviceName": root_device, "Ebs": ebs_root(group, by_device.get(root_device))}]
+    for volume in group["spec"].get("volumes") or []:
+        ebs = dict((by_device.get(volume["device"]) or {}).get("Ebs") or {})
+        ebs.update({"VolumeSize": volume.get("size", ebs.get("VolumeSize")), "VolumeType": volume.get("type", ebs.get("VolumeType", "gp3")),
+                    "DeleteOnTermination": volume.get("deleteOnTermination", True),
+                    "Encrypted": volume.get("encrypted", True)})
+        if volume.get("key"):
+            ebs["KmsKeyId"] = volume["key"]
+        else:
+            ebs.pop("KmsKeyId", None)
+        mappings.append({"DeviceName": volume["device"], "Ebs": ebs})
+    return mappings
+
+
+def _comparable(mappings: list[dict], desired: list[dict]) -> list:
+    """Mappings compared as EBS sees them. Where kops names no key the account's default EBS key applies, so the
+    key a template already carries there is no difference (moto cannot answer GetEbsDefaultKmsKeyId)."""
+    keyless = {m.get("DeviceName") for m in desired if not (m.get("Ebs") or {}).get("KmsKeyId")}
+    out = []
+    for m in mappings:
+        ebs = dict(m.get("Ebs") or {})
+        if m.get("DeviceName") in keyless:
+            ebs.pop("KmsKeyId", None)
+        out.append((m.get("DeviceName"), json.dumps(ebs, sort_keys=True, default=str)))
+    return sorted(out)
+
+
+class Cloud:
+    def __init__(self, region: str):
+        self.region = region
+        self.ec2 = boto3.client("ec2", region_name=region)
+        self.autoscaling = boto3.client("autoscaling", region_name=region)
+
+    def launch_template(self, name: str) -> dict | None:
+        try:
+            return self.ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
+        except ClientError as e:
+            if "NotFound" in e.response["Error"]["Code"]:
+                return None
+            raise
+
+    def etcd_volumes(self, cluster: str) -> list[dict]:
+        pages = self.ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": f"tag:kubernetes.io/cluster/{cluster}", "Values": ["owned"]}])
+        volumes = [v for p in pages for v in p["Volumes"]]
+        return [v for v in volumes if any(t["Key"].startswith("k8s.io/etcd/") for t in v.get("Tags", []))]
+
+
+def _tag(resource: dict, key: str):
+    return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == key), None)
+
+
+def etcd_key_changes(cluster: dict, cloud: Cloud) -> list[tuple[str, str, str]]:
+    """(volume name, actual key, spec key) for every member whose spec names a key its volume does not have."""
+    name = cluster["metadata"]["name"]
+    volumes = {_tag(v, "Name"): v for v in cloud.etcd_volumes(name)}
+    changes = []
+    for etcd in cluster["spec"].get("etcdClusters") or []:
+        for member in etcd.get("etcdMembers") or []:
+            volume = volumes.get(f"{member.get('name')}.etcd-{etcd.get('name')}.{name}")
+            wanted = member.get("kmsKeyId") or member.get("kmsKeyID")
+            if volume is not None and wanted and volume.get("KmsKeyId") != wanted:
+                changes.append((_tag(volume, "Name"), volume.get("KmsKeyId"), wanted))
+    return changes
+
+
+def cmd_update(args, store: StateStore) -> str:
+    cluster = store.cluster(args.name)
+    groups = store.instance_groups(args.name)
+    cloud = Cloud(cluster_region(cluster))
+    lines, work = [], []
+    for group in groups:
+        lt_name = f"{group['metadata']['name']}.{args.name}"
+        current = cloud.launch_template(lt_name)
+        if current is None:
+            raise KopsError(f"error running tasks: LaunchTemplate/{lt_name} not found (this double updates existing clusters only)")
+        existing = current["LaunchTemplateData"].get("BlockDeviceMappings") or []
+        desired = rendered_mappings(group, existing)
+        if _comparable(existing, desired) != _comparable(desired, desired):
+            lines.append(f"  LaunchTemplate/{lt_name}\n    BlockDeviceMappings  {_short(existing)} -> {_short(desired)}")
+            work.append((lt_name, current, desired))
+    etcd_changes = etcd_key_changes(cluster, cloud)
+    if args.target == "terraform":
+        return _render_terraform(args, cluster, groups, cloud)
+    if etcd_changes:
+        lines += [f"  EBSVolume/{n}\n    KmsKeyId  {a} -> {w}" for n, a, w in etcd_changes]
+    if not lines:
+        return "\nNo changes need to be applied\n" if args.yes else "\nNo changes need to be applied\n"
+    if not args.yes:
+        return "Will modify resources:\n" + "\n".join(lines) + "\n\nMust specify --yes to apply changes\n"
+    if etcd_changes:
+        # awstasks.EBSVolume.CheckChanges: an existing volume's key cannot change.
+        raise KopsError("error running tasks: deadline exceeded executing task EBSVolume/"
+                        f"{etcd_changes[0][0]}. Example error: Field cannot be changed: KmsKeyID")
+    for lt_name, current, desired in work:
+        version = cloud.ec2.create_launch_template_version(
+            LaunchTemplateName=lt_name, SourceVersion=str(current["VersionNumber"]),
+            LaunchTemplateData={"BlockDeviceMappings": desired})["LaunchTemplateVersion"]["VersionNumber"]
+        cloud.ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=str(version))
+    store.write(args.name, VERSION, "kops-version.txt")
+    return ("Will modify resources:\n" + "\n".join(lines) + "\n\nCluster changes have been applied to the cloud.\n\n"
+            "Changes may require instances to restart: kops rolling-update cluster\n")
+
+
+def _short(mappings: list[dict]) -> str:
+    return "[" + ", ".join(f"{m['DeviceName']}:{(m.get('Ebs') or {}).get('KmsKeyId', 'default key')}" for m in mappings) + "]"
+
+
+def _render_terraform(args, cluster: dict, groups: list[dict], cloud: Cloud) -> str:
+    if not args.out:
+        raise KopsError("--out is required with --target=terraform")
+    name = cluster["metadata"]["name"]
+    safe = name.replace(".", "-")
+    blocks = []
+    for group in groups:
+        lt_name = f"{group['metadata']['name']}.{name}"
+        current = cloud.launch_template(lt_name)
+        mappings = rendered_mappings(group, (current or {}).get("LaunchTemplateData", {}).get("BlockDeviceMappings") or [])
+        devices = "".join(
+            f"  block_device_mappings {{\n    device_name = \"{m['DeviceName']}\"\n    ebs {{\n"
+            f"      encrypted   = {str(m['Ebs'].get('Encrypted', True)).lower()}\n"
+            + (f"      kms_key_id  = \"{m['Ebs']['KmsKeyId']}\"\n" if m["Ebs"].get("KmsKeyId") else "")
+            + f"      volume_size = {m['Ebs'].get('VolumeSize', 0)}\n      volume_type = \"{m['Ebs'].get('VolumeType', 'gp3')}\"\n    }}\n  }}\n"
+            for m in mappings)
+        blocks.append(f"resource \"aws_launch_template\" \"{group['metadata']['name']}-{safe}\" {{\n"
+                      f"  name = \"{lt_name}\"\n{devices}}}\n")
+    for etcd in cluster["spec"].get("etcdClusters") or []:
+        for member in etcd.get("etcdMembers") or []:
+            key = member.get("kmsKeyId") or member.get("kmsKeyID")
+            blocks.append(f"resource \"aws_ebs_volume\" \"{member['name']}-etcd-{etcd['name']}-{safe}\" {{\n"
+                          f"  encrypted = {str(member.get('encryptedVolume', False)).lower()}\n"
+                          + (f"  kms_key_id = \"{key}\"\n" if key else "")
+                          + f"  tags = {{\n    \"Name\" = \"{member['name']}.etcd-{etcd['name']}.{name}\"\n  }}\n}}\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kubernetes.tf").write_text("locals {\n  cluster_name = \"%s\"\n  region = \"%s\"\n}\n\n%s" % (name, cloud.region, "\n".join(blocks)))
+    store_note = "" if args.yes else "\nMust specify --yes to apply changes\n"
+    return f"Terraform output has been placed into {out}\nRun these commands to apply the configuration:\n   cd {out}\n   terraform plan\n   terraform apply\n{store_note}"
+
+
+# -- rolling-update ------------------------------------------------------------------------------------------------
+
+def _group_status(cloud: Cloud, cluster: str, group: dict) -> tuple[str, dict, list[dict], int]:
+    asg_name = f"{group['metadata']['name']}.{cluster}"
+    found = cloud.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"]
+    if not found:
+        raise KopsError(f"error listing nodes in cluster: Auto Scaling group {asg_name!r} not found")
+    asg = found[0]
+    latest = cloud.launch_template(asg_name)["VersionNumber"]
+    ids = [i["InstanceId"] for i in asg["Instances"]]
+    instances = []
+    if ids:
+        reservations = cloud.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        instances = [i for r in reservations for i in r["Instances"] if i["State"]["Name"] not in ("terminated", "shutting-down")]
+    return asg_name, asg, instances, latest
+
+
+def _needs_update(instance: dict, latest: int) -> bool:
+    return _tag(instance, "aws:ec2launchtemplate:version") != str(latest)
+
+
+def cmd_rolling_update(args, store: StateStore) -> str:
+    cluster = store.cluster(args.name)
+    groups = store.instance_groups(args.name)
+    if args.instance_group:
+        known = {g["metadata"]["name"] for g in groups}
+        for name in args.instance_group:
+            if name not in known:
+                raise KopsError(f"InstanceGroup {name!r} not found")
+        groups = [g for g in groups if g["metadata"]["name"] in args.instance_group]
+    cloud = Cloud(cluster_region(cluster))
+    # Control plane first, then the rest, as kops rolls them.
+    groups.sort(key=lambda g: (g["spec"].get("role") not in CONTROL_PLANE_ROLES, g["metadata"]["name"]))
+    rows, todo = [], []
+    for group in groups:
+        asg_name, asg, instances, latest = _group_status(cloud, args.name, group)
+        stale = [i for i in instances if _needs_update(i, latest)]
+        rows.append((group["metadata"]["name"], "NeedsUpdate" if stale else "Ready", len(stale), len(instances) - len(stale),
+                     asg["MinSize"], asg["DesiredCapacity"], asg["MaxSize"], len(instances)))
+        todo += [(group, asg_name, i, latest) for i in stale]
+    table = "NAME\tSTATUS\tNEEDUPDATE\tREADY\tMIN\tTARGET\tMAX\tNODES\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows)
+    if not todo:
+        return table + "\nNo rolling-update required.\n"
+    if not args.yes:
+        return table + "\nMust specify --yes to rolling-update.\n"
+    log = [table]
+    for group, asg_name, instance, latest in todo:
+        replacement = _replace_instance(cloud, args.name, group, asg_name, instance, latest)
+        log.append(f"I: Stopping instance \"{instance['InstanceId']}\", in group \"{asg_name}\"; "
+                   f"replaced by \"{replacement}\".\n")
+    log.append(f"I: Rolling update completed for cluster \"{args.name}\"!\n")
+    return "".join(log)
+
+
+def _replace_instance(cloud: Cloud, cluster: str, group: dict, asg_name: str, instance: dict, latest: int) -> str:
+    before = {i["InstanceId"] for i in cloud.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Instances"]}
+    etcd = [v for v in cloud.etcd_volumes(cluster) if any(a["InstanceId"] == instance["InstanceId"] for a in v.get("Attachments", []))]
+    for volume in etcd:
+        cloud.ec2.detach_volume(VolumeId=volume["VolumeId"], InstanceId=instance["InstanceId"])
+    cloud.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance["InstanceId"], ShouldDecrementDesiredCapacity=False)
+    deadline = time.monotonic() + 30
+    while True:
+        now = cloud.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Instances"]
+        new = [i["InstanceId"] for i in now if i["InstanceId"] not in before]
+        if new:
+            break
+        if time.monotonic() > deadline:
+            raise KopsError(f"error rolling-update of group {asg_name!r}: no replacement for {instance['InstanceId']} was launched; "
+                            "cluster did not validate within 15m0s (instances fail to launch: is the launch template's KMS key usable "
+                            "by the Auto Scaling service-linked role?)")
+        time.sleep(0.5)
+    launched = cloud.ec2.describe_instances(InstanceIds=new)["Reservations"][0]["Instances"][0]
+    if launched["State"]["Name"] in ("terminated", "shutting-down"):
+        reason = (launched.get("StateReason") or {}).get("Message", "")
+        raise KopsError(f"error rolling-update of group {asg_name!r}: instance {new[0]} failed to launch: {reason}")
+    for volume in etcd:
+        # etcd-manager on the new control-plane node finds its volume by tags and attaches it.
+        device = "/dev/xvdu" if _tag(volume, "k8s.io/etcd/main") else "/dev/xvdv"
+        cloud.ec2.attach_volume(VolumeId=volume["VolumeId"], InstanceId=new[0], Device=device)
+    return new[0]
+
+
+# -- entry point ---------------------------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kops", description="kops test double (BYOK tests)")
+    p.add_argument("--state", default=os.environ.get("KOPS_STATE_STORE"))
+    p.add_argument("-v", "--v", dest="verbosity", default=None)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("version")
+    get = sub.add_parser("get")
+    get.add_argument("resource")
+    get.add_argument("names", nargs="*")
+    get.add_argument("--name")
+    get.add_argument("-o", "--output", default="yaml")
+    replace = sub.add_parser("replace")
+    replace.add_argument("-f", "--filename", required=True)
+    replace.add_argument("--force", action="store_true")
+    update = sub.add_parser("update")
+    update.add_argument("resource", choices=["cluster"])
+    update.add_argument("cluster_name", nargs="?")
+    update.add_argument("--name")
+    update.add_argument("--yes", action="store_true")
+    update.add_argument("--target", default="direct", choices=["direct", "terraform"])
+    update.add_argument("--out")
+    update.add_argument("--admin", nargs="?", const="18h")
+    roll = sub.add_parser("rolling-update")
+    roll.add_argument("resource", choices=["cluster"])
+    roll.add_argument("cluster_name", nargs="?")
+    roll.add_argument("--name")
+    roll.add_argument("--yes", action="store_true")
+    roll.add_argument("--instance-group", action="append")
+    roll.add_argument("--cloudonly", action="store_true")
+    for sp in (get, replace, update, roll):
+        sp.add_argument("--state", dest="sub_state")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if os.environ.get("KOPS_DOUBLE_LOG"):
+        with open(os.environ["KOPS_DOUBLE_LOG"], "a", encoding="utf-8") as log:
+            log.write(json.dumps(argv) + "\n")
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "version":
+            sys.stdout.write(f"Client version: {VERSION} (kops test double)\n")
+            return 0
+        if getattr(args, "cluster_name", None) and not args.name:
+            args.name = args.cluster_name
+        store = StateStore(getattr(args, "sub_state", None) or args.state)
+        handler = {"get": cmd_get, "replace": cmd_replace, "update": cmd_update, "rolling-update": cmd_rolling_update}[args.command]
+        sys.stdout.write(handler(args, store))
+        return 0
+    except KopsError as e:
+        sys.stderr.write(f"Error: {e}\n")
+        return 1
+    except (ClientError, BotoCoreError) as e:
+        sys.stderr.write(f"Error: {e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
