@@ -25,6 +25,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import 
 TAG_SOURCE = "byok:reencrypt-source"
 TAG_KEY = "byok:reencrypt-key"
 TAG_STEP = "byok:reencrypt-step"
+TAG_PROTECTION = "byok:original-deletion-protection"
 # Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
 STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
@@ -421,7 +422,16 @@ class Reencrypt:
             self.rds.modify_db_instance(DBInstanceIdentifier=cluster, NewDBInstanceIdentifier=to, ApplyImmediately=True, **extra)
             self.wait(f"the rename of {cluster} to {to}", lambda: (self.describe_instance(to) is not None, "renaming"))
 
+    def remember_protection(self):
+        """The original's deletion protection, kept on it before the old side is protected, for the new one."""
+        resource = self.describe(self.names.identifier)
+        arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        if TAG_PROTECTION not in self.tags(resource):
+            self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
+                {TAG_PROTECTION: str(bool(resource.get("DeletionProtection")))}))
+
     def step_rename_old(self, facts):
+        self.remember_protection()
         if self.kind == "cluster":
             self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
         else:
@@ -601,3 +611,241 @@ class Reencrypt:
         else:
             self.rds.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
             self.rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=not snapshot, **snapshot)
+
+
+# -- key checks ----------------------------------------------------------------------------------------------------
+
+def check_key(kms, key_arn, region, field="key_arn"):
+    """Refuse a key RDS cannot use for a database in `region`: another region, missing, not Enabled."""
+    parts = key_arn.split(":")
+    if len(parts) < 6 or parts[2] != "kms" or not parts[5].startswith("key/"):
+        raise ReencryptError(f"{field}: {key_arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+    if parts[3] != region:
+        raise ReencryptError(f"{field}: the key is in {parts[3]} but the database is in {region}; RDS needs a key in "
+                             f"the database's own region (a global database has one key per region)")
+    try:
+        metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
+    except ClientError as e:
+        if error_code(e) in ("NotFoundException",):
+            raise ReencryptError(f"{field}: key {key_arn} not found (or not shared with this account); check the ARN "
+                                 f"and the customer's key policy") from None
+        raise
+    if metadata.get("KeyState") != "Enabled":
+        raise ReencryptError(f"{field}: key {key_arn} is {metadata.get('KeyState')}; the customer must enable it before "
+                             f"anything is encrypted with it")
+    if metadata.get("KeyUsage") not in (None, "ENCRYPT_DECRYPT") or metadata.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+        raise ReencryptError(f"{field}: key {key_arn} is not a symmetric encryption key")
+    return metadata
+
+
+# -- global databases ----------------------------------------------------------------------------------------------
+
+class SecondaryReencrypt(Reencrypt):
+    """One member of a global database re-keyed by removing it, setting it aside and re-adding a new secondary."""
+
+    def __init__(self, clients, identifier, region, key_arn, global_id, **kwargs):
+        super().__init__(clients, identifier, "cluster", region, key_arn, rds_plan.SNAPSHOT_RESTORE, **kwargs)
+        self.global_id = global_id
+
+    def global_members(self):
+        found = self.rds.describe_global_clusters(GlobalClusterIdentifier=self.global_id)["GlobalClusters"]
+        return {m["DBClusterArn"]: m.get("IsWriter", False) for m in (found[0]["GlobalClusterMembers"] if found else [])}
+
+    def observe(self):
+        members = self.global_members()
+        current = self.describe(self.names.identifier)
+        facts = {"target_key": self.key_arn, "current": self.resource_facts(current),
+                 "old": self.resource_facts(self.describe(self.names.old))}
+        if current is not None:
+            facts["current"]["in_global"] = current["DBClusterArn"] in members
+            facts["current"]["arn"] = current["DBClusterArn"]
+        return facts
+
+    def run(self, state="present", check_mode=False):
+        steps_run = 0
+        while True:
+            facts = self.observe()
+            try:
+                step = rds_plan.next_secondary_step(facts, self.names)
+            except rds_plan.PlanError as e:
+                raise ReencryptError(str(e), self.changed) from None
+            if step == rds_plan.DONE:
+                return self.result(True, step, facts)
+            if check_mode or self.out_of_time() or (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+                return self.result(False, step, facts)
+            if step == "remove_from_global":
+                self.exposure_started = _now()
+            self.log(f"{self.names.identifier}: {step}")
+            began = _now()
+            getattr(self, "step_" + step)(facts)
+            self.events.append({"step": step, "seconds": round(_now() - began, 1)})
+            if not step.startswith("wait_"):
+                self.changed = True
+            steps_run += 1
+
+    def step_remove_from_global(self, facts):
+        arn = facts["current"]["arn"]
+        self.rds.remove_from_global_cluster(GlobalClusterIdentifier=self.global_id, DbClusterIdentifier=arn)
+        self.wait(f"{self.names.identifier} to leave {self.global_id}", lambda: (arn not in self.global_members(), "removing"))
+
+    def step_rename_old(self, facts):
+        if facts.get("current") is not None:
+            self.remember_protection()
+            self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
+        else:
+            old = self.describe_cluster(self.names.old)
+            for member in self.member_names(old):
+                if not member.endswith(self.names.old_suffix):
+                    self.rename_instance(member, member + self.names.old_suffix)
+
+    def step_create_secondary(self, facts):
+        old = self.describe_cluster(self.names.old)
+        settings = rds_settings.cluster_settings(old)
+        kwargs = rds_settings.create_kwargs(settings, self.accepted("CreateDBCluster"), self.bookkeeping_tags("restored"),
+                                            omit=("MasterUsername", "DatabaseName", "DeletionProtection"))
+        kwargs.update(DBClusterIdentifier=self.names.identifier, GlobalClusterIdentifier=self.global_id,
+                      StorageEncrypted=True, KmsKeyId=self.key_arn,
+                      DeletionProtection=self.tags(old).get(TAG_PROTECTION, "False") == "True")
+        self.rds.create_db_cluster(**kwargs)
+
+    def step_create_instances(self, facts):
+        old = self.describe_cluster(self.names.old)
+        have = set(facts["current"]["members"])
+        accepted = self.accepted("CreateDBInstance")
+        for member in self.member_names(old):
+            name = rds_settings.base_name(member, self.names.old_suffix)
+            if name in have:
+                continue
+            settings = rds_settings.member_settings(self.describe_instance(member))
+            kwargs = rds_settings.create_kwargs(settings, accepted, self.bookkeeping_tags())
+            kwargs.update(DBInstanceIdentifier=name, DBClusterIdentifier=self.names.identifier)
+            self.rds.create_db_instance(**kwargs)
+
+    def step_verify_cutover(self, facts):
+        self.converge_settings(self.names.old, self.names.identifier)
+        super().step_verify_cutover(facts)
+
+
+class GlobalReencrypt:
+    """Each member of a global database onto its own region's key; secondaries first, then the primary through a
+    switchover to a re-keyed secondary and back. `clusters`: {identifier: region}; `region_keys`: {region: key ARN}."""
+
+    def __init__(self, clients, global_id, primary, clusters, region_keys, allow_switchover=True,
+                 switchover_timeout=300, log=None, **kwargs):
+        self.clients = clients
+        self.global_id = global_id
+        self.primary = primary
+        self.clusters = clusters
+        self.region_keys = region_keys
+        self.allow_switchover = allow_switchover
+        self.switchover_timeout = switchover_timeout
+        self.kwargs = kwargs
+        self.log = log or (lambda message: None)
+        self.started = _now()
+        self.changed = False
+        self.events = []
+        self.exposure = []
+        self.switchovers = []
+        self.stop_after = os.environ.get(STOP_AFTER_ENV)
+
+    def member(self, identifier):
+        region = self.clusters[identifier]
+        return SecondaryReencrypt(self.clients, identifier, region, self.region_keys[region], self.global_id,
+                                  log=self.log, **self.kwargs)
+
+    def global_state(self):
+        rds = self.clients("rds", self.clusters[self.primary])
+        found = rds.describe_global_clusters(GlobalClusterIdentifier=self.global_id)["GlobalClusters"]
+        if not found:
+            raise ReencryptError(f"global_cluster: {self.global_id} not found")
+        return {m["DBClusterArn"].rsplit(":", 1)[-1]: m.get("IsWriter", False) for m in found[0]["GlobalClusterMembers"]}, \
+            {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found[0]["GlobalClusterMembers"]}
+
+    def observe(self):
+        writers, _ = self.global_state()
+        writer = next((c for c, w in writers.items() if w), None)
+        facts = {"primary": self.primary, "writer": writer, "allow_switchover": self.allow_switchover, "clusters": {}}
+        for identifier in self.clusters:
+            member = self.member(identifier)
+            try:
+                complete = rds_plan.next_secondary_step(member.observe(), member.names) == rds_plan.DONE
+            except rds_plan.PlanError:
+                complete = False
+            current = member.describe(identifier)
+            facts["clusters"][identifier] = {"complete": complete, "in_global": identifier in writers,
+                                             "on_key": bool(current) and current.get("KmsKeyId") == member.key_arn}
+        return facts
+
+    def elapsed(self):
+        return round(_now() - self.started, 1)
+
+    def run(self, check_mode=False, max_seconds=None):
+        steps_run = 0
+        while True:
+            facts = self.observe()
+            try:
+                step, target = rds_plan.next_global_step(facts)
+            except rds_plan.PlanError as e:
+                raise ReencryptError(str(e), self.changed) from None
+            if step == rds_plan.DONE:
+                return self.result(True, step, None, facts)
+            if check_mode or step == rds_plan.DEFERRED:
+                return self.result(False, step, target, facts, deferred=step == rds_plan.DEFERRED)
+            if (max_seconds is not None and self.elapsed() >= max_seconds) or \
+                    (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+                return self.result(False, step, target, facts)
+            began = _now()
+            self.log(f"{self.global_id}: {step} {target}")
+            if step == "rekey_secondary":
+                member = self.member(target)
+                if max_seconds is not None:
+                    member.max_seconds = max(1, max_seconds - self.elapsed())
+                outcome = member.run()
+                self.changed = self.changed or member.changed
+                self.events += [dict(e, cluster=target) for e in member.events]
+                if member.changed:
+                    self.exposure.append(f"{self.clusters[target]}: {target} had no up-to-date replica from its removal "
+                                         f"from {self.global_id} until its re-created secondary was available "
+                                         f"({round(_now() - began, 1)} s here; in AWS as long as the new secondary "
+                                         f"takes to fill); {target}-byok-old is a detached copy as of the removal")
+                if not outcome["complete"]:
+                    return self.result(False, outcome["step"], target, self.observe())
+            else:
+                self.switchover(target)
+                self.events.append({"step": step, "cluster": target, "seconds": round(_now() - began, 1)})
+                self.changed = True
+            steps_run += 1
+
+    def switchover(self, target):
+        rds = self.clients("rds", self.clusters[target])
+        _, arns = self.global_state()
+        began = _utcnow()
+        rds.switchover_global_cluster(GlobalClusterIdentifier=self.global_id, TargetDbClusterIdentifier=arns[target])
+        deadline = _now() + self.switchover_timeout
+        while True:
+            writers, _ = self.global_state()
+            if writers.get(target):
+                break
+            if _now() >= deadline:
+                raise ReencryptError(f"{self.global_id}: switchover to {target} did not finish in {self.switchover_timeout} s; "
+                                     f"run again to resume", True)
+            time.sleep(self.kwargs.get("poll_seconds", 15))
+        seconds = round((_utcnow() - began).total_seconds(), 1)
+        self.switchovers.append({"to": target, "region": self.clusters[target], "seconds": seconds})
+        if target != self.primary:
+            self.exposure.append(f"writes are served from {self.clusters[target]} ({target}) until the switchover back "
+                                 f"to {self.primary}")
+
+    def result(self, complete, step, target, facts, deferred=False):
+        clusters = []
+        for identifier, region in sorted(self.clusters.items()):
+            current = self.member(identifier).describe(identifier) or {}
+            clusters.append({"identifier": identifier, "region": region, "key_arn": self.region_keys[region],
+                             "current_key": current.get("KmsKeyId"), "retained_old": f"{identifier}-byok-old"
+                             if self.member(identifier).describe(f"{identifier}-byok-old") else None,
+                             "writer": facts["writer"] == identifier if facts else None})
+        return {"changed": self.changed, "complete": complete, "step": step, "step_target": target, "deferred": deferred,
+                "identifier": self.primary, "global_cluster": self.global_id, "strategy": "global_remove_and_readd",
+                "clusters": clusters, "dr_exposure": self.exposure, "switchovers": self.switchovers,
+                "switchover_seconds": sum(s["seconds"] for s in self.switchovers) if self.switchovers else None,
+                "elapsed_seconds": self.elapsed(), "steps_run": self.events}

@@ -160,3 +160,31 @@ def test_renamed_cluster_takes_over_the_endpoint_name(rds, unique_name):
     rds.modify_db_cluster(DBClusterIdentifier=other["DBClusterIdentifier"], NewDBClusterIdentifier=name, ApplyImmediately=True)
     after = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
     assert (after["Endpoint"], after["ReaderEndpoint"]) == (before["Endpoint"], before["ReaderEndpoint"])
+
+
+@against_both("a secondary cluster has no master user or database name")
+def test_secondary_takes_master_user_and_database_from_primary(aws, rds, unique_name):
+    global_id = unique_name("g")
+    rds.create_global_cluster(GlobalClusterIdentifier=global_id, Engine="aurora-postgresql", StorageEncrypted=True)
+    rds.create_db_cluster(DBClusterIdentifier=unique_name("p"), GlobalClusterIdentifier=global_id, DatabaseName="mattermost", **CLUSTER)
+    west = aws.client("rds", account=PROVIDER, region=OTHER_REGION)
+    secondary = west.create_db_cluster(DBClusterIdentifier=unique_name("s"), GlobalClusterIdentifier=global_id,
+                                       Engine="aurora-postgresql")["DBCluster"]
+    assert (secondary.get("MasterUsername"), secondary.get("DatabaseName")) == ("mmuser", "mattermost")
+
+
+@against_both("Performance Insights settings are dropped; a green instance loses its blue's settings")
+def test_performance_insights_kept_and_copied_to_green(aws, rds, unique_name):
+    key = new_key(aws.client("kms", account=CUSTOMER))["Arn"]
+    name = unique_name("pg")
+    blue = rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.m6g.large",
+                                  AllocatedStorage=20, MasterUsername="mmuser", MasterUserPassword="not-a-secret-123",
+                                  StorageEncrypted=True, KmsKeyId=key, EnablePerformanceInsights=True,
+                                  PerformanceInsightsRetentionPeriod=7, PreferredMaintenanceWindow="sun:06:00-sun:07:00")["DBInstance"]
+    described = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+    assert (described.get("PerformanceInsightsEnabled"), described.get("PerformanceInsightsRetentionPeriod")) == (True, 7)
+    rds.modify_db_instance(DBInstanceIdentifier=name, PerformanceInsightsRetentionPeriod=31, ApplyImmediately=True)
+    assert rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["PerformanceInsightsRetentionPeriod"] == 31
+    deployment = rds.create_blue_green_deployment(BlueGreenDeploymentName=unique_name("bg"), Source=blue["DBInstanceArn"])["BlueGreenDeployment"]
+    green = rds.describe_db_instances(DBInstanceIdentifier=deployment["Target"].rsplit(":", 1)[-1])["DBInstances"][0]
+    assert (green.get("PerformanceInsightsEnabled"), green["PreferredMaintenanceWindow"]) == (True, "sun:06:00-sun:07:00")

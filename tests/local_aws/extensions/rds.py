@@ -218,6 +218,15 @@ def apply_lifecycle() -> None:
         # AWS: DBClusterAlreadyExistsFault (moto silently replaces the existing cluster).
         if kwargs["db_cluster_identifier"].lower() in self.clusters:
             raise DBClusterAlreadyExistsFault(kwargs["db_cluster_identifier"])
+        # A secondary of a global database replicates the primary's storage: its master user and database name
+        # are the primary's (moto leaves them empty).
+        global_id = kwargs.get("global_cluster_identifier")
+        if global_id and not kwargs.get("master_username"):
+            found = _global_backend(self.account_id).global_clusters.get(global_id.rsplit(":", 1)[-1].lower())
+            writer = next((m for m in found.members if m.is_writer), None) if found else None
+            if writer is not None:
+                kwargs.setdefault("database_name", writer.database_name)
+                kwargs["master_username"] = writer.master_username
         return original(self, kwargs)
 
     @wrap(RDSBackend, "create_db_instance")
