@@ -131,6 +131,15 @@ def test_a_key_outside_the_policy_and_a_missing_action_are_denied(world: World) 
     assert "403" in denied(kms.generate_data_key, KeyId=world.provider_key, KeySpec="AES_256")
 
 
+def test_a_kms_denial_reads_as_in_aws(world: World, request: pytest.FixtureRequest) -> None:
+    expect_gap_on_plain(request, "KMS denials are XML, which botocore reports as a bare 403 without the action")
+    with pytest.raises(ClientError) as excinfo:
+        world.role("kms").describe_key(KeyId=world.other_key)
+    error = excinfo.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"].endswith(f"is not authorized to perform: kms:DescribeKey on resource: {world.other_key}")
+
+
 def test_a_customer_key_is_authorized_on_its_own_arn(world: World, request: pytest.FixtureRequest) -> None:
     expect_gap_on_plain(request, "KMS is authorized on '*' (and plain moto can't use another account's key)")
     metadata = world.role("kms").describe_key(KeyId=world.customer_key)["KeyMetadata"]

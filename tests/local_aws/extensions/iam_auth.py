@@ -10,6 +10,8 @@ names S3's GetBucketEncryption/PutBucketEncryption ``s3:ListBucket``/``s3:Create
   Service Authorization Reference defines them, and requires every one to be allowed (AWS checks each resource
   of a request; e.g. CreateAlias needs the alias and the key). Describe/List calls without a resource stay ``*``;
 - treats ``<account>:root`` and a bare account id in a trust policy as "any principal of that account";
+- words a denial as AWS does, naming the resource, and for JSON-protocol services (KMS) as JSON
+  ``AccessDeniedException`` (moto answers XML, which botocore reports as a bare ``403``);
 - gives the S3 bucket sub-resources BYOK uses their IAM action names (s3:GetEncryptionConfiguration, ...);
 - when the server runs with ``BYOK_LOCAL_AWS_CALL_LOG=<file>``, appends one JSON line per authorized request
   (enforcement on or off): principal ARN, IAM action, resources, and whether it was allowed. ``scripts/
@@ -28,6 +30,7 @@ from typing import Any
 
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.iam import access_control
 from moto.s3 import responses as s3_responses
 from moto.utilities.utils import get_partition
@@ -204,6 +207,15 @@ def _check_each(original: Any, response: Any, resources: list[str], *args: Any) 
         original(response, *args, resource)
 
 
+class JsonAccessDenied(JsonRESTError):
+    """KMS and the other JSON-protocol services answer a denial as JSON AccessDeniedException."""
+
+    code = 403
+
+    def __init__(self, message: str):
+        super().__init__("AccessDeniedException", message)
+
+
 def _account_of(principal: str) -> str | None:
     parts = principal.split(":")
     return parts[4] if len(parts) > 5 else None
@@ -238,6 +250,17 @@ def apply() -> None:
             log_call(self, action, resources, False)
             raise
         log_call(self, action, resources, True)
+
+    @wrap(access_control.IAMRequest, "check_action_permitted")
+    def check_action_permitted(original, self, resource):
+        try:
+            original(self, resource)
+        except AccessDeniedError as denial:
+            message = f"User: {self._access_key.arn} is not authorized to perform: {self._action} on resource: {resource}"  # pylint: disable=protected-access
+            headers = self._headers  # pylint: disable=protected-access
+            if headers.get("X-Amz-Target") or headers.get("x-amz-target"):
+                raise JsonAccessDenied(message) from denial
+            raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{self._action} on resource: {resource}") from denial  # pylint: disable=protected-access
 
     @wrap(access_control.IAMPolicyStatement, "_check_principal")
     def check_principal(original, self, principal):
