@@ -439,8 +439,8 @@ def load_fleet(inventory, regions, profiles, limit=None):
                  policy_dir=inventory / "key-policies")
 
 
-def load_profiles():
-    return read_yaml(FIXTURES / "demo-profiles.yml")
+def load_profiles(path=None):
+    return read_yaml(path or FIXTURES / "demo-profiles.yml")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1290,8 +1290,12 @@ def fill_placeholders(text, ids):
     return text.format(**ids) if isinstance(text, str) else text
 
 
+# --s3-objects replaces it (the fleet benchmark seeds a handful of small objects per bucket).
+S3_OBJECTS = {"path": FIXTURES / "s3-objects.yml"}
+
+
 def catalogue_for(bucket):
-    catalogues = read_yaml(FIXTURES / "s3-objects.yml")["catalogues"]
+    catalogues = read_yaml(S3_OBJECTS["path"])["catalogues"]
     return next(c for c in catalogues if fnmatch.fnmatch(bucket, c["buckets"]))
 
 
@@ -1361,6 +1365,8 @@ def configure(parser):
     parser.add_argument("--inventory", default=str(DEMO_INVENTORY), help="inventory directory (default: inventories/demo)")
     parser.add_argument("--workers", type=int, default=5, help="customers seeded in parallel (default: %(default)s)")
     parser.add_argument("--limit", default="", help="comma-separated customers to seed (default: every customer)")
+    parser.add_argument("--profiles", default=None, help="seeding profiles file (default: fixtures/demo-profiles.yml)")
+    parser.add_argument("--s3-objects", default=None, help="S3 object catalogue file (default: fixtures/s3-objects.yml)")
 
 
 def run(args, endpoint_url=None):
@@ -1372,7 +1378,9 @@ def run(args, endpoint_url=None):
         return 2
     started = time.monotonic()
     try:
-        profiles = load_profiles()
+        profiles = load_profiles(getattr(args, "profiles", None))
+        if getattr(args, "s3_objects", None):
+            S3_OBJECTS["path"] = Path(args.s3_objects)
         fleet = load_fleet(args.inventory, local_regions(), profiles, [h for h in args.limit.split(",") if h])
         for note in fleet.notes:
             print(f"note: {note}", file=sys.stderr, flush=True)
