@@ -12,7 +12,11 @@ Pure functions: no AWS calls here.
 
 from __future__ import annotations
 
+import re
+
 BYOK_TAG_PREFIX = "byok:"
+# What RDS appends to the names of a Blue/Green deployment's green resources.
+GREEN_SUFFIX = re.compile(r"-green-[a-z0-9]{6}$")
 
 # (field in DescribeDBClusters, API parameter) for an Aurora cluster.
 CLUSTER_FIELDS = (
@@ -171,9 +175,7 @@ def member_base(identifier: str, suffixes=()) -> str:
     """The original name of an instance under a re-key suffix, or a Blue/Green green name (<name>-green-xxxxxx)."""
     for suffix in suffixes:
         identifier = base_name(identifier, suffix)
-    if "-green-" in identifier:
-        identifier = identifier.rsplit("-green-", 1)[0]
-    return identifier
+    return GREEN_SUFFIX.sub("", identifier)
 
 
 def differences(before: dict, after: dict, where: str = "") -> list:
