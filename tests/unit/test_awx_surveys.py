@@ -127,7 +127,7 @@ def awx_answer_errors(item: dict, answers: dict) -> list[str]:
         if item.get("max") not in ("", None) and len(value) > int(item["max"]):
             return [f"{var}: too long"]
     elif qtype == "integer":
-        if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, int):  # AWX: type(value) != int
             return [f"{var}: expected an integer"]
         if item.get("min") not in ("", None) and value < int(item["min"]):
             return [f"{var}: too small"]
