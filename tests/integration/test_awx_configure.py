@@ -47,7 +47,9 @@ def test_syntax_check() -> None:
 
 
 def test_ansible_lint_production() -> None:
-    result = subprocess.run([tool("ansible-lint"), "--profile", "production", "--offline", "awx/"], cwd=ROOT,
+    # Also the EE files: ansible-lint validates them against the execution-environment schema.
+    result = subprocess.run([tool("ansible-lint"), "--profile", "production", "--offline", "awx/", "execution-environment.yml",
+                             "meta/execution-environment.yml"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600, check=False, env=ansible_env())
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -199,6 +199,17 @@ def test_disruption_is_off_unless_asked_for(survey: dict) -> None:
             assert item["required"] is True and item["default"] == "false"
 
 
+def test_workflow_answers_are_accepted_by_its_jobs() -> None:
+    # The workflow passes its survey answers to the plan and apply jobs, whose surveys must take the same variables.
+    def questions(name: str) -> dict:
+        return {q["variable"]: q for q in json.loads((AWX / "surveys" / f"{name}.json").read_text())["spec"]}
+    workflow = questions("workflow")
+    for job in ("plan", "apply"):
+        for variable, question in workflow.items():
+            assert variable in questions(job), (job, variable)
+            assert questions(job)[variable]["choices"] == question["choices"], (job, variable)
+
+
 def test_survey_answers_at_launch() -> None:
     apply = json.loads((AWX / "surveys" / "apply.json").read_text())
     questions = {q["variable"]: q for q in apply["spec"]}
