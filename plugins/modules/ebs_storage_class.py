@@ -154,6 +154,7 @@ def main():
                 if module._diff:
                     result["diff"] = {"before_header": p["dest"], "after_header": p["dest"], "before": before, "after": text}
                 if not module.check_mode:
+                    os.makedirs(os.path.dirname(p["dest"]) or ".", exist_ok=True)
                     with open(p["dest"], "w") as f:
                         f.write(text)
 
