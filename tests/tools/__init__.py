@@ -1,0 +1,1 @@
+"""Developer tools that run against the local AWS (scripts/least-privilege)."""
