@@ -194,7 +194,7 @@ def slowest_tasks(output: str, count: int = 8) -> list[str]:
 # -- the run ----------------------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python benchmarks/fleet.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/fleet.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="10,50,200", help="fleet sizes, ascending (default: %(default)s)")
     parser.add_argument("--apply", action="store_true", help="also time a full apply on a fresh seed for each size")
     parser.add_argument("--forks", type=int, default=None, help="ansible-playbook --forks (default: ansible.cfg)")
