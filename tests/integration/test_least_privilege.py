@@ -8,7 +8,9 @@ automation role (byok_assume_role_arn) exactly docs/iam/byok-automation-policy.j
 request is authorized (moto's reset-auth, with tests/local_aws/extensions/iam_auth.py so that scoped Resources are
 evaluated on the request's ARNs) and byok.yml runs as the base user. Every call the run makes is compared with the
 shipped policy: a call it does not cover means a module or role changed its calls, and scripts/least-privilege must
-be re-run. The negative: the same policy without kms:DescribeKey stops the customer with AccessDenied.
+be re-run. The negative, in the same run: a sixth customer shaped like acme, whose byok_assume_role_arn names a
+role holding the shipped policy without kms:DescribeKey (the base user may also assume that role), is stopped
+with AccessDenied while the others are not.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration import runner
 from tests.tools import least_privilege as lp
@@ -42,67 +45,96 @@ def without_action(policy: dict, action: str) -> dict:
     return policy
 
 
+# A sixth customer, shaped like acme, whose role lacks kms:DescribeKey: the negative runs in the same playbook run.
+DENIED_CUSTOMER = "acmedeny"
+DENIED_ACCOUNT = "111111111109"
+DENIED_KEY = f"arn:aws:kms:us-east-1:{DENIED_ACCOUNT}:key/0acbe000-0000-4000-8000-000000000009"
+DENIED_ROLE = "mattermost-byok-automation-without-describe-key"
+
+
+def denied_customer_vars(role_arn: str | None = None) -> dict:
+    host_vars = runner.demo_host_vars("acme")
+    host_vars.update({"byok_customer_account_id": DENIED_ACCOUNT, "byok_vpc_id": "vpc-0acbe000000000009",
+                      "byok_kops_cluster_id": "acmedeny01", "byok_keys": {"all": DENIED_KEY},
+                      "byok_s3_buckets": ["mattermost-acmedeny-filestore"],
+                      "byok_rds_clusters": [{"identifier": "acmedeny-db", "region": "us-east-1"}],
+                      "demo_expected_outcome": "failed"})
+    if role_arn:
+        host_vars["byok_assume_role_arn"] = role_arn
+    return host_vars
+
+
+def write_denied_customer(inventory: Path, role_arn: str | None = None) -> None:
+    (inventory / "host_vars" / f"{DENIED_CUSTOMER}.yml").write_text(yaml.safe_dump(denied_customer_vars(role_arn)))
+
+
 @pytest.fixture(scope="module")
 def enforced(tmp_path_factory: pytest.TempPathFactory):
-    """A private local AWS with the demo fleet, the shipped identities, a call log, and IAM enforcement on."""
+    """A private local AWS with the demo fleet (and the denied customer), the shipped identities, a call log,
+    and IAM enforcement on."""
     work = tmp_path_factory.mktemp("least-privilege")
+    inventory = work / "inventory"
+    runner.copy_demo_inventory(str(inventory))
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    hosts["all"]["children"]["dedicated"]["hosts"][DENIED_CUSTOMER] = None
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    write_denied_customer(inventory)
     call_log = work / "calls.jsonl"
     with lp.start_local_aws(call_log, work / "local-aws.log") as aws:
-        runner.seed(aws.endpoint_url)
+        runner.seed(aws.endpoint_url, str(inventory))
         settings = lp.inventory_settings(INVENTORY)
+        account = settings["account"]
         credentials = lp.install_identities(aws, settings["role_arn"], shipped(lp.AUTOMATION_POLICY), shipped(lp.BASE_POLICY))
+        # The denied customer's role: the shipped policy without kms:DescribeKey; the base user may assume it too.
+        denied_role_arn = f"arn:aws:iam::{account}:role/{DENIED_ROLE}"
+        iam = aws.client("iam", account)
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=DENIED_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=DENIED_ROLE, PolicyName=lp.AUTOMATION_POLICY_NAME,
+                            PolicyDocument=json.dumps(without_action(shipped(lp.AUTOMATION_POLICY), "kms:DescribeKey")))
+        iam.put_user_policy(UserName=lp.BASE_USER, PolicyName="assume-the-denied-role",
+                            PolicyDocument=json.dumps(lp.assume_role_policy(denied_role_arn)))
+        write_denied_customer(inventory, denied_role_arn)
         lp.set_enforcement(aws.endpoint_url, True)
         try:
-            yield {"aws": aws, "work": work, "log": call_log, "settings": settings, "credentials": credentials,
-                   "identities": lp.identities_for(settings["role_arn"])}
+            call_log.write_text("")
+            artifacts = work / "artifacts"
+            result = lp.run(aws.endpoint_url, str(inventory / "hosts.yml"), "playbooks/byok.yml", artifacts, credentials,
+                            work / "resource-actions.jsonl", *lp.ALLOW_DISRUPTION)
         finally:
             lp.set_enforcement(aws.endpoint_url, False)
-
-
-def run_demo(enforced: dict, name: str, *args: str):
-    enforced["log"].write_text("")
-    artifacts = enforced["work"] / name
-    result = lp.run(enforced["aws"].endpoint_url, INVENTORY, "playbooks/byok.yml", artifacts, enforced["credentials"],
-                    enforced["work"] / f"{name}-resource-actions.jsonl", *args)
-    return result, artifacts, lp.read_jsonl(enforced["log"])
+        yield {"result": result, "artifacts": artifacts, "calls": lp.read_jsonl(call_log),
+               "expected": {**settings["expected"], DENIED_CUSTOMER: "failed"},
+               "identities": lp.identities_for(settings["role_arn"]), "denied": lp.identities_for(denied_role_arn)}
 
 
 def test_the_demo_runs_under_exactly_the_shipped_policies(enforced):
-    result, artifacts, calls = run_demo(enforced, "apply")
-    ours = [c for c in calls if lp.identity_of(c["principal"], enforced["identities"])]
+    result, calls, identities = enforced["result"], enforced["calls"], enforced["identities"]
+    ours = [c for c in calls if lp.identity_of(c["principal"], identities)]
     assert ours, "the call log is empty: is the local AWS's iam_auth extension loaded?"
     assert all(c["enforced"] for c in ours)
 
     # Every call of the run is one the shipped policies cover, per identity: otherwise re-derive them.
     for identity, name in (("automation", lp.AUTOMATION_POLICY), ("base", lp.BASE_POLICY)):
-        missing = lp.uncovered(calls, shipped(name), enforced["identities"], identity)
+        missing = [m for m in lp.uncovered(calls, shipped(name), identities, identity) if not m.endswith(f"role/{DENIED_ROLE}")]
         assert not missing, f"docs/iam/{name} does not cover calls the playbook makes now: {missing}; run scripts/least-privilege"
     denied = sorted({f"{c['action']} on {c['resources']}" for c in ours if not c["allowed"]})
     assert not denied, f"denied under the shipped policy: {denied}"
 
-    # Every customer ended as the demo inventory says (hooli is stopped by its key policy, not by IAM).
-    assert lp.unexpected_outcomes(lp.outcomes(artifacts), enforced["settings"]["expected"]) == [], result.stdout[-4000:]
-    assert "AccessDenied" not in result.stdout
+    # Every demo customer ended as the demo inventory says (hooli is stopped by its key policy, not by IAM).
+    assert lp.unexpected_outcomes(lp.outcomes(enforced["artifacts"]), enforced["expected"]) == [], result.stdout[-4000:]
     assert {c["action"].split(":")[0] for c in ours} >= {"sts", "kms", "s3", "rds", "ec2"}
 
 
 def test_without_kms_describe_key_the_customer_is_stopped_with_access_denied(enforced):
-    aws, role_arn = enforced["aws"], enforced["settings"]["role_arn"]
-    lp.set_enforcement(aws.endpoint_url, False)  # the harness may change IAM; the playbook's run is enforced again
-    try:
-        enforced["credentials"] = lp.install_identities(aws, role_arn, without_action(shipped(lp.AUTOMATION_POLICY), "kms:DescribeKey"),
-                                                        shipped(lp.BASE_POLICY))
-    finally:
-        lp.set_enforcement(aws.endpoint_url, True)
-
-    result, artifacts, calls = run_demo(enforced, "no-describe-key", "-l", "acme", "--tags", "key_check")
-
-    assert result.returncode != 0
-    assert lp.outcomes(artifacts) == {"acme": "failed"}
-    [acme] = json.loads((artifacts / "fleet-summary.json").read_text())["customers"]
-    assert "AccessDeniedException" in acme["outcome"]["message"], acme["outcome"]
-    [check] = json.loads((artifacts / "key-checks" / "acme.json").read_text())
+    artifacts = enforced["artifacts"]
+    customers = json.loads((artifacts / "fleet-summary.json").read_text())["customers"]
+    [outcome] = [c["outcome"] for c in customers if c["customer"] == DENIED_CUSTOMER]
+    assert outcome["status"] == "failed" and "AccessDeniedException" in outcome["message"], outcome
+    [check] = json.loads((artifacts / "key-checks" / f"{DENIED_CUSTOMER}.json").read_text())
     assert [f["code"] for f in check["findings"] if f["severity"] == "error"] == ["KEY_ACCESS_DENIED"]
-    denied = [c for c in calls if not c["allowed"] and lp.identity_of(c["principal"], enforced["identities"]) == "automation"]
-    assert denied and {c["action"] for c in denied} == {"kms:DescribeKey"}
-    assert denied[0]["resources"] == ["arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"]
+    refused = [c for c in enforced["calls"] if not c["allowed"] and lp.identity_of(c["principal"], enforced["denied"]) == "automation"]
+    assert {c["action"] for c in refused} == {"kms:DescribeKey"}
+    assert refused[0]["resources"] == [DENIED_KEY]
+    assert enforced["result"].returncode != 0  # the fleet summary fails the run for the failed customers

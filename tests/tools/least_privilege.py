@@ -53,6 +53,8 @@ AUTOMATION_POLICY_NAME = "byok-automation"
 BASE_POLICY_NAME = "byok-base"
 DEFAULT_BUCKET_PATTERNS = ("mattermost-*",)
 DEFAULT_MODES = ("check", "apply")
+# Disruptive steps (DB cutover, node roll) run only when allowed: allow them, so that their calls are seen too.
+ALLOW_DISRUPTION = ("-e", "byok_allow_disruption=true")
 
 # Needs no permission in AWS (always allowed, even under an explicit Deny).
 FREE_ACTIONS = {"sts:GetCallerIdentity"}
@@ -456,6 +458,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"S3 bucket name pattern the policy grants (repeatable; default {', '.join(DEFAULT_BUCKET_PATTERNS)})")
     parser.add_argument("--output-dir", default=str(DOCS_IAM), help="where the policies go (default docs/iam)")
     parser.add_argument("--check", action="store_true", help="derive into a temporary directory; exit 1 if docs/iam differs")
+    parser.add_argument("--no-disruption", action="store_true",
+                        help="leave byok_allow_disruption unset (default: true, so disruptive steps' calls are seen)")
     parser.add_argument("--keep", metavar="DIR", help="keep the run's logs and artifacts in DIR")
     parser.add_argument("ansible_args", nargs="*", help="after --: extra ansible-playbook arguments")
     return parser.parse_args(argv)
@@ -470,11 +474,13 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         try:
-            observed = derive(args.inventory, args.playbook, modes, patterns, work, args.ansible_args)
+            extra = [*([] if args.no_disruption else ALLOW_DISRUPTION), *args.ansible_args]
+            observed = derive(args.inventory, args.playbook, modes, patterns, work, extra)
         except DerivationError as exc:
             print(f"least-privilege: {exc}", file=sys.stderr)
             return 1
-        source = f"`{args.playbook}` over `{args.inventory}`, modes {', '.join(modes)}, bucket patterns {', '.join(patterns)}"
+        source = (f"`{args.playbook}` over `{args.inventory}`, modes {', '.join(modes)}, bucket patterns {', '.join(patterns)}"
+                  + ("" if args.no_disruption else ", disruptive steps allowed"))
         if args.check:
             files = write_outputs(work / "derived", None, observed, source)
             stale = [n for n, text in files.items() if not (Path(args.output_dir) / n).exists()
