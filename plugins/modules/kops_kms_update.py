@@ -389,11 +389,11 @@ class Run:
         lts = result["launch_templates"]
         insts = result["instances"]
         if p["verify"] and checked:
-            lt_ok = all(t["on_key"] for t in lts if t["found"]) if p["update"] != "none" else None
+            lt_ok = all(t["on_key"] for t in lts if t["found"])
             inst_ok = all(i["on_key"] for i in insts)
             result["verification"] = {"launch_templates_on_key": lt_ok, "instances_on_key": inst_ok,
-                                      "passed": bool(lt_ok is not False and (inst_ok or not p["rolling_update"]))}
-            if lt_ok is False:
+                                      "passed": bool((lt_ok or p["update"] == "none") and (inst_ok or not p["rolling_update"]))}
+            if not lt_ok and p["update"] != "none":
                 self.fail("verification: after kops update, these launch templates still do not carry the key: "
                           + ", ".join(t["name"] for t in lts if t["found"] and not t["on_key"]))
             if p["rolling_update"] and not inst_ok:

@@ -417,7 +417,7 @@ def _replace_instance(cloud: Cloud, cluster: str, group: dict, asg_name: str, in
             raise KopsError(f"error rolling-update of group {asg_name!r}: no replacement for {instance['InstanceId']} was launched; "
                             "cluster did not validate within 15m0s (instances fail to launch: is the launch template's KMS key usable "
                             "by the Auto Scaling service-linked role?)")
-        time.sleep(0.5)
+        time.sleep(0.1)
     launched = cloud.ec2.describe_instances(InstanceIds=new)["Reservations"][0]["Instances"][0]
     if launched["State"]["Name"] in ("terminated", "shutting-down"):
         reason = (launched.get("StateReason") or {}).get("Message", "")
