@@ -6,14 +6,27 @@ ignores x-amz-copy-source-if-match. AWS references:
   and be in the bucket's Region; a key id or alias resolves in the requester's account)
 - https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html (x-amz-copy-source-if-match → 412)
 - https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html (responses carry the key ARN)
+- https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerSideEncryptionCustomerKeys.html (an SSE-C object can
+  only be read or copied with its key: plain moto forgets SSE-C and copies or HEADs such objects freely)
+- https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html (503 SlowDown when the request rate is too
+  high): a test injects it with the bucket tag ``local-aws:throttle`` = ``<N>[#<anything>]``, which makes the next
+  N object requests (CopyObject, UploadPartCopy, HeadObject) of that bucket answer 503 SlowDown; a new tag value
+  arms it again.
+- https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html (bucket policy conditions on
+  ``s3:x-amz-server-side-encryption-aws-kms-key-id``): plain moto ignores a statement's Condition, so a Deny meant
+  for "uploads under another key" refuses every upload; here the String/Arn and Null operators on that key are
+  evaluated against the request's header (statements with other condition keys keep moto's behaviour).
 """
 from __future__ import annotations
 
 import inspect
+import json
+import threading
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from moto.s3.exceptions import PreconditionFailed, S3ClientError
+from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
 from moto.s3.responses import S3Response
 
@@ -24,6 +37,72 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
 AWS_MANAGED_S3_KEY = "alias/aws/s3"
 HTTP_OK = 200
+THROTTLE_TAG = "local-aws:throttle"
+SSE_C_HEADER = "x-amz-server-side-encryption-customer-algorithm"
+COPY_SOURCE_SSE_C_HEADER = "x-amz-copy-source-server-side-encryption-customer-algorithm"
+SLOW_DOWN = (503, {"content-type": "application/xml"},
+             '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+             '<Message>Please reduce your request rate.</Message></Error>')
+SSE_C_REQUIRED = ("The object was stored using a form of Server Side Encryption. "
+                  "The correct parameters must be provided to retrieve the object.")
+
+# bucket -> [tag value that armed it, requests left to refuse]
+_THROTTLES: dict[str, list] = {}
+_THROTTLE_LOCK = threading.Lock()
+
+
+def _throttled(backend: S3Backend, bucket_name: str) -> bool:
+    """True when this request must be answered 503 SlowDown (see the module docstring)."""
+    try:
+        tags = backend.get_bucket_tagging(bucket_name).get("Tags", [])
+    except Exception:  # pylint: disable=broad-except  # no bucket, no tags: nothing injected
+        return False
+    value = next((t["Value"] for t in tags if t["Key"] == THROTTLE_TAG), None)
+    if not value:
+        return False
+    with _THROTTLE_LOCK:
+        state = _THROTTLES.get(bucket_name)
+        if state is None or state[0] != value:
+            state = _THROTTLES[bucket_name] = [value, int(value.split("#", 1)[0])]
+        if state[1] <= 0:
+            return False
+        state[1] -= 1
+        return True
+
+
+_REQUEST = threading.local()
+KMS_CONDITION_KEY = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+
+def _condition_holds(operator: str, value: str | None, expected) -> bool | None:
+    """One condition on the KMS key header; None when the operator is not one we evaluate."""
+    expected = [expected] if isinstance(expected, str) else list(expected)
+    if operator == "Null":
+        return (value is None) == (str(expected[0]).lower() == "true")
+    if_exists = operator.endswith("IfExists")
+    base = operator[:-len("IfExists")] if if_exists else operator
+    if base not in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals", "ArnLike", "ArnNotLike"):
+        return None
+    if value is None:
+        return if_exists or "Not" in base  # a missing key: negated operators match, IfExists matches
+    matched = value in expected
+    return not matched if "Not" in base else matched
+
+
+def _statement_applies(statement: dict, headers) -> bool:
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for name, expected in keys.items():
+            if name.lower() != KMS_CONDITION_KEY:
+                continue
+            holds = _condition_holds(operator, headers.get(KMS_KEY_HEADER), expected)
+            if holds is False:
+                return False
+    return True
+
+
+def _sse_c_error() -> tuple[int, dict, str]:
+    return (400, {"content-type": "application/xml"},
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code><Message>{SSE_C_REQUIRED}</Message></Error>')
 
 
 def kms_error(code: str, message: str) -> S3ClientError:
@@ -137,15 +216,68 @@ def apply() -> None:
             headers[KMS_KEY_HEADER] = key_arn_for_write(self.current_account, self.backend.get_bucket(self.bucket_name).region_name, sent)
         return result
 
+    @wrap(S3Response, "_key_response")
+    def key_response(original, self, request, full_url):
+        _REQUEST.headers = request.headers
+        try:
+            return original(self, request, full_url)
+        finally:
+            _REQUEST.headers = None
+
+    @wrap(FakeBucket, "get_permission")
+    def get_permission(original, self, action, resource):
+        headers = getattr(_REQUEST, "headers", None)
+        if self.policy is None or headers is None:
+            return original(self, action, resource)
+        document = json.loads(self.policy)
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        kept = [st for st in statements if _statement_applies(st, headers)]
+        if len(kept) == len(statements):
+            return original(self, action, resource)
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
     @wrap(S3Response, "copy_object")
     def copy_object_response(original, self):
+        if _throttled(self.backend, self.bucket_name):
+            return SLOW_DOWN
+        source = _copy_source(self)
+        if source is not None and getattr(source, "byok_sse_c", None) and not self.headers.get(COPY_SOURCE_SSE_C_HEADER):
+            return _sse_c_error()
         _check_copy_preconditions(self)
         return original(self)
 
     @wrap(S3Response, "upload_part_copy")
     def upload_part_copy_response(original, self):
+        if _throttled(self.backend, self.bucket_name):
+            return SLOW_DOWN
         _check_copy_preconditions(self)
         return original(self)
+
+    @wrap(S3Response, "put_object")
+    def put_object_response(original, self):
+        # Plain moto drops the SSE-C headers; remember that the object needs its customer key to be read.
+        result = original(self)
+        algorithm = self.headers.get(SSE_C_HEADER)
+        if algorithm and result[0] == HTTP_OK:
+            key = self.backend.get_object(self.bucket_name, self.parse_key_name())
+            if key is not None:
+                key.byok_sse_c = algorithm
+        return result
+
+    @wrap(S3Response, "head_object")
+    def head_object_response(original, self, bucket_name, query, key_name, headers):
+        if _throttled(self.backend, bucket_name):
+            return 503, {}, ""
+        result = original(self, bucket_name, query, key_name, headers)
+        if result[0] == HTTP_OK and not self.headers.get(SSE_C_HEADER):
+            version_id = query.get("versionId", [None])[0]
+            key = self.backend.get_object(bucket_name, key_name, version_id=version_id)
+            if key is not None and getattr(key, "byok_sse_c", None):
+                return 400, {}, ""  # HEAD answers carry no body: botocore reports 400 Bad Request
+        return result
 
     @wrap(S3Response, "get_object")
     def get_object_response(original, self):

@@ -1,0 +1,305 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: s3_bucket_kms
+short_description: Put an S3 bucket and every object already in it on a customer's KMS key
+version_added: 0.1.0
+description:
+  - Sets the bucket's default encryption to SSE-KMS with O(key_arn) (and an S3 Bucket Key, O(bucket_key)) B(before)
+    any object is copied, so new writes already land on the key.
+  - Optionally (O(deny_other_keys)) merges into the bucket policy a statement, found by its Sid, that refuses
+    C(s3:PutObject) naming another key; every other statement is kept.
+  - Re-encrypts the current version of every existing object (optionally under O(prefix)) in place, with a
+    C(CopyObject) onto itself conditional on the ETag just listed (a concurrent writer's object is never overwritten
+    with an older body). User metadata, content headers, tags, storage class, checksum algorithm, website redirect,
+    object lock retention and legal hold, and ACL grants (when the bucket still uses ACLs) are kept. Objects above
+    O(multipart_threshold) are copied part by part (C(UploadPartCopy)) with the same attributes; a failed upload is aborted.
+  - On a bucket with ACLs disabled, no object lock and no website hosting, an object costs one request (the copy):
+    the listing gives size, ETag, storage class and checksum algorithm. Other buckets add C(GetObjectAcl) and/or
+    C(HeadObject) per object; the result names them (RV(extra_reads)).
+  - Knowing what is done without reading every object again - the checkpoint (an S3 object, O(checkpoint_bucket), or a
+    local file, O(checkpoint_path)) keeps the time at which the bucket default was put on the key (objects modified
+    later are on the key), the last key done in listing order, and the counts. An interrupted run resumes after that
+    key; a finished bucket re-run lists (about one request per 1,000 objects), copies nothing and reports
+    C(changed=false). Without a checkpoint, objects whose key can't be known are read with C(HeadObject).
+    O(verify=true) reads every object's key.
+  - Objects it can't re-encrypt are reported by key and reason and never stop the bucket - SSE-C objects (only the
+    owner of the customer key can copy them) and C(GLACIER)/C(DEEP_ARCHIVE) objects not restored. Objects that fail
+    (e.g. access denied) are reported the same way, and fail the module at the end when O(fail_on_object_errors).
+  - O(max_seconds) time-boxes a call - it stops, saves the checkpoint and returns C(complete=false) with progress
+    (done, total from a first listing pass, rate, time left); call again until C(complete).
+  - Noncurrent versions of a versioned bucket stay under their old key - a copy makes a new current version, and an
+    old version can't be re-encrypted in place with another account's key (C(UpdateObjectEncryption) is limited to the
+    bucket owner's keys). Keep the old key enabled while they exist, or expire them with a lifecycle rule.
+author:
+  - Mattermost Infrastructure SRE (@mattermost)
+options:
+  bucket:
+    description: The bucket name.
+    type: str
+    required: true
+  key_arn:
+    description:
+      - Full ARN of the KMS key. Aliases and bare key ids are refused (they resolve in the caller's account, the wrong
+        key across accounts).
+    type: str
+    required: true
+  bucket_key:
+    description: Enable the S3 Bucket Key (far fewer KMS calls) for the default and for the copies.
+    type: bool
+    default: true
+  deny_other_keys:
+    description:
+      - Merge a Deny statement (Sid O(policy_sid)) refusing C(s3:PutObject) with another C(x-amz-server-side-encryption-aws-kms-key-id)
+        into the bucket policy. Uploads that send no key header are allowed (the default applies). C(false) leaves the policy
+        alone; an existing statement with the Sid is removed only with O(deny_other_keys=false) and O(remove_deny_statement=true).
+    type: bool
+    default: false
+  remove_deny_statement:
+    description: With O(deny_other_keys=false), remove the statement O(policy_sid) if present (the way back).
+    type: bool
+    default: false
+  policy_sid:
+    description: The Sid of the deny statement.
+    type: str
+    default: ByokDenyUploadsUnderOtherKeys
+  reencrypt_objects:
+    description: Re-encrypt the existing objects. C(false) sets only the default encryption and the policy.
+    type: bool
+    default: true
+  prefix:
+    description: Re-encrypt only objects under this prefix.
+    type: str
+    default: ""
+  concurrency:
+    description: Copies in flight at once (thread pool size, 1-64).
+    type: int
+    default: 10
+  multipart_threshold:
+    description: Objects larger than this many bytes are copied part by part (S3 allows one copy up to 5 GiB). At least 5 MiB.
+    type: int
+    default: 5368709120
+  multipart_part_size:
+    description: Part size in bytes for multipart copies (at least 5 MiB).
+    type: int
+    default: 536870912
+  max_seconds:
+    description: Stop after this many seconds of copying (C(complete=false)); a later call resumes. Unset - run to the end.
+    type: float
+  verify:
+    description: Read every object's key with C(HeadObject) instead of trusting the checkpoint (a full verification).
+    type: bool
+    default: false
+  fail_on_object_errors:
+    description:
+      - Fail when the finished pass had objects that failed (not the skipped ones, which are reported only). The bucket is
+        always processed to the end first; a re-run retries only what is left.
+    type: bool
+    default: true
+  checkpoint_bucket:
+    description: Bucket (of the caller's account) that keeps the checkpoint object; survives the AWX job container.
+    type: str
+  checkpoint_prefix:
+    description: Key prefix of the checkpoint objects in O(checkpoint_bucket).
+    type: str
+    default: byok/s3-reencrypt
+  checkpoint_path:
+    description: Local directory for the checkpoint instead of O(checkpoint_bucket) (for a workstation run).
+    type: path
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: Counts what would be re-encrypted (objects of unknown state are read with HEAD); changes nothing, saves no checkpoint.
+  diff_mode:
+    support: full
+    description: The default encryption and the bucket policy before and after.
+  idempotent:
+    support: full
+    description: A bucket on the key with its objects done reports C(changed=false).
+notes:
+  - Old-key material stays needed for noncurrent versions, backups and anything skipped; keep the old key enabled.
+  - The progress line RV(progress_line) is meant for a playbook loop over batches.
+"""
+
+EXAMPLES = r"""
+- name: Put the bucket and its objects on the customer's S3 key, in 10-minute batches
+  mattermost.byok.s3_bucket_kms:
+    bucket: mattermost-cloud-acme-filestore
+    key_arn: arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f
+    deny_other_keys: true
+    checkpoint_bucket: acme-kops-state-store
+    max_seconds: 600
+  register: s3_batch
+  until: s3_batch.complete
+  retries: 1000
+  delay: 0
+
+- name: Count what would be re-encrypted
+  mattermost.byok.s3_bucket_kms:
+    bucket: mattermost-cloud-acme-filestore
+    key_arn: arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f
+  check_mode: true
+"""
+
+RETURN = r"""
+complete:
+  description: The listing reached the end (false when O(max_seconds) stopped the batch).
+  returned: always
+  type: bool
+scanned:
+  description: Objects listed in this call.
+  returned: always
+  type: int
+re_encrypted:
+  description: Objects copied onto the key in this call (in check mode - that would be).
+  returned: always
+  type: int
+already_on_key:
+  description: Objects found already on the key.
+  returned: always
+  type: int
+skipped:
+  description: Objects that can't be re-encrypted here (RV(skipped_objects) gives key and reason).
+  returned: always
+  type: int
+skipped_objects:
+  description: Up to 1,000 skipped objects, each C(key) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+failed:
+  description: Objects whose copy failed in this call.
+  returned: always
+  type: int
+failed_objects:
+  description: Up to 1,000 failed objects, each C(key) and C(reason) (the AWS error).
+  returned: always
+  type: list
+  elements: dict
+bytes:
+  description: Bytes re-encrypted in this call.
+  returned: always
+  type: int
+seconds:
+  description: Seconds spent on the objects.
+  returned: always
+  type: float
+objects_per_second:
+  description: Objects scanned per second.
+  returned: always
+  type: float
+requests:
+  description: HTTP requests sent for the objects (listing, reads, copies, retries).
+  returned: always
+  type: int
+requests_per_object:
+  description: RV(requests) per scanned object.
+  returned: always
+  type: float
+retries:
+  description: Requests retried after throttling or a transient error.
+  returned: always
+  type: int
+extra_reads:
+  description: Per-object reads this bucket needs besides the copy (ACLs enabled, object lock, website hosting).
+  returned: always
+  type: list
+  elements: str
+progress:
+  description: C(done), C(total), C(percent), C(rate), C(eta_seconds) over the whole pass (all batches).
+  returned: always
+  type: dict
+progress_line:
+  description: One line for people, e.g. C(bucket - 120000/2000000 objects (6.0%), 850 obj/s, ~37 min left).
+  returned: always
+  type: str
+encryption:
+  description: The default encryption C(before) and C(after).
+  returned: always
+  type: dict
+policy_changed:
+  description: Whether the bucket policy was (or would be) changed.
+  returned: always
+  type: bool
+checkpoint:
+  description: Where the checkpoint is kept (null without one).
+  returned: always
+  type: str
+"""
+
+import json
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # ByokModule reports the missing SDK
+
+from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+
+MIB = 1024 ** 2
+
+
+def main():
+    module = ByokModule(
+        argument_spec=dict(
+            bucket=dict(type="str", required=True),
+            key_arn=dict(type="str", required=True, no_log=False),
+            bucket_key=dict(type="bool", default=True),
+            deny_other_keys=dict(type="bool", default=False),
+            remove_deny_statement=dict(type="bool", default=False),
+            policy_sid=dict(type="str", default="ByokDenyUploadsUnderOtherKeys"),
+            reencrypt_objects=dict(type="bool", default=True),
+            prefix=dict(type="str", default=""),
+            concurrency=dict(type="int", default=10),
+            multipart_threshold=dict(type="int", default=5 * 1024 * MIB),
+            multipart_part_size=dict(type="int", default=512 * MIB),
+            max_seconds=dict(type="float"),
+            verify=dict(type="bool", default=False),
+            fail_on_object_errors=dict(type="bool", default=True),
+            checkpoint_bucket=dict(type="str"),
+            checkpoint_prefix=dict(type="str", default="byok/s3-reencrypt"),
+            checkpoint_path=dict(type="path"),
+        ),
+        supports_check_mode=True,
+        mutually_exclusive=[("checkpoint_bucket", "checkpoint_path")],
+    )
+    params = module.params
+    problem = validate_params(params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        params["key_arn"] = resolve_key_arn(params["key_arn"], "key_arn")
+    except InvalidIdentifier as e:
+        module.fail_json(msg=str(e))
+    s3 = module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
+    try:
+        result = BucketKms(s3, params, module.check_mode).apply()
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = result.pop("diff_parts")
+    else:
+        result.pop("diff_parts")
+    if result["complete"] and result["pass_failed"] and params["fail_on_object_errors"]:
+        module.fail_json(msg=(f"{params['bucket']}: {result['pass_failed']} object(s) could not be re-encrypted "
+                              f"(failed_objects); run again to retry them. First: {json.dumps(result['failed_objects'][:3])}"),
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
