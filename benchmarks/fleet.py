@@ -166,10 +166,10 @@ def ansible_env(aws: LocalAWS, artifacts: Path, settings: dict[str, str]) -> dic
 
 
 def run_playbook(aws: LocalAWS, inventory: Path, work: Path, label: str, check: bool, forks: int | None,
-                 settings: dict[str, str]) -> dict:
+                 settings: dict[str, str], playbook: Path) -> dict:
     """Time byok.yml; the run counts when every customer of the inventory finished without failing."""
     artifacts = work / f"artifacts-{label}"
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(REPO_ROOT / "playbooks" / "byok.yml")]
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook)]
     cmd += ["--check"] if check else []
     cmd += ["--forks", str(forks)] if forks else []
     cpu, started = children_cpu(), time.monotonic()
@@ -204,6 +204,8 @@ def parse_args(argv=None):
                         help="environment for ansible-playbook, e.g. ANSIBLE_STRATEGY=free (repeatable)")
     parser.add_argument("--endpoint-url", default=None, help="use this (empty, disposable) local AWS instead of starting one")
     parser.add_argument("--work-dir", default=None, help="keep inventories, logs and reports here (default: a temporary directory)")
+    parser.add_argument("--playbook", type=Path, default=REPO_ROOT / "playbooks" / "byok.yml",
+                        help="the playbook to time (default: playbooks/byok.yml; e.g. a committed version of it)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -228,8 +230,13 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
         save_key_policies(aws, inventory_dir, customers[seeded:])
         seeded_now, seeded = size - seeded, size
         print(f"N={size}: seeded {seeded_now} customers in {seed_seconds:.1f} s", flush=True)
-        check = run_playbook(aws, inventory, work, f"check-{size}", True, args.forks, args.settings)
+        check = run_playbook(aws, inventory, work, f"check-{size}", True, args.forks, args.settings, args.playbook)
         print(f"N={size}: byok.yml --check {check['seconds']:.1f} s (rc {check['rc']}, {len(check['failed'])} failed)", flush=True)
+        if not check["task_hosts"]:  # the playbook did not start (a syntax or role error): no figure to take
+            print(Path(check["log"]).read_text()[-3000:], file=sys.stderr)
+            rows.append({"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check,
+                         "boto3": {"seconds": float("nan"), "cpu_seconds": 0.0, "calls": 0}})
+            break
         base = read_fleet(aws.endpoint_url, {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
                           [c["reads"] for c in customers], args.concurrency)
         print(f"N={size}: boto3 {base['seconds']:.1f} s ({base['calls']} calls)", flush=True)
@@ -237,7 +244,7 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
         if args.apply:
             aws.reset()
             row["apply_seed_seconds"] = seed(aws, inventory_dir, [c["name"] for c in customers], args.seed_processes, objects_file)
-            row["apply"] = run_playbook(aws, inventory, work, f"apply-{size}", False, args.forks, args.settings)
+            row["apply"] = run_playbook(aws, inventory, work, f"apply-{size}", False, args.forks, args.settings, args.playbook)
             print(f"N={size}: byok.yml apply {row['apply']['seconds']:.1f} s (rc {row['apply']['rc']})", flush=True)
             seeded = size
         rows.append(row)
@@ -246,7 +253,7 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
 
 
 def report(rows: list[dict], args) -> str:
-    out = [f"\nFleet benchmark: playbooks/byok.yml against the local AWS, {os.cpu_count()} CPUs, "
+    out = [f"\nFleet benchmark: {args.playbook} against the local AWS, {os.cpu_count()} CPUs, "
            f"forks {args.forks or 'ansible.cfg'}{', ' + ', '.join(args.set) if args.set else ''}",
            f"{'N':>5} {'seed s':>8} {'check s':>8} {'s/cust':>7} {'cpu s/cust':>10} {'task-hosts/cust':>15} "
            f"{'boto3 s':>8} {'s/cust':>7} {'ratio':>6}" + (f" {'apply s':>8} {'s/cust':>7}" if args.apply else "") + "  failed"]
