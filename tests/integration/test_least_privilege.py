@@ -138,3 +138,47 @@ def test_without_kms_describe_key_the_customer_is_stopped_with_access_denied(enf
     assert {c["action"] for c in refused} == {"kms:DescribeKey"}
     assert refused[0]["resources"] == [DENIED_KEY]
     assert enforced["result"].returncode != 0  # the fleet summary fails the run for the failed customers
+
+
+# --- the derivation itself (no local AWS) ---------------------------------------------------------------------
+
+def test_resource_arns_generalize_to_every_customer():
+    assert lp.generalize("arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001") == "arn:aws:kms:*:*:key/*"
+    assert lp.generalize("arn:aws:s3:::mattermost-acme-filestore/a/b.txt") == "arn:aws:s3:::mattermost-*/*"
+    assert lp.generalize("arn:aws:s3:::mattermost-acme-filestore") == "arn:aws:s3:::mattermost-*"
+    assert lp.generalize("arn:aws:s3:::elsewhere", ["mattermost-*"]) == "arn:aws:s3:::elsewhere"
+    assert lp.generalize("arn:aws:rds:eu-west-1:222222222222:cluster:acme-db") == "arn:aws:rds:*:*:cluster:*"
+    assert lp.generalize("arn:aws:rds::222222222222:global-cluster:g") == "arn:aws:rds::*:global-cluster:*"
+    assert lp.generalize("arn:aws:ec2:us-east-1::snapshot/snap-1") == "arn:aws:ec2:*::snapshot/*"
+    assert lp.generalize("arn:aws:iam::222222222222:role/mattermost-byok-automation") == "arn:aws:iam::*:role/mattermost-byok-automation"
+
+
+def test_real_aws_resource_actions_map_to_iam_actions():
+    observed = lp.Observed()
+    observed.add_resource_actions([
+        {"module": "mattermost.byok.s3_bucket_kms", "resource_actions": ["s3:CopyObject", "s3:GetBucketEncryption", "kms:DescribeKey"]},
+        {"module": "amazon.aws.sts_assume_role", "resource_actions": ["sts:AssumeRole"]},
+        {"module": "mattermost.byok.encryption_audit_info", "resource_actions": []}], "apply")
+    automation = observed.permissions["automation"]
+    assert automation["s3:GetObject"] == automation["s3:PutObject"] == {"arn:aws:s3:::mattermost-*/*"}
+    assert automation["s3:GetEncryptionConfiguration"] == {"arn:aws:s3:::mattermost-*"}
+    assert automation["kms:DescribeKey"] == {"arn:aws:kms:*:*:key/*"}
+    assert set(observed.permissions["base"]) == {"sts:AssumeRole"}
+
+
+def test_policy_groups_per_service_and_adds_kms_use_on_our_behalf():
+    policy = lp.build_policy({"kms:DescribeKey": {"arn:aws:kms:*:*:key/*"}, "s3:PutObject": {"arn:aws:s3:::mattermost-*/*"},
+                              "ec2:DescribeVolumes": {"*"}, "ec2:CopySnapshot": {"arn:aws:ec2:*::snapshot/*"}})
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["Ec2Unscoped"]["Action"] == ["ec2:DescribeVolumes"] and by_sid["Ec2Unscoped"]["Resource"] == "*"
+    assert by_sid["Ec2Snapshots"]["Action"] == ["ec2:CopySnapshot"]
+    via = by_sid["KmsKeysUsedByServicesOnOurBehalf"]
+    assert "kms:GenerateDataKey" in via["Action"] and "kms:CreateGrant" in via["Action"]
+    assert via["Condition"] == {"StringLike": {"kms:ViaService": ["ec2.*.amazonaws.com", "s3.*.amazonaws.com"]}}
+    assert lp.allows(policy, "kms:describekey", "arn:aws:kms:us-east-1:111111111101:key/k")
+    assert not lp.allows(policy, "kms:Decrypt", "arn:aws:kms:us-east-1:111111111101:key/k")  # only via S3/EC2
+    identities = lp.identities_for("arn:aws:iam::222222222222:role/r")
+    calls = [{"principal": "arn:aws:sts::222222222222:assumed-role/r/byok-acme", "action": "kms:Decrypt", "resources": ["arn:aws:kms:x:1:key/k"]},
+             {"principal": "arn:aws:sts::222222222222:assumed-role/r/byok-acme", "action": "sts:GetCallerIdentity", "resources": ["*"]},
+             {"principal": "arn:aws:sts::222222222222:assumed-role/other/s", "action": "iam:CreateUser", "resources": ["*"]}]
+    assert lp.uncovered(calls, policy, identities, "automation") == ["kms:Decrypt on arn:aws:kms:x:1:key/k"]

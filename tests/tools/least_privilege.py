@@ -107,7 +107,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def iam_actions(resource_action: str) -> list[str]:
     """``s3:HeadObject`` (a resource action) -> the IAM actions AWS checks for it; others keep their name."""
-    service, _, operation = resource_action.partition(":")
+    service, operation = resource_action.partition(":")[::2]
     if service == "s3" and operation in S3_OPERATIONS:
         return S3_OPERATIONS[operation]
     return [f"{service}:{operation}"]
@@ -128,7 +128,7 @@ def generalize(arn: str, bucket_patterns: Iterable[str] = DEFAULT_BUCKET_PATTERN
     if service == "kms":
         return f"arn:{partition}:kms:*:*:{resource.split('/', 1)[0]}/*"
     if service == "s3":
-        bucket, slash, _ = resource.partition("/")
+        bucket, slash = resource.partition("/")[:2]
         if bucket == "*":
             return "*"
         return f"arn:{partition}:s3:::{bucket_pattern(bucket, bucket_patterns)}" + ("/*" if slash else "")

@@ -256,11 +256,11 @@ def apply() -> None:
         try:
             original(self, resource)
         except AccessDeniedError as denial:
-            message = f"User: {self._access_key.arn} is not authorized to perform: {self._action} on resource: {resource}"  # pylint: disable=protected-access
-            headers = self._headers  # pylint: disable=protected-access
+            # pylint: disable=protected-access
+            user, action, headers = self._access_key.arn, f"{self._action} on resource: {resource}", self._headers
             if headers.get("X-Amz-Target") or headers.get("x-amz-target"):
-                raise JsonAccessDenied(message) from denial
-            raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{self._action} on resource: {resource}") from denial  # pylint: disable=protected-access
+                raise JsonAccessDenied(f"User: {user} is not authorized to perform: {action}") from denial
+            raise AccessDeniedError(user_arn=user, action=action) from denial
 
     @wrap(access_control.IAMPolicyStatement, "_check_principal")
     def check_principal(original, self, principal):
