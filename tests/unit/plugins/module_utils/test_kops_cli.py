@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kops CLI wrapper (with a recorded runner), the terraform plan guard, and the StorageClass rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mattermost.byok.plugins.module_utils import kops_storage_class as sc
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCli
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCliError
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import check_state_store
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import ebs_volume_replacements
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import resolve_binary
+
+KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
+IG = "apiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: nodes\nspec:\n  role: Node\n"
+
+
+def recorder(answers):
+    calls = []
+
+    def run(argv, env):
+        calls.append((argv, env))
+        return answers.pop(0)
+    return run, calls
+
+
+def test_every_call_carries_the_state_store_and_the_environment():
+    run, calls = recorder([(0, IG + "---\n" + IG.replace("name: nodes", "name: nodes-b"), "")])
+    kops = KopsCli("/usr/bin/kops", "s3://state", run, {"AWS_REGION": "us-east-1"})
+    groups = kops.get_instance_groups("c")
+    assert [g["metadata"]["name"] for g in groups] == ["nodes", "nodes-b"]
+    assert calls[0] == (["/usr/bin/kops", "get", "instancegroups", "--name", "c", "-o", "yaml", "--state", "s3://state"],
+                        {"AWS_REGION": "us-east-1"})
+    assert kops.commands == ["get instancegroups --name c -o yaml --state s3://state"]
+
+
+def test_kops_errors_are_quoted():
+    run, _ = recorder([(1, "", "I1129 noise\nError: cluster not found \"nope\"\n")])
+    with pytest.raises(KopsCliError, match='reading cluster nope: kops get cluster failed \\(exit 1\\): Error: cluster not found "nope"'):
+        KopsCli("kops", "s3://state", run).get_cluster("nope")
+
+
+def test_update_and_roll_arguments():
+    run, calls = recorder([(0, "", "")] * 3)
+    kops = KopsCli("kops", "s3://s", run)
+    kops.update_cluster("c")
+    kops.update_cluster("c", target="terraform", out="/tmp/tf")
+    kops.rolling_update("c", ["nodes-a"])
+    assert [c[0][1:] for c in calls] == [
+        ["update", "cluster", "--name", "c", "--yes", "--state", "s3://s"],
+        ["update", "cluster", "--name", "c", "--yes", "--target", "terraform", "--out", "/tmp/tf", "--state", "s3://s"],
+        ["rolling-update", "cluster", "--name", "c", "--yes", "--instance-group", "nodes-a", "--state", "s3://s"]]
+
+
+def test_binary_and_state_store_checks(tmp_path):
+    with pytest.raises(KopsCliError, match="kops_binary: '/nonexistent/kops' does not exist"):
+        resolve_binary("/nonexistent/kops")
+    with pytest.raises(KopsCliError, match="was not found on PATH"):
+        resolve_binary("kops-surely-not-installed")
+    assert check_state_store("s3://bucket/prefix/") == "s3://bucket/prefix"
+    for bad in ("bucket", "s3://", "file:///tmp/state", None):
+        with pytest.raises(KopsCliError, match="is not a kops state store"):
+            check_state_store(bad)
+
+
+# A `terraform show -json` plan as terraform writes it for kops output whose etcd member key changed.
+PLAN = {"format_version": "1.2", "resource_changes": [
+    {"address": "aws_launch_template.nodes-c", "type": "aws_launch_template", "change": {"actions": ["update"]}},
+    {"address": "aws_ebs_volume.a-etcd-main-c", "type": "aws_ebs_volume", "change": {"actions": ["delete", "create"]},
+     "action_reason": "replace_because_cannot_update"},
+    {"address": "aws_ebs_volume.a-etcd-events-c", "type": "aws_ebs_volume", "change": {"actions": ["create", "delete"]}},
+    {"address": "aws_ebs_volume.b-etcd-main-c", "type": "aws_ebs_volume", "change": {"actions": ["no-op"]}},
+    {"address": "aws_ebs_volume.old", "type": "aws_ebs_volume", "change": {"actions": ["delete"]}}]}
+
+
+def test_terraform_guard_finds_every_volume_deletion():
+    assert ebs_volume_replacements(PLAN) == ["aws_ebs_volume.a-etcd-main-c", "aws_ebs_volume.a-etcd-events-c", "aws_ebs_volume.old"]
+    assert ebs_volume_replacements({"resource_changes": PLAN["resource_changes"][:1]}) == []
+    assert ebs_volume_replacements({}) == []
+
+
+def test_storage_class_rendering_and_validation():
+    manifest = sc.render("kops-csi-byok", KEY)
+    sc.validate(manifest)
+    assert manifest["provisioner"] == "ebs.csi.aws.com"
+    assert manifest["parameters"] == {"type": "gp3", "encrypted": "true", "kmsKeyId": KEY}
+    assert manifest["metadata"]["annotations"] == {sc.DEFAULT_ANNOTATION: "true"}
+    bad = sc.render("Kops_CSI", KEY, volume_type="gp9")
+    bad["parameters"]["encrypted"] = True
+    with pytest.raises(sc.StorageClassError, match="metadata.name.*parameters values must be strings.*gp9"):
+        sc.validate(bad)
+
+
+def test_storage_class_plan_on_a_kops_cluster():
+    manifest = sc.render("kops-csi-byok", KEY)
+    kops_default = {"metadata": {"name": "kops-csi-1-21", "annotations": {sc.DEFAULT_ANNOTATION: "true"}},
+                    "parameters": {"type": "gp3", "encrypted": "true"}}
+    gp2 = {"metadata": {"name": "gp2"}, "parameters": {"type": "gp2"}}
+    assert sc.plan_cluster_classes([kops_default, gp2], manifest) == {"create": True, "set_default": False, "undefault": ["kops-csi-1-21"]}
+    applied = [dict(kops_default, metadata={"name": "kops-csi-1-21", "annotations": {sc.DEFAULT_ANNOTATION: "false"}}), manifest]
+    assert sc.plan_cluster_classes(applied, manifest) == {"create": False, "set_default": False, "undefault": []}
+    other_key = sc.render("kops-csi-byok", KEY.replace("0001", "0002"))
+    with pytest.raises(sc.StorageClassError, match="parameters cannot change"):
+        sc.plan_cluster_classes([other_key], manifest)
