@@ -23,6 +23,7 @@ import argparse
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -437,8 +438,9 @@ def derive(inventory: str, playbook: str, modes: Iterable[str], bucket_patterns:
             wrong = unexpected_outcomes(outcomes(artifacts), settings["expected"])
             (work / f"ansible-{mode}.log").write_text(result.stdout + result.stderr)
             if wrong:
+                tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-12:])
                 raise DerivationError(f"{mode} run: customers did not end as the inventory expects ({'; '.join(wrong)}); "
-                                      f"calls after a failure are missing. Output: {work / f'ansible-{mode}.log'}")
+                                      f"calls after a failure are missing. Output: {work / f'ansible-{mode}.log'}; its end:\n{tail}")
             calls, results = read_jsonl(call_log), read_jsonl(resource_log)
             observed.add_call_log(calls, identities, mode)
             observed.add_resource_actions(results, mode)
@@ -470,17 +472,18 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO_ROOT)
     modes = [m for m in args.modes.split(",") if m]
     patterns = args.bucket_patterns or list(DEFAULT_BUCKET_PATTERNS)
-    with tempfile.TemporaryDirectory(prefix="least-privilege-") as tmp:
-        work = Path(args.keep or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        try:
-            extra = [*([] if args.no_disruption else ALLOW_DISRUPTION), *args.ansible_args]
-            observed = derive(args.inventory, args.playbook, modes, patterns, work, extra)
-        except DerivationError as exc:
-            print(f"least-privilege: {exc}", file=sys.stderr)
-            return 1
-        source = (f"`{args.playbook}` over `{args.inventory}`, modes {', '.join(modes)}, bucket patterns {', '.join(patterns)}"
-                  + ("" if args.no_disruption else ", disruptive steps allowed"))
+    # A failed derivation keeps its logs for the reader; a successful one cleans up unless --keep named the place.
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="least-privilege-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        extra = [*([] if args.no_disruption else ALLOW_DISRUPTION), *args.ansible_args]
+        observed = derive(args.inventory, args.playbook, modes, patterns, work, extra)
+    except DerivationError as exc:
+        print(f"least-privilege: {exc}", file=sys.stderr)
+        return 1
+    source = (f"`{args.playbook}` over `{args.inventory}`, modes {', '.join(modes)}, bucket patterns {', '.join(patterns)}"
+              + ("" if args.no_disruption else ", disruptive steps allowed"))
+    try:
         if args.check:
             files = write_outputs(work / "derived", None, observed, source)
             stale = [n for n, text in files.items() if not (Path(args.output_dir) / n).exists()
@@ -496,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
               f" and the generated part of {DOC.relative_to(REPO_ROOT)}")
         if observed.unmatched_buckets:
             print(f"least-privilege: buckets matching no --bucket-pattern, granted by name: {', '.join(sorted(observed.unmatched_buckets))}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
