@@ -208,7 +208,7 @@ class Reencrypt:
                 return self.result(False, step, facts)
             if step == rds_plan.DEFERRED:
                 return self.result(False, step, facts, deferred=True)
-            if self.out_of_time() or (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+            if self.out_of_time() or (steps_run and self.should_stop()):
                 return self.result(False, step, facts)
             if step == "rename_old" or step == "switchover" or step == "final_snapshot":
                 self.check_before_disruption(step, facts)
@@ -219,6 +219,13 @@ class Reencrypt:
             if not step.startswith("wait_"):
                 self.changed = True
             steps_run += 1
+
+    def should_stop(self):
+        """The test hook: the last step run is the one named in BYOK_RDS_STOP_AFTER (optionally <identifier>:<step>)."""
+        if not self.stop_after or not self.events:
+            return False
+        last = self.events[-1]["step"]
+        return self.stop_after in (last, f"{self.names.identifier}:{last}")
 
     def check_before_disruption(self, step, facts):
         """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
@@ -638,6 +645,17 @@ def check_key(kms, key_arn, region, field="key_arn"):
     return metadata
 
 
+def find_global_cluster(rds, global_id):
+    """The global cluster named `global_id`, or None (checked by name: not every endpoint honours the filter)."""
+    try:
+        found = rds.describe_global_clusters(GlobalClusterIdentifier=global_id)["GlobalClusters"]
+    except ClientError as e:
+        if error_code(e) == "GlobalClusterNotFoundFault":
+            return None
+        raise
+    return next((g for g in found if g["GlobalClusterIdentifier"] == global_id), None)
+
+
 # -- global databases ----------------------------------------------------------------------------------------------
 
 class SecondaryReencrypt(Reencrypt):
@@ -648,8 +666,8 @@ class SecondaryReencrypt(Reencrypt):
         self.global_id = global_id
 
     def global_members(self):
-        found = self.rds.describe_global_clusters(GlobalClusterIdentifier=self.global_id)["GlobalClusters"]
-        return {m["DBClusterArn"]: m.get("IsWriter", False) for m in (found[0]["GlobalClusterMembers"] if found else [])}
+        found = find_global_cluster(self.rds, self.global_id)
+        return {m["DBClusterArn"]: m.get("IsWriter", False) for m in (found["GlobalClusterMembers"] if found else [])}
 
     def observe(self):
         members = self.global_members()
@@ -671,7 +689,7 @@ class SecondaryReencrypt(Reencrypt):
                 raise ReencryptError(str(e), self.changed) from None
             if step == rds_plan.DONE:
                 return self.result(True, step, facts)
-            if check_mode or self.out_of_time() or (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+            if check_mode or self.out_of_time() or (steps_run and self.should_stop()):
                 return self.result(False, step, facts)
             if step == "remove_from_global":
                 self.exposure_started = _now()
@@ -755,11 +773,11 @@ class GlobalReencrypt:
 
     def global_state(self):
         rds = self.clients("rds", self.clusters[self.primary])
-        found = rds.describe_global_clusters(GlobalClusterIdentifier=self.global_id)["GlobalClusters"]
+        found = find_global_cluster(rds, self.global_id)
         if not found:
             raise ReencryptError(f"global_cluster: {self.global_id} not found")
-        return {m["DBClusterArn"].rsplit(":", 1)[-1]: m.get("IsWriter", False) for m in found[0]["GlobalClusterMembers"]}, \
-            {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found[0]["GlobalClusterMembers"]}
+        return {m["DBClusterArn"].rsplit(":", 1)[-1]: m.get("IsWriter", False) for m in found["GlobalClusterMembers"]}, \
+            {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found["GlobalClusterMembers"]}
 
     def observe(self):
         writers, _ = self.global_state()
@@ -792,7 +810,8 @@ class GlobalReencrypt:
             if check_mode or step == rds_plan.DEFERRED:
                 return self.result(False, step, target, facts, deferred=step == rds_plan.DEFERRED)
             if (max_seconds is not None and self.elapsed() >= max_seconds) or \
-                    (self.stop_after and steps_run and self.events[-1]["step"] == self.stop_after):
+                    (steps_run and self.stop_after and self.stop_after in (
+                        self.events[-1]["step"], f"{self.events[-1].get('cluster')}:{self.events[-1]['step']}")):
                 return self.result(False, step, target, facts)
             began = _now()
             self.log(f"{self.global_id}: {step} {target}")

@@ -237,6 +237,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt impo
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import Reencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import ReencryptError
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import check_key
+from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import find_global_cluster
 
 
 def way_back(params, names):
@@ -279,11 +280,11 @@ def validate(module):
 def run_global(module, clients, params, log):
     primary_region = module.region
     rds = clients("rds", primary_region)
-    found = rds.describe_global_clusters(GlobalClusterIdentifier=params["global_cluster"])["GlobalClusters"]
+    found = find_global_cluster(rds, params["global_cluster"])
     if not found:
         raise ReencryptError(f"global_cluster: {params['global_cluster']} not found")
     clusters = {}
-    for member in found[0]["GlobalClusterMembers"]:
+    for member in found["GlobalClusterMembers"]:
         arn = member["DBClusterArn"]
         clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
     # An interrupted re-key can leave the primary outside the global database for a moment; it is still a member.

@@ -188,3 +188,15 @@ def test_performance_insights_kept_and_copied_to_green(aws, rds, unique_name):
     deployment = rds.create_blue_green_deployment(BlueGreenDeploymentName=unique_name("bg"), Source=blue["DBInstanceArn"])["BlueGreenDeployment"]
     green = rds.describe_db_instances(DBInstanceIdentifier=deployment["Target"].rsplit(":", 1)[-1])["DBInstances"][0]
     assert (green.get("PerformanceInsightsEnabled"), green["PreferredMaintenanceWindow"]) == (True, "sun:06:00-sun:07:00")
+
+
+@against_both("DescribeGlobalClusters ignores GlobalClusterIdentifier and lists every global cluster")
+def test_describe_global_cluster_by_identifier(rds, unique_name):
+    first, second = unique_name("g"), unique_name("g")
+    for name in (first, second):
+        rds.create_global_cluster(GlobalClusterIdentifier=name, Engine="aurora-postgresql")
+    found = rds.describe_global_clusters(GlobalClusterIdentifier=second)["GlobalClusters"]
+    assert [g["GlobalClusterIdentifier"] for g in found] == [second]
+    with pytest.raises(ClientError) as excinfo:
+        rds.describe_global_clusters(GlobalClusterIdentifier=unique_name("missing"))
+    assert error_of(excinfo)[0] == "GlobalClusterNotFoundFault"

@@ -84,8 +84,18 @@ def inventory(rds, identifier):
     }
 
 
+_CACHE = {}
+
+
 def network(aws, region="us-east-1"):
-    """A subnet group and a security group in the default VPC (created once per name)."""
+    """A subnet group and a security group in the default VPC (one pair per local AWS and region)."""
+    cache_key = ("network", aws.endpoint_url, region)
+    if cache_key not in _CACHE:
+        _CACHE[cache_key] = _network(aws, region)
+    return _CACHE[cache_key]
+
+
+def _network(aws, region):
     ec2 = aws.client("ec2", account=PROVIDER, region=region)
     rds = aws.client("rds", account=PROVIDER, region=region)
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
@@ -97,7 +107,14 @@ def network(aws, region="us-east-1"):
     return group, sg
 
 
-def new_key(aws, account=CUSTOMER, region="us-east-1", state="Enabled"):
+def new_key(aws, account=CUSTOMER, region="us-east-1", state="Enabled", fresh=False):
+    """A symmetric key; Enabled keys are shared per local AWS, account and region unless `fresh` (KMS
+    CreateKey is the slowest call of the local AWS)."""
+    cache_key = ("key", aws.endpoint_url, account, region)
+    if state == "Enabled" and not fresh:
+        if cache_key not in _CACHE:
+            _CACHE[cache_key] = new_key(aws, account, region, fresh=True)
+        return _CACHE[cache_key]
     kms = aws.client("kms", account=account, region=region)
     key = kms.create_key(Description="rds test key")["KeyMetadata"]
     if state == "Disabled":

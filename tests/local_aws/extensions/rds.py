@@ -272,6 +272,14 @@ def apply_lifecycle() -> None:
         cluster.global_cluster_identifier = None
         return global_cluster
 
+    @wrap(RDSResponse, "describe_global_clusters")
+    def describe_global_clusters(original, self):
+        # moto ignored GlobalClusterIdentifier and listed every global cluster.
+        wanted = self.params.get("GlobalClusterIdentifier")
+        if not wanted:
+            return original(self)
+        return ActionResult({"GlobalClusters": [_global_cluster(self.current_account, wanted)]})
+
     add(RDSBackend, "switchover_global_cluster", switchover_global_cluster)
     add(RDSResponse, "switchover_global_cluster", _switchover_global_cluster_response)
 
