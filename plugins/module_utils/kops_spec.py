@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import copy
 
-import yaml
+try:
+    import yaml
+except ImportError:  # PyYAML comes with ansible-core; the modules report it if missing
+    yaml = None
 
 API_V1ALPHA2 = "kops.k8s.io/v1alpha2"
 API_V1ALPHA3 = "kops.k8s.io/v1alpha3"

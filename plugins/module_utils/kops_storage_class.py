@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import os
 
-import yaml
+try:
+    import yaml
+except ImportError:  # PyYAML comes with ansible-core; the modules report it if missing
+    yaml = None
 
 PROVISIONER = "ebs.csi.aws.com"
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"

@@ -99,6 +99,7 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mattermost.byok.plugins.module_utils import kops_storage_class as sc
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
@@ -120,6 +121,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if sc.yaml is None:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     try:
         key_arn = str(parse_kms_key_arn(p["key_arn"], "key_arn"))
         manifest = sc.render(p["name"], key_arn, p["volume_type"], p["make_default"])

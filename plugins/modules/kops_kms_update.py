@@ -188,13 +188,13 @@ summary:
   type: str
 """
 
-import os
-
 try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
 except ImportError:
     pass  # handled by ByokModule
+
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mattermost.byok.plugins.module_utils import ebs_verify
 from ansible_collections.mattermost.byok.plugins.module_utils import kops_spec
@@ -434,7 +434,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    os.environ.setdefault("LANG", "C.UTF-8")
+    if kops_spec.yaml is None:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     Run(module).main()
 
 

@@ -49,7 +49,7 @@ def test_named_grant_is_idempotent(aws, unique_name):
     key = new_key(aws.client("kms", account=CUSTOMER, region=REGION))["Arn"]
     kms = aws.client("kms", account=PROVIDER, region=REGION)
     ids = {kms.create_grant(KeyId=key, GranteePrincipal=SLR, Operations=OPERATIONS, Name="byok-asg",
-                            RetiringPrincipal=RETIRING)["GrantId"] for _ in range(2)}
+                            RetiringPrincipal=RETIRING)["GrantId"] for _attempt in range(2)}
     assert len(ids) == 1
     other = kms.create_grant(KeyId=key, GranteePrincipal=SLR, Operations=["Decrypt"], Name="byok-asg", RetiringPrincipal=RETIRING)
     assert other["GrantId"] not in ids  # other parameters: another grant

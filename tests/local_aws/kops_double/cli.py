@@ -30,7 +30,7 @@ class StateStore:
                             "For example, a valid value follows the format s3://<bucket>.")
         if not url.startswith("s3://"):
             raise KopsError(f"unable to read state store location {url!r}: only s3:// is supported by this double")
-        bucket, _, prefix = url[len("s3://"):].partition("/")
+        bucket, _slash, prefix = url[len("s3://"):].partition("/")
         self.url, self.bucket, self.prefix = url, bucket, prefix.strip("/")
         self.s3 = boto3.client("s3", region_name=os.environ.get("KOPS_STATE_S3_REGION", "us-east-1"))
 
@@ -343,7 +343,8 @@ def _render_terraform(args, cluster: dict, groups: list[dict], cloud: Cloud) -> 
     out.mkdir(parents=True, exist_ok=True)
     (out / "kubernetes.tf").write_text("locals {\n  cluster_name = \"%s\"\n  region = \"%s\"\n}\n\n%s" % (name, cloud.region, "\n".join(blocks)))
     store_note = "" if args.yes else "\nMust specify --yes to apply changes\n"
-    return f"Terraform output has been placed into {out}\nRun these commands to apply the configuration:\n   cd {out}\n   terraform plan\n   terraform apply\n{store_note}"
+    return (f"Terraform output has been placed into {out}\nRun these commands to apply the configuration:\n"
+            f"   cd {out}\n   terraform plan\n   terraform apply\n{store_note}")
 
 
 # -- rolling-update ------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_every_call_carries_the_state_store_and_the_environment():
 
 
 def test_kops_errors_are_quoted():
-    run, _ = recorder([(1, "", "I1129 noise\nError: cluster not found \"nope\"\n")])
+    run, _calls = recorder([(1, "", "I1129 noise\nError: cluster not found \"nope\"\n")])
     with pytest.raises(KopsCliError, match='reading cluster nope: kops get cluster failed \\(exit 1\\): Error: cluster not found "nope"'):
         KopsCli("kops", "s3://state", run).get_cluster("nope")
 

@@ -86,24 +86,24 @@ def test_instance_group_edit_changes_only_the_encryption_fields(name):
 
 @pytest.mark.parametrize("name", sorted(INSTANCE_GROUPS))
 def test_instance_group_edit_is_idempotent(name):
-    new, _ = kops_spec.plan_instance_group(INSTANCE_GROUPS[name], KEY)
+    new, _changes = kops_spec.plan_instance_group(INSTANCE_GROUPS[name], KEY)
     again, changes = kops_spec.plan_instance_group(new, KEY)
     assert changes == [] and again == new
 
 
 def test_key_without_encryption_gets_encryption_set():
     doc = INSTANCE_GROUPS["ig-1.25-nodes-key-without-encryption.yaml"]
-    _, changes = kops_spec.plan_instance_group(doc, KEY)
+    _new, changes = kops_spec.plan_instance_group(doc, KEY)
     assert changes[0] == {"path": "spec.rootVolumeEncryption", "before": None, "after": True}
     # Same key already present: kops would still ignore it without the flag.
     doc = copy.deepcopy(doc)
     doc["spec"]["rootVolumeEncryptionKey"] = KEY
-    _, changes = kops_spec.plan_instance_group(doc, KEY)
+    _new, changes = kops_spec.plan_instance_group(doc, KEY)
     assert changes == [{"path": "spec.rootVolumeEncryption", "before": None, "after": True}]
 
 
 def test_explicit_false_becomes_true():
-    _, changes = kops_spec.plan_instance_group(INSTANCE_GROUPS["ig-1.30-control-plane.yaml"], KEY)
+    _new, changes = kops_spec.plan_instance_group(INSTANCE_GROUPS["ig-1.30-control-plane.yaml"], KEY)
     assert changes[0] == {"path": "spec.rootVolumeEncryption", "before": False, "after": True}
 
 
