@@ -426,7 +426,10 @@ def derive(inventory: str, playbook: str, modes: Iterable[str], bucket_patterns:
     call_log = work / "calls.jsonl"
     with start_local_aws(call_log, work / "local-aws.log") as aws:
         started = time.monotonic()
-        runner.seed(aws.endpoint_url, str(Path(inventory).parent if inventory.endswith((".yml", ".yaml")) else inventory))
+        try:
+            runner.seed(aws.endpoint_url, str(Path(inventory).parent if inventory.endswith((".yml", ".yaml")) else inventory))
+        except subprocess.CalledProcessError as exc:
+            raise DerivationError(f"seeding {inventory} failed: {(exc.stderr or exc.stdout or '').strip()[-2000:]}") from exc
         log(f"seeded {inventory} in {time.monotonic() - started:.0f} s")
         credentials = install_identities(aws, settings["role_arn"], None, assume_role_policy(settings["role_arn"]))
         for mode in modes:
