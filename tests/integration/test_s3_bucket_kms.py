@@ -1,0 +1,264 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""s3_bucket_kms through ansible-playbook against the local AWS, every outcome read back with plain boto3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.integration import runner
+
+PROVIDER = "222222222222"
+MIB = 1024 * 1024
+PLAYBOOK = "tests/integration/playbooks/s3_bucket_kms.yml"
+ENFORCED = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def run_module(aws, tmp_path, args, *flags, batches=False, ignore_errors=False, name="result"):
+    result_file = tmp_path / f"{name}.json"
+    variables = {"s3_args": args, "s3_result_file": str(result_file), "s3_batches": batches, "s3_ignore_errors": ignore_errors}
+    vars_file = tmp_path / f"{name}-vars.json"
+    vars_file.write_text(json.dumps(variables))
+    proc = runner.run_playbook(aws.endpoint_url, "localhost,", str(tmp_path), "-c", "local", "-e", f"@{vars_file}", *flags,
+                               playbook=PLAYBOOK, extra_env=runner.account_credentials(aws.endpoint_url, PROVIDER))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return json.loads(result_file.read_text())
+
+
+def snapshot(s3, bucket):
+    """Everything an independent reader sees of each current object."""
+    state = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            try:
+                head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            except s3.exceptions.ClientError:
+                state[key] = {"unreadable": True}
+                continue
+            archived = head.get("StorageClass") in ("GLACIER", "DEEP_ARCHIVE")
+            body = b"" if archived else s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            state[key] = {
+                "sha256": hashlib.sha256(body).hexdigest(), "metadata": head.get("Metadata"),
+                "tags": [] if archived else sorted((t["Key"], t["Value"]) for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]),
+                "storage_class": head.get("StorageClass", "STANDARD"),
+                "checksum_algorithm": item.get("ChecksumAlgorithm"),
+                **{f: head.get(f) for f in ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage",
+                                            "CacheControl", "Expires", "WebsiteRedirectLocation", "ObjectLockMode",
+                                            "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")},
+                "key": head.get("SSEKMSKeyId"), "sse": head.get("ServerSideEncryption"),
+            }
+    return state
+
+
+def without_key(state):
+    return {k: {f: v for f, v in attrs.items() if f not in ("key", "sse")} for k, attrs in state.items()}
+
+
+@pytest.fixture
+def key_arn(local_aws):
+    return local_aws.client("kms", account=PROVIDER).create_key(Description="customer s3 key stand-in")["KeyMetadata"]["Arn"]
+
+
+@pytest.fixture
+def old_key(local_aws):
+    return local_aws.client("kms", account=PROVIDER).create_key(Description="old key")["KeyMetadata"]["Arn"]
+
+
+def make_bucket(s3, name, old_key, acls=False, **create):
+    s3.create_bucket(Bucket=name, **create)
+    if not acls:
+        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=ENFORCED)
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": old_key}}]})
+    return name
+
+
+def seed_attributes(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="docs/plain.txt", Body=b"hello", ContentType="text/plain; charset=utf-8",
+                  ContentEncoding="identity", ContentDisposition='attachment; filename="plain.txt"', ContentLanguage="en",
+                  CacheControl="max-age=60", Expires=datetime(2030, 1, 1, tzinfo=timezone.utc), Metadata={"owner": "team-a"},
+                  Tagging="class=internal&team=a", WebsiteRedirectLocation="/elsewhere")
+    s3.put_object(Bucket=bucket, Key="docs/ia.bin", Body=os.urandom(2048), StorageClass="STANDARD_IA", ChecksumAlgorithm="SHA256",
+                  Metadata={"k": "v"})
+    s3.put_object(Bucket=bucket, Key="docs/crc.bin", Body=os.urandom(100), ChecksumAlgorithm="CRC32", StorageClass="ONEZONE_IA")
+    for i in range(40):
+        s3.put_object(Bucket=bucket, Key=f"many/{i:03d}", Body=os.urandom(64 + i), Metadata={"i": str(i)}, Tagging=f"n={i}")
+    body = os.urandom(11 * MIB)
+    s3.put_object(Bucket=bucket, Key="large/archive.tar", Body=body, ContentType="application/x-tar",
+                  ContentDisposition="attachment", Metadata={"kind": "full"}, Tagging="backup=weekly", StorageClass="STANDARD_IA")
+
+
+def test_every_attribute_kept_check_mode_skips_policy_and_second_run(local_aws, tmp_path, unique_name, key_arn, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("attrs"), old_key)
+    state_bucket = make_bucket(s3, unique_name("state"), old_key)
+    seed_attributes(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="cold/glacier.bin", Body=b"cold", StorageClass="GLACIER")
+    s3.put_object(Bucket=bucket, Key="secret/ssec.bin", Body=b"customer", SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32))
+    existing = {"Sid": "KeepMe", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::{bucket}"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [existing]}))
+    time.sleep(1.1)  # LastModified has one-second resolution
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "deny_other_keys": True, "multipart_threshold": 5 * MIB,
+            "multipart_part_size": 5 * MIB, "checkpoint_bucket": state_bucket, "concurrency": 4}
+
+    plan = run_module(local_aws, tmp_path, args, "--check", "--diff", name="check")
+    assert snapshot(s3, bucket) == before, "check mode changed an object"
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == old_key
+    assert "Contents" not in s3.list_objects_v2(Bucket=state_bucket), "check mode wrote a checkpoint"
+    assert plan["changed"] and plan["diff"]["after"]["encryption"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key_arn
+    # Every object but the archived one would be attempted (the SSE-C one is only found out by the copy itself).
+    assert plan["scanned"] == len(before) and plan["skipped"] == 1 and plan["re_encrypted"] == len(before) - 1
+
+    first = run_module(local_aws, tmp_path, args, "--diff", name="first")
+    after = snapshot(s3, bucket)
+    assert first["changed"] and first["complete"] and first["failed"] == 0, first["failed_objects"]
+    reasons = {o["key"]: o["reason"] for o in first["skipped_objects"]}
+    assert set(reasons) == {"cold/glacier.bin", "secret/ssec.bin"}
+    assert reasons["secret/ssec.bin"].startswith("SSE-C") and reasons["cold/glacier.bin"].startswith("archived (GLACIER)")
+    copied = set(before) - set(reasons)
+    assert first["re_encrypted"] == len(copied)
+    for key in copied:
+        assert after[key]["key"] == key_arn and after[key]["sse"] == "aws:kms", key
+    assert without_key(after) == without_key(before), "an attribute changed"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert existing in policy["Statement"] and len(policy["Statement"]) == 2
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rules["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key_arn and rules["BucketKeyEnabled"] is True
+    # One request per object on this bucket: the copy (the listing and the multipart object add a little).
+    small = len(copied) - 1
+    assert first["requests"] <= small + 2 + 6, first["requests"]
+
+    second = run_module(local_aws, tmp_path, args, name="second")
+    assert not second["changed"] and second["re_encrypted"] == 0 and second["already_on_key"] == len(copied)
+    assert second["requests"] <= 2, "a finished bucket's re-run should only list"
+    assert snapshot(s3, bucket) == after
+
+    verify = run_module(local_aws, tmp_path, {**args, "verify": True}, name="verify")
+    assert not verify["changed"] and verify["already_on_key"] == len(copied)
+
+    # An upload naming another key is refused; one relying on the default (no key header) lands on the key.
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.put_object(Bucket=bucket, Key="new", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=old_key)
+    s3.put_object(Bucket=bucket, Key="new", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="new")["SSEKMSKeyId"] == key_arn
+
+
+def test_acl_grants_kept_on_a_bucket_with_acls(local_aws, tmp_path, unique_name, key_arn, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("acls"), old_key, acls=True)
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"shared/{i}", Body=b"x", ACL="public-read" if i % 2 else "private")
+    s3.put_object(Bucket=bucket, Key="logdelivery", Body=b"x",
+                  GrantRead='uri="http://acs.amazonaws.com/groups/s3/LogDelivery"', GrantFullControl=f'id="{owner["ID"]}"')
+    time.sleep(1.1)
+    acls = {o["Key"]: s3.get_object_acl(Bucket=bucket, Key=o["Key"])["Grants"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp")})
+    assert result["re_encrypted"] == 6 and result["extra_reads"] == ["GetObjectAcl"]
+    assert result["requests_per_object"] <= 2.5
+    for key, grants in acls.items():
+        assert s3.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"] == key_arn
+        got = s3.get_object_acl(Bucket=bucket, Key=key)["Grants"]
+        assert sorted(map(json.dumps, got)) == sorted(map(json.dumps, grants)), key
+
+
+def test_object_lock_retention_and_legal_hold_kept(local_aws, tmp_path, unique_name, key_arn, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("lock"), old_key, ObjectLockEnabledForBucket=True)
+    until = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0)
+    s3.put_object(Bucket=bucket, Key="held", Body=b"h", ObjectLockLegalHoldStatus="ON")
+    s3.put_object(Bucket=bucket, Key="retained", Body=b"r", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+    s3.put_object(Bucket=bucket, Key="free", Body=b"f")
+    time.sleep(1.1)
+    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp")})
+    assert result["re_encrypted"] == 3 and result["failed"] == 0, result["failed_objects"]
+    held, retained = s3.head_object(Bucket=bucket, Key="held"), s3.head_object(Bucket=bucket, Key="retained")
+    assert held["SSEKMSKeyId"] == key_arn and held.get("ObjectLockLegalHoldStatus") == "ON"
+    assert retained["SSEKMSKeyId"] == key_arn and retained["ObjectLockMode"] == "GOVERNANCE"
+    assert retained["ObjectLockRetainUntilDate"] == until
+
+
+def versions(s3, bucket):
+    counts = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []):
+            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts
+
+
+def test_batches_and_killed_run_resume_without_loss_or_duplicates(local_aws, tmp_path, unique_name, key_arn, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("resume"), old_key)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    state_bucket = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(600):
+        s3.put_object(Bucket=bucket, Key=f"f/{i:04d}", Body=f"body {i}".encode(), Metadata={"i": str(i)})
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state_bucket, "concurrency": 2}
+
+    # Killed part-way: ansible-playbook is stopped while copying.
+    variables = tmp_path / "kill-vars.json"
+    variables.write_text(json.dumps({"s3_args": args, "s3_result_file": str(tmp_path / "killed.json"), "s3_batches": False}))
+    env = {**runner.ansible_env(local_aws.endpoint_url, str(tmp_path)), **runner.account_credentials(local_aws.endpoint_url, PROVIDER)}
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-c", "local", "-i", "localhost,", PLAYBOOK,
+           "-e", f"@{variables}"]
+    proc = subprocess.Popen(cmd, cwd=runner.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = sum(1 for v in versions(s3, bucket).values() if v > 1)
+        if done >= 50:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partly = sum(1 for v in versions(s3, bucket).values() if v > 1)
+    assert 0 < partly < 600, f"kill came too late or too early ({partly} copied)"
+
+    # Then time-boxed batches until complete.
+    result = run_module(local_aws, tmp_path, {**args, "max_seconds": 0.5}, batches=True, name="batches")
+    assert result["complete"] and result["attempts"] > 1, "expected several batches"
+    assert result["progress"]["done"] == 600 and result["progress_line"].startswith(f"{bucket}: 600/600 objects (100.0%)")
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before)
+    assert all(a["key"] == key_arn for a in after.values())
+    assert versions(s3, bucket) == {k: 2 for k in before}, "an object was copied twice or not at all"
+    again = run_module(local_aws, tmp_path, args, name="again")
+    assert not again["changed"] and versions(s3, bucket) == {k: 2 for k in before}
+
+
+def test_injected_throttling_is_retried(local_aws, tmp_path, unique_name, key_arn, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("throttle"), old_key)
+    for i in range(30):
+        s3.put_object(Bucket=bucket, Key=f"t/{i}", Body=b"x")
+    time.sleep(1.1)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:throttle", "Value": "12#1"}]})
+    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp")})
+    assert result["complete"] and result["re_encrypted"] == 30 and result["failed"] == 0
+    assert result["retries"] + result["requests"] - 31 >= 12, "the SlowDown answers were not seen"
+    assert all(s3.head_object(Bucket=bucket, Key=f"t/{i}")["SSEKMSKeyId"] == key_arn for i in range(30))
+
+
+def test_bad_input_refused_before_any_change(local_aws, tmp_path, unique_name, old_key):
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("bad"), old_key)
+    for args, words in (({"key_arn": "alias/customer"}, "key_arn"), ({"concurrency": 0}, "concurrency"),
+                        ({"multipart_threshold": 1024}, "multipart_threshold")):
+        result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": old_key, **args}, ignore_errors=True, name="bad")
+        assert result["failed"] and words in result["msg"], result["msg"]
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == old_key
