@@ -121,7 +121,7 @@ def test_global_interrupted_after_step_resumes(local_aws, clients, unique_name, 
 
     monkeypatch.setenv(STOP_AFTER_ENV, step.replace("s:", f"{secondary}:").replace("p:", f"{primary}:"))
     first = driver().run()
-    assert not first["complete"], first
+    assert not first["complete"] or step == GLOBAL_STEPS[-1], first
     monkeypatch.delenv(STOP_AFTER_ENV)
     second = driver().run()
     assert second["complete"], second
