@@ -16,6 +16,9 @@ ignores x-amz-copy-source-if-match. AWS references:
   ``s3:x-amz-server-side-encryption-aws-kms-key-id``): plain moto ignores a statement's Condition, so a Deny meant
   for "uploads under another key" refuses every upload; here the String/Arn and Null operators on that key are
   evaluated against the request's header (statements with other condition keys keep moto's behaviour).
+- https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html: a CopyObject carrying object lock headers
+  (retention, legal hold) has no body, so no Content-MD5 is required; plain moto refuses it with
+  MissingUploadObjectWithObjectLockHeaders as if it were a PutObject.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from moto.s3.exceptions import PreconditionFailed, S3ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket, FakeKey, S3Backend
 from moto.s3.responses import S3Response
+from werkzeug.datastructures import Headers
 
 from ._patching import wrap
 from .kms_keys import find_key, key_problem, parse_kms_arn, unusable_reason
@@ -215,6 +219,14 @@ def apply() -> None:
         if status == HTTP_OK and "uploads" in self.querystring and sent and KMS_KEY_HEADER in headers and not parse_kms_arn(sent):
             headers[KMS_KEY_HEADER] = key_arn_for_write(self.current_account, self.backend.get_bucket(self.bucket_name).region_name, sent)
         return result
+
+    @wrap(S3Response, "_key_response_put")
+    def key_response_put(original, self, query, key_name):
+        if "x-amz-copy-source" in self.headers and "uploadId" not in query and not self.headers.get("Content-Md5"):
+            headers = Headers(self.headers)  # a copy: its body is the source's, so the MD5 check does not apply
+            headers["Content-Md5"] = "copy"
+            self.headers = headers
+        return original(self, query, key_name)
 
     @wrap(S3Response, "_key_response")
     def key_response(original, self, request, full_url):
