@@ -595,10 +595,10 @@ class Reencrypt:
             targets.append((self.names.new, self.names.new_suffix, False))
         if current is None:
             raise ReencryptError(f"{self.names.identifier}: no such database; nothing is deleted while the original is missing")
-        deleted = [name for name, _, _ in targets]
+        deleted = [target[0] for target in targets]
         if check_mode or not targets:
             return {"changed": bool(targets), "complete": True, "deleted": deleted, "identifier": self.names.identifier}
-        for name, suffix, final_snapshot in targets:
+        for name, dummy_suffix, final_snapshot in targets:
             self.delete(name, final_snapshot)
         return {"changed": True, "complete": True, "deleted": deleted, "identifier": self.names.identifier}
 
@@ -780,7 +780,7 @@ class GlobalReencrypt:
             {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found["GlobalClusterMembers"]}
 
     def observe(self):
-        writers, _ = self.global_state()
+        writers = self.global_state()[0]
         writer = next((c for c, w in writers.items() if w), None)
         facts = {"primary": self.primary, "writer": writer, "allow_switchover": self.allow_switchover, "clusters": {}}
         for identifier in self.clusters:
@@ -837,12 +837,12 @@ class GlobalReencrypt:
 
     def switchover(self, target):
         rds = self.clients("rds", self.clusters[target])
-        _, arns = self.global_state()
+        arns = self.global_state()[1]
         began = _utcnow()
         rds.switchover_global_cluster(GlobalClusterIdentifier=self.global_id, TargetDbClusterIdentifier=arns[target])
         deadline = _now() + self.switchover_timeout
         while True:
-            writers, _ = self.global_state()
+            writers = self.global_state()[0]
             if writers.get(target):
                 break
             if _now() >= deadline:

@@ -26,7 +26,7 @@ description:
     monitoring, Serverless v2 scaling, tags, each instance's class, promotion tier and settings), verified field by
     field, then identifiers swapped so the endpoints keep their names; the old one is renamed C(<identifier>-byok-old)
     and protected. The downtime (from the final snapshot to the renamed copy being available) is returned.
-  - B(Global database) (O(global_cluster)) - each member onto its own region's key (O(region_keys)): secondaries are
+  - B(Global database) (O(global_cluster)) - each member onto its own region's key (O(region_keys)); secondaries are
     removed, set aside (C(-byok-old)) and re-added as new secondaries on their region's key; then the primary through
     a global switchover to a re-keyed secondary, its own removal and re-add, and a switchover back. The result states
     the DR exposure (a region without an up-to-date replica while its secondary fills).
