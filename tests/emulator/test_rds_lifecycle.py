@@ -91,7 +91,7 @@ def test_snapshot_of_encrypted_cluster_keeps_key(local_aws, unique_name):
 
 def wait_status(rds, identifier, wanted, limit=20):
     seen = []
-    for _ in range(limit):
+    for dummy in range(limit):
         status = rds.describe_blue_green_deployments(BlueGreenDeploymentIdentifier=identifier)["BlueGreenDeployments"][0]["Status"]
         seen.append(status)
         if status == wanted:

@@ -35,6 +35,7 @@ def customer_keys():
 
 
 def play(aws, artifacts, *args):
+    artifacts.mkdir(parents=True, exist_ok=True)
     proc = runner.run_playbook(aws.endpoint_url, os.path.join(runner.DEMO_INVENTORY, "hosts.yml"), str(artifacts), *args,
                                playbook=PLAYBOOK)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
@@ -50,14 +51,14 @@ def test_demo_fleet_databases_move_to_customer_keys(fresh_local_aws, tmp_path):
     runner.seed(aws.endpoint_url)
     rds = {r: aws.client("rds", account=h.PROVIDER, region=r) for r in ("us-east-1", "us-west-2")}
     before = {c: (h.cluster_view(rds[r], c), h.key_of(rds[r], c), rds[r].describe_db_clusters(DBClusterIdentifier=c)["DBClusters"][0])
-              for c, (r, _) in CLUSTERS.items()}
+              for c, (r, dummy) in CLUSTERS.items()}
     keys = customer_keys()
     blue_green = "acme,initech,umbrella"
 
     # Check mode: the plan, nothing changed.
     out, results = play(aws, tmp_path / "plan", "--check", "-l", blue_green, "-e", ALLOWED)
     assert all(not r["deferred"] and r["summary"].startswith("plan:") for rs in results.values() for r in rs), results
-    assert all(h.key_of(rds[r], c) == before[c][1] for c, (r, _) in CLUSTERS.items())
+    assert all(h.key_of(rds[r], c) == before[c][1] for c, (r, dummy) in CLUSTERS.items())
 
     # Outside the window: green sides created and verified, switchovers deferred; nothing switched.
     out, results = play(aws, tmp_path / "outside", "-l", blue_green, "-e", NOT_ALLOWED)
@@ -78,7 +79,7 @@ def test_demo_fleet_databases_move_to_customer_keys(fresh_local_aws, tmp_path):
     assert all(r["changed"] and "downtime" in r["summary"] for rs in results.values() for r in rs), results
     assert "step final_snapshot" in out or "step done" in out
 
-    for cluster, (region, _) in CLUSTERS.items():
+    for cluster, (region, dummy) in CLUSTERS.items():
         client = rds[region]
         view, old_key, described = before[cluster]
         after = client.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]

@@ -137,7 +137,7 @@ def test_time_boxed_calls_report_progress(local_aws, play, rds, keys, unique_nam
     name = h.make_cluster(local_aws, unique_name("tb"), keys["old"], instances=1)
     first = play(identifier=name, key_arn=keys["new"], max_seconds=0)
     assert not first["complete"] and first["step"] == "create_green" and not first["changed"]
-    calls = [play(identifier=name, key_arn=keys["new"], max_seconds=1, allow_switchover=False) for _ in range(3)]
+    calls = [play(identifier=name, key_arn=keys["new"], max_seconds=1, allow_switchover=False) for dummy in range(3)]
     assert calls[-1]["deferred"] and calls[-1]["step"] == "deferred" and not calls[-1]["complete"]
     assert h.key_of(rds, name) == keys["old"]  # nothing switched outside the window
     assert len(h.inventory(rds, name)["deployments"]) == 1

@@ -88,7 +88,10 @@ def test_interrupted_rollback_resumes(local_aws, clients, unique_name, monkeypat
     h.make_cluster(local_aws, name, old_key)
     rds = clients("rds", "us-east-1")
     before = view(rds, name, "cluster")
-    driver = lambda: Reencrypt(clients, name, "cluster", "us-east-1", new_key, "snapshot_restore", poll_seconds=0.05)  # noqa: E731
+
+    def driver():
+        return Reencrypt(clients, name, "cluster", "us-east-1", new_key, "snapshot_restore", poll_seconds=0.05)
+
     assert driver().run()["complete"]
     monkeypatch.setenv(STOP_AFTER_ENV, step)
     first = driver().run("rolled_back")
