@@ -85,3 +85,14 @@ def test_copy_keeps_lock_headers_without_content_md5(aws, unique_name):
     s3.copy_object(Bucket=bucket, Key="held", CopySource={"Bucket": bucket, "Key": "held"}, ServerSideEncryption="AES256",
                    ObjectLockLegalHoldStatus="ON")
     assert s3.head_object(Bucket=bucket, Key="held")["ObjectLockLegalHoldStatus"] == "ON"
+
+
+@against_both("an object completed from a multipart upload has no ACL: GetObjectAcl answers 500")
+def test_multipart_object_has_the_owners_acl(aws, bucket):
+    s3 = aws.client("s3", account=PROVIDER)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    grants = s3.get_object_acl(Bucket=bucket, Key="big")["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]

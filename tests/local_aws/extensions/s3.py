@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from moto.s3.exceptions import PreconditionFailed, S3ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
-from moto.s3.models import FakeBucket, FakeKey, S3Backend
+from moto.s3.models import FakeBucket, FakeKey, S3Backend, get_canned_acl
 from moto.s3.responses import S3Response
 from werkzeug.datastructures import Headers
 
@@ -162,6 +162,12 @@ def _check_copy_preconditions(response: S3Response) -> None:
 
 
 def apply() -> None:
+    @wrap(S3Backend, "put_object_acl")
+    def put_object_acl(original, self, bucket_name, key_name, acl, *args, **kwargs):
+        # Every S3 object has an ACL (the owner's FULL_CONTROL unless told otherwise); moto gives an object completed
+        # from a multipart upload created without ACL headers none, and GetObjectAcl on it answers 500.
+        return original(self, bucket_name, key_name, acl if acl is not None else get_canned_acl("private"), *args, **kwargs)
+
     put_object_signature = inspect.signature(S3Backend.put_object)
 
     @wrap(S3Backend, "put_object")
