@@ -106,6 +106,12 @@ summary:
     compliant:
       description: Every in-scope resource is on the customer's key.
       type: bool
+    etcd_not_on_customer_key:
+      description: kops etcd volumes not on the customer's key; a running cluster's etcd volumes need an etcd migration.
+      type: int
+    compliant_except_etcd:
+      description: Every in-scope resource but the kops etcd volumes is on the customer's key.
+      type: bool
 seconds:
   description: Time the reads took.
   returned: always

@@ -69,3 +69,11 @@ def test_missing_or_unreadable_resources_are_not_compliant(status):
 
 def test_nothing_in_scope_is_not_compliant():
     assert audit.summarize([])["compliant"] is False
+
+
+def test_etcd_volumes_off_the_key_are_counted_apart():
+    etcd = dict(rec("ebs", "other_key"), etcd=True)
+    s = audit.summarize([rec("s3", "customer_key"), etcd, dict(rec("ebs", "customer_key"), etcd=True)])
+    assert (s["compliant"], s["compliant_except_etcd"], s["etcd_not_on_customer_key"]) == (False, True, 1)
+    s = audit.summarize([rec("s3", "other_key"), etcd])
+    assert (s["compliant_except_etcd"], s["etcd_not_on_customer_key"]) == (False, 1)
