@@ -272,6 +272,9 @@ def validate(module):
         module.fail_json(msg=str(e))
     if params["strategy"] == rds_plan.SNAPSHOT_RESTORE and params["state"] == "present" and not params["allow_downtime"] \
             and not params["global_cluster"]:
+        if module.check_mode:  # the plan is still shown, e.g. to prepare the maintenance window
+            module.warn("strategy=snapshot_restore needs allow_downtime=true to run; showing the plan only")
+            return
         module.fail_json(msg="strategy=snapshot_restore stops the database's writes from the final snapshot until the "
                              "cut-over; set allow_downtime=true (inside the customer's maintenance window) or use "
                              "strategy=blue_green")
