@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet benchmark: playbooks/byok.yml for N synthetic customers against a private local AWS, and plain boto3.
 
-    python benchmarks/fleet.py [--sizes 10,50,200] [--apply] [--forks 20] [--set ANSIBLE_STRATEGY=free]
+    python benchmarks/fleet.py [--sizes 10,50,200] [--apply] [--forks 20] [--set ANSIBLE_PIPELINING=1]
 
 For each N (ascending) it seeds customers up to N (the first N of one synthetic fleet, so each size adds to the
 last), then times
@@ -201,7 +201,7 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=20, help="customers the boto3 baseline reads at once (default: %(default)s)")
     parser.add_argument("--seed-processes", type=int, default=2, help="seeding processes (default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="environment for ansible-playbook, e.g. ANSIBLE_STRATEGY=free (repeatable)")
+                        help="environment for ansible-playbook, e.g. ANSIBLE_PIPELINING=1 (repeatable)")
     parser.add_argument("--endpoint-url", default=None, help="use this (empty, disposable) local AWS instead of starting one")
     parser.add_argument("--work-dir", default=None, help="keep inventories, logs and reports here (default: a temporary directory)")
     parser.add_argument("--playbook", type=Path, default=REPO_ROOT / "playbooks" / "byok.yml",
