@@ -20,7 +20,7 @@ description:
     with an older body). User metadata, content headers, tags, storage class, checksum algorithm, website redirect,
     object lock retention and legal hold, and ACL grants (when the bucket still uses ACLs) are kept. Objects above
     O(multipart_threshold) are copied part by part (C(UploadPartCopy)) with the same attributes; a failed upload is aborted.
-  - On a bucket with ACLs disabled, no object lock and no website hosting, an object costs one request (the copy):
+  - On a bucket with ACLs disabled, no object lock and no website hosting, an object costs one request (the copy);
     the listing gives size, ETag, storage class and checksum algorithm. Other buckets add C(GetObjectAcl) and/or
     C(HeadObject) per object; the result names them (RV(extra_reads)).
   - Knowing what is done without reading every object again - the checkpoint (an S3 object, O(checkpoint_bucket), or a
