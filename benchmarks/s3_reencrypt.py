@@ -119,7 +119,7 @@ def main(argv=None):
     with LocalAWS.start(extended=True) as aws:
         s3 = aws.client("s3", account=ACCOUNT, max_pool_connections=args.concurrency + 4)
         kms = aws.client("kms", account=ACCOUNT)
-        old_key, key = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+        old_key, key = (kms.create_key()["KeyMetadata"]["Arn"] for _key in range(2))
         total = args.objects + args.large
         print(f"seeding 4 buckets of {args.objects} x 1 KiB + {args.large} x 6 MiB ...", flush=True)
         for name in ("bench-engine", "bench-cli", "bench-bare"):

@@ -155,7 +155,8 @@ class BucketKms:
                                  "after": {"encryption": enc_after, "policy": pol_after}}}
         if not self.p["reencrypt_objects"]:
             result.update(s3_reencrypt.new_result())
-            result.update({"complete": True, "pass_failed": 0, "progress": {}, "progress_line": f"{self.bucket}: objects not re-encrypted (reencrypt_objects=false)",
+            result.update({"complete": True, "pass_failed": 0, "progress": {},
+                           "progress_line": f"{self.bucket}: objects not re-encrypted (reencrypt_objects=false)",
                            "seconds": 0.0, "objects_per_second": 0.0, "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": []})
             return result
 

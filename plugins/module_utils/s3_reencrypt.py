@@ -26,8 +26,12 @@ from email.utils import parsedate_to_datetime
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    BotoCoreError = ClientError = Exception
+except ImportError:  # the module reports the missing SDK; distinct stand-ins keep the except clauses apart
+    class BotoCoreError(Exception):
+        pass
+
+    class ClientError(Exception):
+        pass
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text

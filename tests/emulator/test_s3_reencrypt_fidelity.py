@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 from .support import PROVIDER, against_both, new_key
 
 
-
 @pytest.fixture
 def bucket(aws, unique_name):
     name = unique_name("fid")
@@ -47,7 +46,7 @@ def test_throttle_tag_answers_slow_down_n_times(aws, bucket):
     s3.put_object(Bucket=bucket, Key="o", Body=b"x")
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:throttle", "Value": "2#a"}]})
     codes = []
-    for _ in range(3):
+    for _attempt in range(3):
         try:
             s3.copy_object(Bucket=bucket, Key="o", CopySource={"Bucket": bucket, "Key": "o"}, ServerSideEncryption="AES256")
             codes.append("ok")
