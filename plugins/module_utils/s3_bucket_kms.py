@@ -182,13 +182,18 @@ class BucketKms:
 
         if not self.check_mode:
             store.save(record)  # the cutoff is safe before the first copy
-        batch = s3_reencrypt.run(self.s3, options, traits, record.get("cutoff"), record.get("marker"), save_marker)
+        cutoff = record.get("cutoff")
+        if cutoff is not None and record.get("settled"):
+            # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
+            cutoff -= 1
+        batch = s3_reencrypt.run(self.s3, options, traits, cutoff, record.get("marker"), save_marker)
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
         if batch["complete"]:
             record["complete"] = True
+            record["settled"] = record.get("cutoff") is not None and run_pass["failed"] == 0 and run_pass["skipped"] == 0
             if record.get("cutoff") is None and not options.prefix:
                 # Every object older than this pass was read or copied: from now on the time rule holds.
                 record["cutoff"] = run_pass["started_at"]

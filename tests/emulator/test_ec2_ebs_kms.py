@@ -145,6 +145,11 @@ def test_launch_template_volumes_are_exactly_the_templates(aws, unique_name, ami
 def test_auto_scaling_instances_get_template_volumes(aws, unique_name):
     ec2, autoscaling = aws.client("ec2", account=PROVIDER), aws.client("autoscaling", account=PROVIDER)
     key = new_key(aws.client("kms", account=CUSTOMER))
+    # Auto Scaling uses another account's key only through a grant for its service-linked role, made from this account.
+    aws.client("kms", account=PROVIDER).create_grant(
+        KeyId=key["Arn"], GranteePrincipal=f"arn:aws:iam::{PROVIDER}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+        Operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                    "DescribeKey", "CreateGrant"])
     template = ec2.create_launch_template(LaunchTemplateName=unique_name("asg"), LaunchTemplateData={
         "ImageId": known_ami(ec2), "InstanceType": "t3.medium", "BlockDeviceMappings": [ebs("/dev/sda1", 48, key["Arn"])],
         "TagSpecifications": [{"ResourceType": "volume", "Tags": [{"Key": "k8s.io/role/node", "Value": "1"}]}],

@@ -73,14 +73,16 @@ def key_of(rds, identifier, kind="cluster"):
 
 def inventory(rds, identifier):
     """Every cluster, instance, snapshot and Blue/Green deployment whose name starts with `identifier`."""
-    def named(items, key):
-        return sorted(x[key] for x in items if x[key].startswith(identifier))
+    def named(operation, items, key, **kwargs):
+        # Paginated: the shared local AWS holds every test's resources, past a page's 100.
+        pages = rds.get_paginator(operation).paginate(**kwargs)
+        return sorted(x[key] for page in pages for x in page[items] if x[key].startswith(identifier))
     return {
-        "clusters": named(rds.describe_db_clusters()["DBClusters"], "DBClusterIdentifier"),
-        "instances": named(rds.describe_db_instances()["DBInstances"], "DBInstanceIdentifier"),
-        "cluster_snapshots": named(rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"], "DBClusterSnapshotIdentifier"),
-        "snapshots": named(rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"], "DBSnapshotIdentifier"),
-        "deployments": named(rds.describe_blue_green_deployments()["BlueGreenDeployments"], "BlueGreenDeploymentName"),
+        "clusters": named("describe_db_clusters", "DBClusters", "DBClusterIdentifier"),
+        "instances": named("describe_db_instances", "DBInstances", "DBInstanceIdentifier"),
+        "cluster_snapshots": named("describe_db_cluster_snapshots", "DBClusterSnapshots", "DBClusterSnapshotIdentifier", SnapshotType="manual"),
+        "snapshots": named("describe_db_snapshots", "DBSnapshots", "DBSnapshotIdentifier", SnapshotType="manual"),
+        "deployments": named("describe_blue_green_deployments", "BlueGreenDeployments", "BlueGreenDeploymentName"),
     }
 
 

@@ -144,7 +144,9 @@ def test_every_attribute_kept_check_mode_skips_policy_and_second_run(local_aws, 
 
     second = run_module(local_aws, tmp_path, args, name="second")
     assert not second["changed"] and second["re_encrypted"] == 0 and second["already_on_key"] == len(copied)
-    assert second["requests"] <= 2, "a finished bucket's re-run should only list"
+    # Nothing copied; the reads are the listing plus a HEAD for objects last modified in the cutoff's own second
+    # (timing-dependent) and a retry of each skipped object.
+    assert second["requests"] <= second["scanned"] + 2, "a finished bucket's re-run reads at most once per object"
     assert snapshot(s3, bucket) == after
 
     verify = run_module(local_aws, tmp_path, {**args, "verify": True}, name="verify")
