@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 try:
     from botocore.exceptions import ClientError
@@ -20,14 +21,20 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy i
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import merge_statement
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import normalize_encryption
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import remove_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import HEARTBEAT_EVERY
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import TAKEOVER_GRACE
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import LocalCheckpoint
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import NoCheckpoint
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import S3Checkpoint
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import describe_lease
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import lease_state
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import new_lease
 
 MIB = 1024 ** 2
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 COUNTS = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+LEASE_SETTLE = 0.3  # after writing the lease, read it back this much later: of two runs starting together, one backs off
 
 
 def validate_params(p: dict) -> str | None:
@@ -42,6 +49,8 @@ def validate_params(p: dict) -> str | None:
         return "multipart_part_size: give between 5 MiB (5242880) and 5 GiB (5368709120), S3's part size limits"
     if p["max_seconds"] is not None and p["max_seconds"] <= 0:
         return "max_seconds: give a positive number of seconds, or leave it unset to run to the end"
+    if p.get("delete_replaced_versions") and not p.get("all_versions"):
+        return "delete_replaced_versions: only with all_versions=true (it deletes the originals of re-encrypted versions)"
     if p["checkpoint_bucket"] is not None and not BUCKET_RE.match(p["checkpoint_bucket"]):
         return f"checkpoint_bucket: {p['checkpoint_bucket']!r} is not an S3 bucket name"
     return None
@@ -72,8 +81,12 @@ def progress(bucket: str, done: int, total: int | None, rate: float, complete: b
 
 
 class BucketKms:
-    def __init__(self, s3, params: dict, check_mode: bool):
+    def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time):
         self.s3 = s3
+        self.sleep = sleep
+        self.clock = clock
+        self.lease = None
+        self.lease_lost = False
         self.p = params
         self.check_mode = check_mode
         self.bucket = params["bucket"]
@@ -122,7 +135,7 @@ class BucketKms:
 
     # --- checkpoint -------------------------------------------------------------------------------------------
     def checkpoint_store(self):
-        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"])
+        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"], self.p.get("all_versions", False))
         if self.p["checkpoint_bucket"]:
             return S3Checkpoint(self.s3, self.p["checkpoint_bucket"], self.p["checkpoint_prefix"], name)
         if self.p["checkpoint_path"]:
@@ -136,12 +149,70 @@ class BucketKms:
         record.update({"version": 1, "bucket": self.bucket, "key_arn": self.key_arn, "prefix": self.p["prefix"]})
         return record
 
+    # --- one run at a time per bucket ---------------------------------------------------------------------------
+    def acquire(self, store, wait_seconds: float | None) -> tuple[dict | None, str | None]:
+        """(record with our lease saved in it, None), or (None, why) when another live run holds the bucket for longer
+        than `wait_seconds` (None: wait as long as it lives). Without a checkpoint there is nothing to hold."""
+        started = self.clock()
+        if isinstance(store, NoCheckpoint) or self.check_mode:
+            return self.load_record(store), None
+        grace_done = False
+        while True:
+            record = self.load_record(store)
+            holder = record.get("lease")
+            state = lease_state(holder, self.clock())
+            if state == "alive":
+                why = f"another run re-encrypts this bucket ({describe_lease(holder, self.clock())}); waiting for it"
+                if wait_seconds is not None and self.clock() - started >= wait_seconds:
+                    return None, why
+                self.sleep(1.0)
+                continue
+            if state == "just_died" and not grace_done:
+                self.sleep(TAKEOVER_GRACE)  # copies the dead run had sent finish first, so our listing sees them
+                grace_done = True
+                continue
+            self.lease = new_lease()
+            record["lease"] = self.lease
+            store.save(record)
+            self.sleep(LEASE_SETTLE)
+            if ((store.load() or {}).get("lease") or {}).get("owner") == self.lease["owner"]:
+                return record, None
+            self.lease = None
+
+    def still_ours(self, store) -> bool:
+        return ((store.load() or {}).get("lease") or {}).get("owner") == (self.lease or {}).get("owner")
+
+    def waiting_result(self, result: dict, why: str) -> dict:
+        result.update(s3_reencrypt.new_result())
+        result.update({"complete": False, "waiting": why, "pass_failed": 0, "progress": {},
+                       "progress_line": f"{self.bucket}: {why}", "seconds": 0.0, "objects_per_second": 0.0,
+                       "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": []})
+        return result
+
     # --- everything -------------------------------------------------------------------------------------------
     def apply(self) -> dict:
         enc_before, enc_after, enc_changed, now, was_on_key = self.ensure_encryption()
         pol_before, pol_after, pol_changed = self.ensure_policy()
         store = self.checkpoint_store()
-        record = self.load_record(store)
+        result = {"changed": enc_changed or pol_changed, "encryption": {"before": enc_before, "after": enc_after},
+                  "encryption_changed": enc_changed, "policy_changed": pol_changed, "checkpoint": store.location,
+                  "waiting": None,
+                  "diff_parts": {"before": {"encryption": enc_before, "policy": pol_before},
+                                 "after": {"encryption": enc_after, "policy": pol_after}}}
+        if self.p["reencrypt_objects"]:
+            record, why = self.acquire(store, self.p["max_seconds"])
+            if record is None:
+                return self.waiting_result(result, why)
+        else:
+            record = self.load_record(store)
+        try:
+            return self._apply(store, record, result, now, was_on_key)
+        finally:
+            if self.lease is not None:
+                record.pop("lease", None)
+                store.save(record)  # the lease given back, with everything the run saved
+
+    def _apply(self, store, record: dict, result: dict, now: float, was_on_key: bool) -> dict:
         if not was_on_key:
             # Objects written from now on land on the key; everything older is copied (in check mode: counted as the
             # real run would copy them). A toggle of the Bucket Key alone keeps the record.
@@ -149,10 +220,6 @@ class BucketKms:
             record.pop("marker", None)
             record.pop("pass", None)
             record["complete"] = False
-        result = {"changed": enc_changed or pol_changed, "encryption": {"before": enc_before, "after": enc_after},
-                  "encryption_changed": enc_changed, "policy_changed": pol_changed, "checkpoint": store.location,
-                  "diff_parts": {"before": {"encryption": enc_before, "policy": pol_before},
-                                 "after": {"encryption": enc_after, "policy": pol_after}}}
         if not self.p["reencrypt_objects"]:
             result.update(s3_reencrypt.new_result())
             result.update({"complete": True, "pass_failed": 0, "progress": {},
@@ -168,25 +235,43 @@ class BucketKms:
             record.pop("marker", None)
             record["complete"] = False
         run_pass = record["pass"]
+        all_versions = self.p.get("all_versions", False)
         if self.p["max_seconds"] and run_pass.get("total") is None:
-            run_pass["total"] = s3_reencrypt.count_objects(self.s3, retry, self.bucket, self.p["prefix"])
+            count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects
+            run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
         options = s3_reencrypt.Options(
             bucket=self.bucket, key_arn=self.key_arn, bucket_key=self.p["bucket_key"], prefix=self.p["prefix"],
             concurrency=self.p["concurrency"], multipart_threshold=self.p["multipart_threshold"],
             part_size=self.p["multipart_part_size"], max_seconds=self.p["max_seconds"], verify=self.p["verify"],
             check_mode=self.check_mode)
 
-        def save_marker(marker, partial):
-            if not self.check_mode:
-                store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
+        def save_marker(marker, partial) -> bool:
+            """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
+            if self.check_mode:
+                return True
+            if self.lease is not None:
+                if not self.still_ours(store):
+                    self.lease, self.lease_lost = None, True  # the other run now owns the record: leave it alone
+                    return False
+                self.lease["heartbeat"] = self.clock()
+            store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
+            return True
 
         if not self.check_mode:
-            store.save(record)  # the cutoff is safe before the first copy
+            store.save(record)  # the cutoff (and the lease) is safe before the first copy
         cutoff = record.get("cutoff")
         if cutoff is not None and record.get("settled"):
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
-        batch = s3_reencrypt.run(self.s3, options, traits, cutoff, record.get("marker"), save_marker)
+        if all_versions:
+            batch = s3_reencrypt.run_versions(self.s3, options, traits, cutoff, record.get("marker"),
+                                              self.p.get("delete_replaced_versions", False), save_marker, save_every=HEARTBEAT_EVERY)
+        else:
+            batch = s3_reencrypt.run(self.s3, options, traits, cutoff, record.get("marker"), save_marker,
+                                     save_every=HEARTBEAT_EVERY)
+        if self.lease_lost:
+            batch["complete"] = False
+            result["waiting"] = "another run took this bucket over (this run had stalled); it continues from the checkpoint"
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         record["marker"] = batch["marker"]
@@ -197,14 +282,15 @@ class BucketKms:
             if record.get("cutoff") is None and not options.prefix:
                 # Every object older than this pass was read or copied: from now on the time rule holds.
                 record["cutoff"] = run_pass["started_at"]
-        if not self.check_mode:
-            store.save(record)
+        if not self.check_mode and self.lease is None and not self.lease_lost:
+            store.save(record)  # (with a lease, the release saves it)
         seconds_total = run_pass.get("seconds", 0.0) + batch["seconds"]
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
         result.update(batch)
         result.pop("marker", None)
-        result.update({"changed": result["changed"] or batch["re_encrypted"] > 0, "progress": info, "progress_line": line,
+        result.update({"changed": result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0,
+                       "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})
         return result

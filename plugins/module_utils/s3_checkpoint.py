@@ -7,6 +7,13 @@ The record (JSON) holds, per bucket, key ARN and scope: `cutoff` (the server tim
 on the key: anything written later is on the key, so it needs no read), `marker` (the last key of the listing
 order whose copy, and every one before it, is finished), `complete`, the total found by the first count and the
 running counts. A kill loses at most the copies in flight, which the cutoff rule finds done on the next run.
+
+It also holds the run's `lease`: two runs copying one bucket at once would both copy an object listed by both (the
+copy keeps the ETag, so the ETag condition can't tell), giving it two new versions. A run takes the lease before its
+first copy, renews it with every checkpoint save, gives it back at the end; a second run waits while the holder lives.
+A holder on this host is alive while its process is (pid and start time); on another host, while its heartbeat is
+younger than LEASE_TTL. Killing ansible-playbook does not kill the module it started (ansible-core runs each worker in
+its own session), so "resume after a kill" often meets a run that is still copying.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import time
+import uuid
 
 try:
     from botocore.exceptions import ClientError
@@ -21,10 +31,51 @@ except ImportError:
     ClientError = None
 
 
-def checkpoint_name(bucket: str, key_arn: str, prefix: str) -> str:
+LEASE_TTL = 60.0  # seconds without a heartbeat after which a holder on another host counts as gone
+HEARTBEAT_EVERY = 5.0  # the checkpoint (and the lease) is saved this often during a run
+TAKEOVER_GRACE = 5.0  # after its holder died: S3 finishes the copies the dead run had in flight, then we list
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc), so a reused pid is not taken for the holder; None
+    when it is gone or a zombie (killed, not yet reaped: it sends nothing any more)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if len(fields) < 20 or fields[0] in ("Z", "X") else fields[19]
+
+
+def new_lease() -> dict:
+    pid = os.getpid()
+    return {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": pid, "process_start": _process_start(pid),
+            "heartbeat": time.time()}
+
+
+def lease_state(lease: dict | None, now: float, host: str | None = None, process_start=None) -> str:
+    """free | alive | just_died (its copies may still be finishing) | dead."""
+    process_start = process_start or _process_start
+    if not lease:
+        return "free"
+    age = now - float(lease.get("heartbeat", 0))
+    if lease.get("host") == (host or socket.gethostname()) and lease.get("pid"):
+        running = process_start(int(lease["pid"]))
+        if running is not None and running == lease.get("process_start"):
+            return "alive"  # however old its heartbeat: a live process may still send copies
+    elif age < LEASE_TTL:
+        return "alive"
+    return "just_died" if age < LEASE_TTL else "dead"
+
+
+def describe_lease(lease: dict, now: float) -> str:
+    return f"pid {lease.get('pid')} on {lease.get('host')}, checkpoint saved {max(0, now - float(lease.get('heartbeat', now))):.0f} s ago"
+
+
+def checkpoint_name(bucket: str, key_arn: str, prefix: str, all_versions: bool = False) -> str:
     key_id = key_arn.rsplit("/", 1)[-1]
     scope = re.sub(r"[^A-Za-z0-9._-]", "_", prefix) if prefix else "all"
-    return f"{bucket}/{key_id}/{scope}.json"
+    return f"{bucket}/{key_id}/{scope}{'.versions' if all_versions else ''}.json"
 
 
 class NoCheckpoint:

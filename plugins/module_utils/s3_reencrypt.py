@@ -114,11 +114,21 @@ class RequestCounter:
     def __init__(self, client):
         self.count = 0
         self._lock = threading.Lock()
+        self._local = threading.local()
         client.meta.events.register("before-send.s3", self._on_send)
 
     def _on_send(self, **kwargs):  # pylint: disable=unused-argument
+        if getattr(self._local, "paused", False):
+            return  # the checkpoint's own requests are not the objects' cost
         with self._lock:
             self.count += 1
+
+    def call_uncounted(self, fn, *args):
+        self._local.paused = True
+        try:
+            return fn(*args)
+        finally:
+            self._local.paused = False
 
 
 class Retrying:
@@ -278,7 +288,7 @@ class Engine:
 
 
 def list_pages(s3, retry: Retrying, bucket: str, prefix: str, start_after: str | None):
-    """ListObjectsV2 pages, one at a time (memory stays flat), with RestoreStatus for archived objects."""
+    """ListObjectsV2 pages, one at a time, with RestoreStatus for archived objects."""
     kwargs = {"Bucket": bucket, "OptionalObjectAttributes": ["RestoreStatus"], "MaxKeys": 1000}
     if prefix:
         kwargs["Prefix"] = prefix
@@ -286,11 +296,23 @@ def list_pages(s3, retry: Retrying, bucket: str, prefix: str, start_after: str |
         kwargs["StartAfter"] = start_after
     while True:
         page = retry.call(s3.list_objects_v2, **kwargs)
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
         yield page
-        if not page.get("IsTruncated"):
+        del page  # not held while the next page is fetched and parsed: one page in memory, not two
+        if not token:
             return
         kwargs.pop("StartAfter", None)
-        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        kwargs["ContinuationToken"] = token
+
+
+def list_items(s3, retry: Retrying, bucket: str, prefix: str, start_after: str | None):
+    """The listing's entries one by one; the caller holds one entry, the generator one page."""
+    for page in list_pages(s3, retry, bucket, prefix, start_after):
+        contents = page.pop("Contents", None) or []
+        del page
+        contents.reverse()
+        while contents:
+            yield contents.pop()  # each entry is freed as soon as its copy is done, not with its whole page
 
 
 def count_objects(s3, retry: Retrying, bucket: str, prefix: str) -> int:
@@ -298,84 +320,142 @@ def count_objects(s3, retry: Retrying, bucket: str, prefix: str) -> int:
     return sum(page.get("KeyCount", len(page.get("Contents", []))) for page in list_pages(s3, retry, bucket, prefix, None))
 
 
+def count_versions(s3, retry: Retrying, bucket: str, prefix: str) -> int:
+    return sum(len(versions) for _key, versions, _deleted in list_version_groups(s3, retry, bucket, prefix, None))
+
+
 def new_result() -> dict:
     return {"scanned": 0, "re_encrypted": 0, "already_on_key": 0, "skipped": 0, "failed": 0, "bytes": 0,
-            "skipped_objects": [], "failed_objects": []}
+            "skipped_objects": [], "failed_objects": [], "skipped_objects_truncated": 0, "failed_objects_truncated": 0,
+            # all_versions only
+            "replaced_versions": 0, "restored_current": 0, "versions_deleted": 0, "versions_kept": 0,
+            "kept_versions": [], "kept_versions_truncated": 0}
+
+
+def _listed(result: dict, name: str, outcome) -> None:
+    if len(result[name]) < MAX_REPORTED:
+        result[name].append({"key": outcome.key, "reason": outcome.reason})
+    else:
+        result[f"{name}_truncated"] += 1  # counted, not listed: memory stays flat however many there are
 
 
 def _record(result: dict, outcome: Outcome) -> None:
+    if outcome.status in ("restored", "deleted", "kept"):  # a second step on a version already counted
+        result[{"restored": "restored_current", "deleted": "versions_deleted", "kept": "versions_kept"}[outcome.status]] += 1
+        if outcome.status == "kept":
+            _listed(result, "kept_versions", outcome)
+        return
     result["scanned"] += 1
-    if outcome.status == "on_key":
+    if outcome.status == "replaced":
+        result["replaced_versions"] += 1
+    elif outcome.status == "on_key":
         result["already_on_key"] += 1
     elif outcome.status == "re_encrypted":
         result["re_encrypted"] += 1
         result["bytes"] += outcome.size
     else:
         result[outcome.status] += 1
-        bucket = result["skipped_objects" if outcome.status == "skipped" else "failed_objects"]
-        if len(bucket) < MAX_REPORTED:
-            bucket.append({"key": outcome.key, "reason": outcome.reason})
+        _listed(result, "skipped_objects" if outcome.status == "skipped" else "failed_objects", outcome)
+
+
+class OrderedWindow:
+    """Work in flight, in listing order, kept small: an entry is [marker, done], the outcome is counted as soon as it
+    is known (no future or listing entry is held after its copy), and the marker only moves past entries that are
+    done with every earlier one. At most `pending` copies are queued; at most `span` entries wait behind a slow one."""
+
+    def __init__(self, pool, result: dict, pending: int, span: int, marker):
+        self.pool = pool
+        self.result = result
+        self.span = span
+        self.marker = marker
+        self.entries: collections.deque = collections.deque()
+        self.lock = threading.Condition()
+        self.slots = threading.BoundedSemaphore(pending)
+
+    def done(self, marker, outcomes) -> None:
+        with self.lock:
+            for outcome in outcomes:
+                _record(self.result, outcome)
+            if self.entries:
+                self.entries.append([marker, True])
+            else:
+                self.marker = marker
+
+    def submit(self, marker, label, fn, *args) -> None:
+        entry = [marker, False]
+        with self.lock:
+            self.entries.append(entry)
+        self.slots.acquire()  # pylint: disable=consider-using-with  # released when the work finishes
+
+        def finished(future):
+            try:
+                outcomes = future.result()
+            except Exception as e:  # pylint: disable=broad-except  # one object's bug never stops the bucket
+                outcomes = [Outcome(label, "failed", f"{type(e).__name__}: {e}")]
+            with self.lock:
+                for outcome in (outcomes if isinstance(outcomes, list) else [outcomes]):
+                    _record(self.result, outcome)
+                entry[1] = True
+                self.lock.notify_all()
+            self.slots.release()
+
+        self.pool.submit(fn, *args).add_done_callback(finished)
+        self.drain(self.span)
+
+    def drain(self, span: int) -> None:
+        with self.lock:
+            while self.entries and (self.entries[0][1] or len(self.entries) > span):
+                if not self.entries[0][1]:
+                    self.lock.wait()
+                    continue
+                self.marker = self.entries.popleft()[0]
+
+    def counts(self) -> dict:
+        with self.lock:
+            return dict(self.result)
 
 
 def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_after: str | None,
-        save_marker=None, clock=time.monotonic) -> dict:
+        save_marker=None, clock=time.monotonic, save_every: float = CHECKPOINT_EVERY) -> dict:
     """Re-encrypt (or, in check mode, count) the bucket's current objects after `start_after`.
 
     Returns the counts plus `marker` (last key done with all before it) and `complete` (listing exhausted).
-    `save_marker(marker)` is called every CHECKPOINT_EVERY seconds so a kill loses little.
+    `save_marker(marker, counts)` is called every `save_every` seconds so a kill loses little; when it returns False
+    (the run lost its lease) no further copy is started.
     """
     engine = Engine(s3, options, traits, cutoff)
     counter = RequestCounter(s3)
     result = new_result()
     started = clock()
     deadline = started + options.max_seconds if options.max_seconds else None
-    marker, complete, last_save = start_after, True, started
-    # In flight, in listing order: the marker only moves past keys whose copy (and every earlier one) is finished.
-    window: collections.deque = collections.deque()
-    slots = threading.BoundedSemaphore(options.concurrency * 2)
-
-    def release(_future):
-        slots.release()
-
-    def drain(block_until: int):
-        nonlocal marker
-        while window and (window[0][1].done() or len(window) > block_until):
-            key, future = window.popleft()
-            _record(result, future.result())
-            marker = key
-
+    complete, last_save = True, started
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-        for page in list_pages(s3, engine.retry, options.bucket, options.prefix, start_after):
-            stop = False
-            for item in page.get("Contents", []):
-                if deadline is not None and clock() >= deadline:
-                    stop = True
-                    break
-                plan = engine.plan(item)
-                if plan in ("on_key", "archived") and not window:
-                    outcome = Outcome(item["Key"], "on_key", size=item.get("Size", 0)) if plan == "on_key" else Outcome(
-                        item["Key"], "skipped", f"archived ({item.get('StorageClass')}), not restored: restore it first")
-                    _record(result, outcome)
-                    marker = item["Key"]
-                    continue
-                if plan in ("on_key", "archived"):
-                    future = concurrent.futures.Future()
-                    future.set_result(Outcome(item["Key"], "on_key", size=item.get("Size", 0)) if plan == "on_key" else Outcome(
-                        item["Key"], "skipped", f"archived ({item.get('StorageClass')}), not restored: restore it first"))
-                else:
-                    slots.acquire()  # pylint: disable=consider-using-with  # released when the copy finishes
-                    future = pool.submit(engine.process, item, plan)
-                    future.add_done_callback(release)
-                window.append((item["Key"], future))
-                drain(options.concurrency * 50)
-                if save_marker is not None and clock() - last_save >= CHECKPOINT_EVERY:
-                    save_marker(marker, result)
-                    last_save = clock()
-            if stop:
+        window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
+        for item in list_items(s3, engine.retry, options.bucket, options.prefix, start_after):
+            if deadline is not None and clock() >= deadline:
                 complete = False
                 break
-        drain(0)
-    seconds = max(clock() - started, 1e-6)
+            plan = engine.plan(item)
+            if plan == "on_key":
+                window.done(item["Key"], [Outcome(item["Key"], "on_key", size=item.get("Size", 0))])
+            elif plan == "archived":
+                window.done(item["Key"], [Outcome(item["Key"], "skipped",
+                                                  f"archived ({item.get('StorageClass')}), not restored: restore it first")])
+            else:
+                window.submit(item["Key"], item["Key"], engine.process, item, plan)
+            del item  # a queued copy holds its entry; nothing else does
+            if save_marker is not None and clock() - last_save >= save_every:
+                last_save = clock()
+                window.drain(options.concurrency * 50)
+                if counter.call_uncounted(save_marker, window.marker, window.counts()) is False:
+                    complete = False
+                    break
+        window.drain(0)
+    return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)
+
+
+def _finish(result, marker, complete, seconds, counter, engine, traits) -> dict:
+    seconds = max(seconds, 1e-6)
     result.update({
         "marker": marker, "complete": complete, "seconds": round(seconds, 3),
         "objects_per_second": round(result["scanned"] / seconds, 1),
@@ -384,3 +464,197 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
         "extra_reads": traits.extra_reads(),
     })
     return result
+
+
+# --- all versions ------------------------------------------------------------------------------------------------
+# A copy always lands as the key's newest version, so per key: the noncurrent versions not yet reproduced on the key
+# are copied oldest to newest (each by VersionId), then the version that was current is copied again last so its
+# content is current once more. Every copy is conditional on the destination's newest ETag (IfMatch: the listed
+# current, then our own previous copy): a write by anyone else in between makes it fail with 412 and the key stops
+# there, the writer's object staying current. An original is reproduced when a later version on the key has its
+# ETag, matched in order; originals are deleted only with delete_replaced_versions, after their copy was read back.
+
+def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marker: str | None):
+    """(key, versions newest first, latest is a delete marker) per key; a key's versions gathered across pages."""
+    kwargs = {"Bucket": bucket, "MaxKeys": 1000}
+    if prefix:
+        kwargs["Prefix"] = prefix
+    if key_marker:
+        kwargs["KeyMarker"] = key_marker
+    key, versions, deleted = None, [], False
+    while True:
+        page = retry.call(s3.list_object_versions, **kwargs)
+        latest_markers = {m["Key"] for m in page.get("DeleteMarkers", []) if m.get("IsLatest")}
+        for version in page.get("Versions", []):
+            if version["Key"] != key:
+                if key is not None:
+                    yield key, versions, deleted
+                key, versions, deleted = version["Key"], [], False
+            deleted = deleted or version["Key"] in latest_markers
+            versions.append(version)
+        if not page.get("IsTruncated"):
+            break
+        kwargs["KeyMarker"], kwargs["VersionIdMarker"] = page["NextKeyMarker"], page.get("NextVersionIdMarker")
+        del page
+    if key is not None:
+        yield key, versions, deleted
+
+
+def reproduced(old: list[dict], new: list[dict]) -> list[bool]:
+    """For each old version (oldest first): has a later version on the key (oldest first) the same ETag, in order?"""
+    matched, j = [], 0
+    for version in old:
+        k = next((i for i in range(j, len(new)) if new[i]["ETag"] == version["ETag"]), None)
+        matched.append(k is not None)
+        if k is not None:
+            j = k + 1
+    return matched
+
+
+class VersionsEngine(Engine):
+    def __init__(self, s3, options: Options, traits: BucketTraits, cutoff: float | None, delete_replaced: bool):
+        super().__init__(s3, options, traits, cutoff)
+        self.delete_replaced = delete_replaced
+
+    def _on_key(self, key: str, version: dict) -> str:
+        """on_key | old | ssec: from the cutoff, or a HEAD of the version where the time can't tell."""
+        if not self.o.verify and self.cutoff is not None:
+            modified = int(version["LastModified"].timestamp())
+            if modified > int(self.cutoff):
+                return "on_key"
+            if modified < int(self.cutoff):
+                return "old"
+        head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
+        if head.get("SSECustomerAlgorithm"):
+            return "ssec"
+        return "on_key" if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId") == self.o.key_arn else "old"
+
+    def process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
+        try:
+            return self._process_key(key, versions, deleted)
+        except (ClientError, BotoCoreError) as e:
+            return [Outcome(key, "failed", error_text(e) if isinstance(e, ClientError) else f"{type(e).__name__}: {e}")]
+
+    def _process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
+        label = lambda v: f"{key}?versionId={v['VersionId']}"  # noqa: E731
+        if deleted:
+            return [Outcome(label(v), "skipped", "its key is deleted (a delete marker is current): copying a version would "
+                            "bring the object back; its versions stay on their key", v.get("Size", 0)) for v in versions]
+        outcomes, old, new = [], [], []
+        for version in reversed(versions):  # oldest first
+            if version.get("StorageClass", "STANDARD") in ARCHIVED:
+                outcomes.append(Outcome(label(version), "skipped", f"archived ({version.get('StorageClass')}): restore it first"))
+                continue
+            if version.get("Size", 0) > self.o.multipart_threshold and not version.get("IsLatest"):
+                outcomes.append(Outcome(label(version), "skipped", "noncurrent version above multipart_threshold: not copied "
+                                        "part by part (all_versions copies versions up to the single-copy limit)"))
+                continue
+            state = self._on_key(key, version)
+            if state == "ssec":
+                outcomes.append(Outcome(label(version), "skipped", "SSE-C: only the owner of its customer-provided key can copy it"))
+            else:
+                (new if state == "on_key" else old).append(version)
+        done = reproduced(old, new)
+        todo = [v for v, ok in zip(old, done) if not ok]
+        outcomes += [Outcome(label(v), "on_key", size=v.get("Size", 0)) for v in new]
+        outcomes += [Outcome(label(v), "replaced", size=v.get("Size", 0)) for v, ok in zip(old, done) if ok]
+        current = versions[0]
+        if not todo:
+            return outcomes + self._delete_replaced(key, [v for v, ok in zip(old, done) if ok], new)
+        noncurrent = [v for v in todo if v is not current]
+        if self.o.check_mode:
+            return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + self._delete_replaced(
+                key, [v for v, ok in zip(old, done) if ok] + todo, new + [{"ETag": v["ETag"]} for v in todo])
+        if not noncurrent:  # only the current one: the ordinary in-place copy
+            outcome = self.process(current, "copy")
+            outcome.key = label(current)
+            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else
+                                           self._delete_replaced(key, [v for v, ok in zip(old, done) if ok], new))
+        copies, latest_etag = [], current["ETag"]
+        for version in noncurrent + [current]:
+            try:
+                response = self._copy_version(key, version, latest_etag)
+            except ClientError as e:
+                reason = ("another write to the key while its versions were being copied: it stays current; run again "
+                          "to finish this key") if error_code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409") else error_text(e)
+                return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _ in copies if v is not current] + [
+                    Outcome(label(version), "failed", reason, version.get("Size", 0))]
+            copies.append((version, response))
+            latest_etag = response.get("CopyObjectResult", {}).get("ETag", version["ETag"])
+        outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _ in copies if v in todo]
+        outcomes += [Outcome(label(current), "restored", size=current.get("Size", 0))] if current not in todo else []
+        replaced = [v for v, ok in zip(old, done) if ok] + [v for v in todo]
+        made = new + [{"ETag": r.get("CopyObjectResult", {}).get("ETag"), "VersionId": r.get("VersionId")} for _, r in copies]
+        return outcomes + self._delete_replaced(key, replaced, made)
+
+    def _copy_version(self, key: str, version: dict, latest_etag: str) -> dict:
+        extra = {}
+        if self.traits.acls_enabled:
+            extra.update(_grants(self.retry.call(self.s3.get_object_acl, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])))
+        if self.traits.object_lock or self.traits.website:
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
+            extra.update({f: head[f] for f in ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus",
+                                                "WebsiteRedirectLocation") if head.get(f)})
+        checksum = (version.get("ChecksumAlgorithm") or [None])[0]
+        if checksum:
+            extra["ChecksumAlgorithm"] = checksum
+        return self.retry.call(
+            self.s3.copy_object, Bucket=self.o.bucket, Key=key,
+            CopySource={"Bucket": self.o.bucket, "Key": key, "VersionId": version["VersionId"]},
+            CopySourceIfMatch=version["ETag"], IfMatch=latest_etag, MetadataDirective="COPY", TaggingDirective="COPY",
+            StorageClass=version.get("StorageClass", "STANDARD"), ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.o.key_arn, BucketKeyEnabled=self.o.bucket_key, **extra)
+
+    def _delete_replaced(self, key: str, originals: list[dict], on_key: list[dict]) -> list[Outcome]:
+        """Originals whose copy (same ETag, later, in order) is read back on the key with HEAD are deleted."""
+        if not self.delete_replaced or not originals:
+            return []
+        outcomes, j = [], 0
+        for original in originals:
+            k = next((i for i in range(j, len(on_key)) if on_key[i]["ETag"] == original["ETag"]), None)
+            label = f"{key}?versionId={original['VersionId']}"
+            if k is None:
+                outcomes.append(Outcome(label, "kept", "no copy with its ETag on the key: kept"))
+                continue
+            j = k + 1
+            if self.o.check_mode:
+                outcomes.append(Outcome(label, "deleted"))  # would be, once its copy reads back
+                continue
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=on_key[k]["VersionId"])
+            if head.get("ETag") != original["ETag"] or head.get("SSEKMSKeyId") != self.o.key_arn:
+                outcomes.append(Outcome(label, "kept", "its copy did not read back with the same ETag on the key: kept"))
+                continue
+            try:
+                self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])
+                outcomes.append(Outcome(label, "deleted"))
+            except ClientError as e:
+                outcomes.append(Outcome(label, "kept", f"delete refused ({error_text(e)}): kept"))
+        return outcomes
+
+
+def run_versions(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_after: str | None,
+                 delete_replaced: bool = False, save_marker=None, clock=time.monotonic,
+                 save_every: float = CHECKPOINT_EVERY) -> dict:
+    """run() over every version: keys in parallel, a key's versions in order by one worker; the marker is a key."""
+    engine = VersionsEngine(s3, options, traits, cutoff, delete_replaced)
+    counter = RequestCounter(s3)
+    result = new_result()
+    started = clock()
+    deadline = started + options.max_seconds if options.max_seconds else None
+    complete, last_save = True, started
+    with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+        window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
+        for key, versions, deleted in list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after):
+            if deadline is not None and clock() >= deadline:
+                complete = False
+                break
+            window.submit(key, key, engine.process_key, key, versions, deleted)
+            del versions
+            if save_marker is not None and clock() - last_save >= save_every:
+                last_save = clock()
+                window.drain(options.concurrency * 50)
+                if counter.call_uncounted(save_marker, window.marker, window.counts()) is False:
+                    complete = False
+                    break
+        window.drain(0)
+    return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)

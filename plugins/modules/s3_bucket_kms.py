@@ -34,9 +34,12 @@ description:
     (e.g. access denied) are reported the same way, and fail the module at the end when O(fail_on_object_errors).
   - O(max_seconds) time-boxes a call - it stops, saves the checkpoint and returns C(complete=false) with progress
     (done, total from a first listing pass, rate, time left); call again until C(complete).
-  - Noncurrent versions of a versioned bucket stay under their old key - a copy makes a new current version, and an
-    old version can't be re-encrypted in place with another account's key (C(UpdateObjectEncryption) is limited to the
-    bucket owner's keys). Keep the old key enabled while they exist, or expire them with a lifecycle rule.
+  - By default only current versions are re-encrypted; noncurrent versions of a versioned bucket stay under their old
+    key (keep the old key enabled, or expire them with a lifecycle rule). O(all_versions=true) re-encrypts them too
+    (see the option); AWS's in-place C(UpdateObjectEncryption) would keep version ids, but it accepts only keys of the
+    bucket owner's account, so a customer's key needs copies.
+  - One run at a time per bucket - with a checkpoint, a run holds a lease in it; a second run (for example one started
+    after ansible-playbook was killed while the module it ran kept copying) waits until the first ends or dies (RV(waiting)).
 author:
   - Mattermost Infrastructure SRE (@mattermost)
 options:
@@ -92,6 +95,33 @@ options:
   max_seconds:
     description: Stop after this many seconds of copying (C(complete=false)); a later call resumes. Unset - run to the end.
     type: float
+  all_versions:
+    description:
+      - Also re-encrypt the noncurrent versions of a versioned bucket. A copy always becomes the key's newest version, so
+        per key the versions not yet on the key are copied oldest to newest (each by its version id) and then the
+        version that was current is copied again last - the key's history is reproduced on the key, in order, and the
+        current content is current again at the end. Each copy is conditional on the key's newest ETag (C(If-Match) on
+        the destination - the listed current one, then our own previous copy), so a write by anyone else meanwhile is
+        never reverted - the key stops there with the writer's object current, reported in RV(failed_objects), and a
+        re-run finishes it.
+      - Trade-offs - the copies get new version ids (the originals keep theirs and stay on the old key until deleted);
+        while a key's versions are copied (milliseconds per version), readers of the key briefly see an older version's
+        content as current; the current version's content is stored twice (the original when it was already on the key,
+        and its copy on top). No way around the brief window was found - S3 has no way to write a noncurrent version.
+      - Idempotent - a version counts as done when a later version on the key has its ETag (matched in order), so a
+        re-run copies nothing for such keys. Keys whose current version is a delete marker are skipped and reported (a
+        copy would bring the object back); so are noncurrent versions above O(multipart_threshold), SSE-C and archived
+        ones. Delete markers are not reproduced. Resumes by key from its own checkpoint. One C(HeadObject) per copy is
+        added only with O(delete_replaced_versions).
+    type: bool
+    default: false
+  delete_replaced_versions:
+    description:
+      - With O(all_versions), delete each original version once its copy is read back with C(HeadObject) with the same
+        ETag under O(key_arn) (the way back - none; without it the originals stay, under the old key). Versions under
+        object lock retention or legal hold can't be deleted and are reported in RV(kept_versions).
+    type: bool
+    default: false
   verify:
     description: Read every object's key with C(HeadObject) instead of trusting the checkpoint (a full verification).
     type: bool
@@ -173,19 +203,57 @@ skipped:
   returned: always
   type: int
 skipped_objects:
-  description: Up to 1,000 skipped objects, each C(key) and C(reason).
+  description: The first 1,000 skipped objects of this call, each C(key) and C(reason) (with O(all_versions), C(key) is
+    C(<key>?versionId=<id>)); the rest are counted in RV(skipped_objects_truncated), never held in memory.
   returned: always
   type: list
   elements: dict
+skipped_objects_truncated:
+  description: Skipped objects beyond the 1,000 listed (counted in RV(skipped), not listed).
+  returned: always
+  type: int
 failed:
   description: Objects whose copy failed in this call.
   returned: always
   type: int
 failed_objects:
-  description: Up to 1,000 failed objects, each C(key) and C(reason) (the AWS error).
+  description: The first 1,000 failed objects of this call, each C(key) and C(reason) (the AWS error); the rest are
+    counted in RV(failed_objects_truncated).
   returned: always
   type: list
   elements: dict
+failed_objects_truncated:
+  description: Failed objects beyond the 1,000 listed (counted in RV(failed), not listed).
+  returned: always
+  type: int
+replaced_versions:
+  description: With O(all_versions) - original versions (still on the old key) whose copy is already on the key.
+  returned: always
+  type: int
+restored_current:
+  description: With O(all_versions) - keys whose current version, already on the key, was copied again after its older
+    versions so that it is current again.
+  returned: always
+  type: int
+versions_deleted:
+  description: With O(delete_replaced_versions) - original versions deleted after their copy was read back (check mode -
+    that would be).
+  returned: always
+  type: int
+versions_kept:
+  description: With O(delete_replaced_versions) - originals not deleted (RV(kept_versions) gives why).
+  returned: always
+  type: int
+kept_versions:
+  description: The first 1,000 originals kept, each C(key) (C(<key>?versionId=<id>)) and C(reason); the rest counted in
+    C(kept_versions_truncated).
+  returned: always
+  type: list
+  elements: dict
+waiting:
+  description: Why this call copied nothing (another live run holds the bucket's lease), or null.
+  returned: always
+  type: str
 bytes:
   description: Bytes re-encrypted in this call.
   returned: always
@@ -269,6 +337,8 @@ def main():
             multipart_part_size=dict(type="int", default=512 * MIB),
             max_seconds=dict(type="float"),
             verify=dict(type="bool", default=False),
+            all_versions=dict(type="bool", default=False),
+            delete_replaced_versions=dict(type="bool", default=False),
             fail_on_object_errors=dict(type="bool", default=True),
             checkpoint_bucket=dict(type="str"),
             checkpoint_prefix=dict(type="str", default="byok/s3-reencrypt"),

@@ -202,34 +202,72 @@ def versions(s3, bucket):
     return counts
 
 
+def process_tree(root: int) -> list[int]:
+    """root and every process below it (ansible-core puts each worker, and the module it runs, in a session of its
+    own, so killing ansible-playbook's process group leaves the module running)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def start_run(aws, tmp_path, args, name):
+    variables = tmp_path / f"{name}-vars.json"
+    variables.write_text(json.dumps({"s3_args": args, "s3_result_file": str(tmp_path / f"{name}.json"), "s3_batches": False}))
+    env = {**runner.ansible_env(aws.endpoint_url, str(tmp_path)), **runner.account_credentials(aws.endpoint_url, PROVIDER)}
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-c", "local", "-i", "localhost,", PLAYBOOK,
+           "-e", f"@{variables}"]
+    return subprocess.Popen(cmd, cwd=runner.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def seed_versioned(s3, bucket, count):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for i in range(count):
+        s3.put_object(Bucket=bucket, Key=f"f/{i:04d}", Body=f"body {i}".encode(), Metadata={"i": str(i)})
+    time.sleep(1.1)
+
+
+def wait_for_copies(s3, bucket, proc, at_least):
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(1 for v in versions(s3, bucket).values() if v > 1) >= at_least:
+            return
+        time.sleep(0.2)
+
+
 def test_batches_and_killed_run_resume_without_loss_or_duplicates(local_aws, tmp_path, unique_name, key_arn, old_key):
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("resume"), old_key)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     state_bucket = make_bucket(s3, unique_name("state"), old_key)
-    for i in range(600):
-        s3.put_object(Bucket=bucket, Key=f"f/{i:04d}", Body=f"body {i}".encode(), Metadata={"i": str(i)})
-    time.sleep(1.1)
+    seed_versioned(s3, bucket, 600)
     before = snapshot(s3, bucket)
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state_bucket, "concurrency": 2}
 
-    # Killed part-way: ansible-playbook is stopped while copying.
-    variables = tmp_path / "kill-vars.json"
-    variables.write_text(json.dumps({"s3_args": args, "s3_result_file": str(tmp_path / "killed.json"), "s3_batches": False}))
-    env = {**runner.ansible_env(local_aws.endpoint_url, str(tmp_path)), **runner.account_credentials(local_aws.endpoint_url, PROVIDER)}
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-c", "local", "-i", "localhost,", PLAYBOOK,
-           "-e", f"@{variables}"]
-    proc = subprocess.Popen(cmd, cwd=runner.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        done = sum(1 for v in versions(s3, bucket).values() if v > 1)
-        if done >= 50:
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    # Killed part-way: ansible-playbook AND the module it runs get SIGKILL while copying (copies in flight included).
+    proc = start_run(local_aws, tmp_path, args, "killed")
+    wait_for_copies(s3, bucket, proc, 50)
+    tree = process_tree(proc.pid)
+    for pid in reversed(tree):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait()
     partly = sum(1 for v in versions(s3, bucket).values() if v > 1)
-    assert 0 < partly < 600, f"kill came too late or too early ({partly} copied)"
+    assert len(tree) > 1 and 0 < partly < 600, f"kill came too late or too early ({partly} copied, processes {tree})"
+    time.sleep(1.0)
+    assert sum(1 for v in versions(s3, bucket).values() if v > 1) == partly, "the module outlived the kill"
 
     # Then time-boxed batches until complete.
     result = run_module(local_aws, tmp_path, {**args, "max_seconds": 0.5}, batches=True, name="batches")
@@ -241,6 +279,27 @@ def test_batches_and_killed_run_resume_without_loss_or_duplicates(local_aws, tmp
     assert versions(s3, bucket) == {k: 2 for k in before}, "an object was copied twice or not at all"
     again = run_module(local_aws, tmp_path, args, name="again")
     assert not again["changed"] and versions(s3, bucket) == {k: 2 for k in before}
+
+
+def test_run_started_while_an_orphaned_run_copies_waits_for_it(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """ansible-playbook killed, its module still copying (what a kill of the playbook's process group leaves): a new
+    run waits for the lease instead of copying the same objects again."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("orphan"), old_key)
+    state_bucket = make_bucket(s3, unique_name("state"), old_key)
+    seed_versioned(s3, bucket, 300)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state_bucket, "concurrency": 2}
+    proc = start_run(local_aws, tmp_path, {**args, "concurrency": 1}, "orphaned")
+    wait_for_copies(s3, bucket, proc, 30)
+    tree = process_tree(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)  # the playbook's group only: the worker and the module live on
+    proc.wait()
+    assert any(os.path.exists(f"/proc/{pid}") for pid in tree[1:]), "the module did not outlive the playbook"
+
+    result = run_module(local_aws, tmp_path, {**args, "max_seconds": 0.5}, batches=True, name="batches")
+    assert result["complete"] and result["progress"]["done"] == 300
+    assert versions(s3, bucket) == {f"f/{i:04d}": 2 for i in range(300)}, "an object was copied twice or not at all"
+    assert all(s3.head_object(Bucket=bucket, Key=f"f/{i:04d}")["SSEKMSKeyId"] == key_arn for i in range(0, 300, 37))
 
 
 def test_injected_throttling_is_retried(local_aws, tmp_path, unique_name, key_arn, old_key):
