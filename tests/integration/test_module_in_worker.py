@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""This collection's modules run in Ansible's worker process (plugin_utils/module_in_worker.py) and as a module process
+(BYOK_MODULES_IN_WORKER=false) with the same outcome: check mode, diff, idempotence, failures, AWS results."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import boto3
+import pytest
+
+from tests.integration import runner
+
+PLAYBOOK = "tests/integration/playbooks/module_in_worker.yml"
+WAYS = {"worker": {}, "process": {"BYOK_MODULES_IN_WORKER": "false"}}
+
+
+def run(local_aws, tmp_path, way, case, *args, **extra_vars):
+    out = tmp_path / f"result-{way}-{case}.json"
+    extra = {"case": case, "out": str(out), **extra_vars}
+    proc = runner.run_playbook(local_aws.endpoint_url, "localhost,", str(tmp_path / "artifacts"), "-vvv", "-e", json.dumps(extra), *args,
+                               playbook=PLAYBOOK, extra_env=WAYS[way])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # A module process is announced by its payload's path; the worker runs it without one.
+    module_file = "encryption_audit_info" if case == "audit" else case
+    ran_as_process = f"/plugins/modules/{module_file}.py" in "".join(
+        line for line in proc.stdout.splitlines() if line.startswith("Using module file "))
+    assert ran_as_process == (way == "process"), f"{case} did not run as {way}"
+    return json.loads(out.read_text()), proc.stdout
+
+
+def result_of(*args, **kwargs):
+    return run(*args, **kwargs)[0]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_write_report_check_diff_idempotence_and_errors(local_aws, tmp_path, way):
+    dest = tmp_path / "reports" / "customers" / "acme.json"
+    content = '{"customer": "acme"}\n'
+
+    result = result_of(local_aws, tmp_path, way, "write_report", "--check", dest=str(dest), content=content)
+    assert result["changed"] is True and not dest.exists() and not dest.parent.exists()
+
+    result, output = run(local_aws, tmp_path, way, "write_report", "--diff", dest=str(dest), content=content)
+    assert result["changed"] is True and result["size"] == len(content)
+    assert dest.read_text() == content
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+    assert stat.S_IMODE(dest.parent.stat().st_mode) == 0o750
+    assert '+{"customer": "acme"}' in output  # the diff of a new file
+
+    result = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest), content=content)
+    assert result["changed"] is False
+
+    result = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest), content=content, file_mode="0600")
+    assert result["changed"] is True and stat.S_IMODE(dest.stat().st_mode) == 0o600
+
+    result = result_of(local_aws, tmp_path, way, "write_report", "--check", dest=str(dest), content="other\n")
+    assert result["changed"] is True and dest.read_text() == content
+
+    result = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest.parent), content=content)
+    assert result["failed"] is True and "is a directory" in result["msg"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["acme.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_assume_role_returns_working_credentials(local_aws, tmp_path, way):
+    role_arn = "arn:aws:iam::222222222222:role/mattermost-byok-automation"
+    result = result_of(local_aws, tmp_path, way, "assume_role", "--check", role_arn=role_arn, session_name=f"byok-{way}")
+    assert result["changed"] is False
+    creds = result["credentials"]
+    assert set(creds) == {"access_key", "secret_key", "session_token", "expiration"}
+    # Independent reader: the credentials act as the assumed role.
+    sts = boto3.client("sts", endpoint_url=local_aws.endpoint_url, region_name="us-east-1", aws_access_key_id=creds["access_key"],
+                       aws_secret_access_key=creds["secret_key"], aws_session_token=creds["session_token"])
+    identity = sts.get_caller_identity()
+    assert identity["Account"] == "222222222222"
+    assert identity["Arn"].endswith(f":assumed-role/mattermost-byok-automation/byok-{way}")
+
+    result = result_of(local_aws, tmp_path, way, "assume_role", role_arn="mattermost-byok-automation")
+    assert result["failed"] is True and "is not a role ARN" in result["msg"]
+
+
+@pytest.fixture(scope="module")
+def acme_config(local_aws, tmp_path_factory):
+    """acme seeded (alone), and its normalized configuration as the playbook computes it."""
+    inventory_dir = tmp_path_factory.mktemp("inventory")
+    inventory = runner.write_inventory(str(inventory_dir), {"acme": runner.demo_host_vars("acme")})
+    runner.seed(local_aws.endpoint_url, str(inventory_dir))
+    from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+
+    host_vars = runner.demo_host_vars("acme")
+    with open(os.path.join(runner.DEMO_INVENTORY, "group_vars", "dedicated.yml")) as f:
+        import yaml
+        group_vars = yaml.safe_load(f)
+    variables = {k: v for k, v in {**group_vars, **host_vars}.items() if k.startswith("byok_")}
+    return inventory, validate_customer("acme", variables)
+
+
+def test_audit_reads_the_same_in_worker_and_process(local_aws, tmp_path, acme_config):
+    config = acme_config[1]
+    results = {way: run(local_aws, tmp_path, way, "audit", config=config)[0] for way in WAYS}
+    for result in results.values():
+        assert result["changed"] is False and result["summary"]["in_scope"] > 0
+    worker, process = ({(r["type"], r["id"]): {k: v for k, v in r.items() if k != "detail"} for r in results[w]["resources"]} for w in WAYS)
+    assert worker == process
+    assert results["worker"]["summary"] == results["process"]["summary"]
