@@ -34,7 +34,7 @@ DEFAULT_REGION = "us-east-1"
 MOTO_DEFAULT_ACCOUNT = "123456789012"
 BASE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 HARNESS_ROLE = "local-aws-harness"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # a loaded 2-CPU CI machine can take over 30 s to import moto and the extensions
 # A new server is ready when /moto-api/data.json answers. Later liveness checks use the dashboard instead:
 # data.json serializes every model (seconds once the demo fleet is seeded) and fails with HTTP 500 as soon
 # as an RDS cluster exists (moto tries to read its master password).
