@@ -219,6 +219,7 @@ class BucketKms:
             record["cutoff"] = now
             record.pop("marker", None)
             record.pop("pass", None)
+            record.pop("in_batch", None)
             record["complete"] = False
         if not self.p["reencrypt_objects"]:
             result.update(s3_reencrypt.new_result())
@@ -233,8 +234,14 @@ class BucketKms:
             # A new pass over the whole bucket (first run, or re-run of a finished bucket: cheap, nothing copied).
             record["pass"] = {"started_at": now}
             record.pop("marker", None)
+            record.pop("in_batch", None)
             record["complete"] = False
         run_pass = record["pass"]
+        if record.get("in_batch"):
+            # A batch that ended without finishing (killed) saved its counts up to its marker: they are part of the pass.
+            for name in COUNTS:
+                run_pass[name] = run_pass.get(name, 0) + record["in_batch"].get(name, 0)
+            record.pop("in_batch")
         all_versions = self.p.get("all_versions", False)
         if self.p["max_seconds"] and run_pass.get("total") is None:
             count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects

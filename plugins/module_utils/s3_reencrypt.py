@@ -358,31 +358,55 @@ def _record(result: dict, outcome: Outcome) -> None:
         _listed(result, "skipped_objects" if outcome.status == "skipped" else "failed_objects", outcome)
 
 
+SETTLED = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+
+
+def _settled_delta(outcomes) -> dict:
+    delta = dict.fromkeys(SETTLED, 0)
+    for outcome in outcomes:
+        if outcome.status in ("restored", "deleted", "kept"):
+            continue
+        delta["scanned"] += 1
+        name = {"on_key": "already_on_key", "re_encrypted": "re_encrypted", "skipped": "skipped", "failed": "failed"}.get(outcome.status)
+        if name:
+            delta[name] += 1
+        if outcome.status == "re_encrypted":
+            delta["bytes"] += outcome.size
+    return delta
+
+
 class OrderedWindow:
-    """Work in flight, in listing order, kept small: an entry is [marker, done], the outcome is counted as soon as it
-    is known (no future or listing entry is held after its copy), and the marker only moves past entries that are
-    done with every earlier one. At most `pending` copies are queued; at most `span` entries wait behind a slow one."""
+    """Work in flight, in listing order, kept small: an entry is [marker, done, counts], the outcome is counted as soon
+    as it is known (no future or listing entry is held after its copy), and the marker only moves past entries that are
+    done with every earlier one. `settled` counts exactly the entries up to the marker (what a checkpoint may claim).
+    At most `pending` copies are queued; at most `span` entries wait behind a slow one."""
 
     def __init__(self, pool, result: dict, pending: int, span: int, marker):
         self.pool = pool
         self.result = result
         self.span = span
         self.marker = marker
+        self.settled = dict.fromkeys(SETTLED, 0)
         self.entries: collections.deque = collections.deque()
         self.lock = threading.Condition()
         self.slots = threading.BoundedSemaphore(pending)
+
+    def _settle(self, delta: dict) -> None:
+        for name, value in delta.items():
+            self.settled[name] += value
 
     def done(self, marker, outcomes) -> None:
         with self.lock:
             for outcome in outcomes:
                 _record(self.result, outcome)
             if self.entries:
-                self.entries.append([marker, True])
+                self.entries.append([marker, True, _settled_delta(outcomes)])
             else:
                 self.marker = marker
+                self._settle(_settled_delta(outcomes))
 
     def submit(self, marker, label, fn, *args) -> None:
-        entry = [marker, False]
+        entry = [marker, False, None]
         with self.lock:
             self.entries.append(entry)
         self.slots.acquire()  # pylint: disable=consider-using-with  # released when the work finishes
@@ -392,9 +416,11 @@ class OrderedWindow:
                 outcomes = future.result()
             except Exception as e:  # pylint: disable=broad-except  # one object's bug never stops the bucket
                 outcomes = [Outcome(label, "failed", f"{type(e).__name__}: {e}")]
+            outcomes = outcomes if isinstance(outcomes, list) else [outcomes]
             with self.lock:
-                for outcome in (outcomes if isinstance(outcomes, list) else [outcomes]):
+                for outcome in outcomes:
                     _record(self.result, outcome)
+                entry[2] = _settled_delta(outcomes)
                 entry[1] = True
                 self.lock.notify_all()
             self.slots.release()
@@ -408,11 +434,14 @@ class OrderedWindow:
                 if not self.entries[0][1]:
                     self.lock.wait()
                     continue
-                self.marker = self.entries.popleft()[0]
+                marker, _done, delta = self.entries.popleft()
+                self.marker = marker
+                self._settle(delta)
 
     def counts(self) -> dict:
+        """The counts up to the marker (consistent with it)."""
         with self.lock:
-            return dict(self.result)
+            return dict(self.settled)
 
 
 def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_after: str | None,
@@ -431,8 +460,12 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
     complete, last_save = True, started
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
-        for item in list_items(s3, engine.retry, options.bucket, options.prefix, start_after):
-            if deadline is not None and clock() >= deadline:
+        for handled, item in enumerate(list_items(s3, engine.retry, options.bucket, options.prefix, start_after)):
+            # The time box counts from the first object: on a loaded machine the first listing page alone can outlast
+            # a short one, and a batch that stops before its first object would leave the next one exactly there.
+            if handled == 0 and options.max_seconds:
+                deadline = clock() + options.max_seconds
+            if deadline is not None and handled and clock() >= deadline:
                 complete = False
                 break
             plan = engine.plan(item)
@@ -481,10 +514,12 @@ def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marke
         kwargs["Prefix"] = prefix
     if key_marker:
         kwargs["KeyMarker"] = key_marker
-    key, versions, deleted = None, [], False
+    key, versions, deleted, latest_markers = None, [], False, set()
     while True:
         page = retry.call(s3.list_object_versions, **kwargs)
-        latest_markers = {m["Key"] for m in page.get("DeleteMarkers", []) if m.get("IsLatest")}
+        # A key's current delete marker may end one page and its versions start the next: markers are carried over.
+        latest_markers = {k for k in latest_markers if key is None or k >= key}
+        latest_markers.update(m["Key"] for m in page.get("DeleteMarkers", []) if m.get("IsLatest"))
         for version in page.get("Versions", []):
             if version["Key"] != key:
                 if key is not None:
@@ -565,7 +600,7 @@ class VersionsEngine(Engine):
         if self.o.check_mode:
             return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + self._delete_replaced(
                 key, [v for v, ok in zip(old, done) if ok] + todo, new + [{"ETag": v["ETag"]} for v in todo])
-        if not noncurrent:  # only the current one: the ordinary in-place copy
+        if not noncurrent and current.get("Size", 0) > self.o.multipart_threshold:  # the ordinary copy, part by part
             outcome = self.process(current, "copy")
             outcome.key = label(current)
             return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else
@@ -644,8 +679,11 @@ def run_versions(s3, options: Options, traits: BucketTraits, cutoff: float | Non
     complete, last_save = True, started
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
-        for key, versions, deleted in list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after):
-            if deadline is not None and clock() >= deadline:
+        groups = list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)
+        for handled, (key, versions, deleted) in enumerate(groups):
+            if handled == 0 and options.max_seconds:
+                deadline = clock() + options.max_seconds  # the time box counts from the first key (see run)
+            if deadline is not None and handled and clock() >= deadline:
                 complete = False
                 break
             window.submit(key, key, engine.process_key, key, versions, deleted)

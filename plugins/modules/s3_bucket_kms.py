@@ -93,7 +93,10 @@ options:
     type: int
     default: 536870912
   max_seconds:
-    description: Stop after this many seconds of copying (C(complete=false)); a later call resumes. Unset - run to the end.
+    description:
+      - Stop after this many seconds of copying, counted from the first object (C(complete=false)); a later call resumes.
+        Unset - run to the end. Every call handles at least one object.
+      - Also the longest a call waits for another run that holds the bucket (RV(waiting)); unset - wait until it ends.
     type: float
   all_versions:
     description:

@@ -157,3 +157,11 @@ def test_save_marker_refusing_stops_new_copies():
     result = s3_reencrypt.run(s3, s3_reencrypt.Options(bucket="b", key_arn=KEY, concurrency=2), s3_reencrypt.BucketTraits(),
                               105.0, None, save_marker=lambda marker, counts: False, clock=lambda: next(ticks), save_every=50)
     assert not result["complete"] and result["re_encrypted"] < 3000
+
+
+def test_a_batch_whose_listing_outlasts_its_time_box_still_moves_on():
+    s3 = FakeS3([f"k{i}" for i in range(5)], written_at=100.0)
+    ticks = iter(range(0, 100000, 100))  # every clock read is 100 s later: the time box is over before the first object
+    result = s3_reencrypt.run(s3, s3_reencrypt.Options(bucket="b", key_arn=KEY, concurrency=1, max_seconds=1),
+                              s3_reencrypt.BucketTraits(), 105.0, None, clock=lambda: next(ticks))
+    assert not result["complete"] and result["scanned"] == 1 and result["marker"] == "k0"
