@@ -24,6 +24,7 @@ Two more costs of a busy server, not of AWS:
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from moto import backends
@@ -42,8 +43,9 @@ from ._patching import MotoInternalsChanged, replace, require, wrap
 PATTERN_CHARACTERS = frozenset("*?[\\")
 # Classes whose tag filters go through TaggedEC2Resource's tag reading (checked at apply time).
 NARROWED_CLASSES = (Volume, LaunchTemplate, Instance)
-# False: moto's own code answers (the tests compare both answers on the same state; benchmarks time both).
-FAST_PATHS_ENABLED = True
+# False: moto's own code answers (the tests compare both answers on the same state). A server started with
+# BYOK_LOCAL_AWS_FLEET_SCALE=0 in its environment starts with them off, to time moto's own (e.g. benchmarks/fleet.py).
+FAST_PATHS_ENABLED = os.environ.get("BYOK_LOCAL_AWS_FLEET_SCALE", "1") != "0"
 
 
 def _literal(value: Any) -> bool:
