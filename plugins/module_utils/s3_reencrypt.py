@@ -571,7 +571,9 @@ class VersionsEngine(Engine):
             return [Outcome(key, "failed", error_text(e) if isinstance(e, ClientError) else f"{type(e).__name__}: {e}")]
 
     def _process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
-        label = lambda v: f"{key}?versionId={v['VersionId']}"  # noqa: E731
+        def label(version):
+            return f"{key}?versionId={version['VersionId']}"
+
         if deleted:
             return [Outcome(label(v), "skipped", "its key is deleted (a delete marker is current): copying a version would "
                             "bring the object back; its versions stay on their key", v.get("Size", 0)) for v in versions]
@@ -612,14 +614,14 @@ class VersionsEngine(Engine):
             except ClientError as e:
                 reason = ("another write to the key while its versions were being copied: it stays current; run again "
                           "to finish this key") if error_code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409") else error_text(e)
-                return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _ in copies if v is not current] + [
+                return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v is not current] + [
                     Outcome(label(version), "failed", reason, version.get("Size", 0))]
             copies.append((version, response))
             latest_etag = response.get("CopyObjectResult", {}).get("ETag", version["ETag"])
-        outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _ in copies if v in todo]
+        outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v in todo]
         outcomes += [Outcome(label(current), "restored", size=current.get("Size", 0))] if current not in todo else []
-        replaced = [v for v, ok in zip(old, done) if ok] + [v for v in todo]
-        made = new + [{"ETag": r.get("CopyObjectResult", {}).get("ETag"), "VersionId": r.get("VersionId")} for _, r in copies]
+        replaced = [v for v, ok in zip(old, done) if ok] + list(todo)
+        made = new + [{"ETag": r.get("CopyObjectResult", {}).get("ETag"), "VersionId": r.get("VersionId")} for _version, r in copies]
         return outcomes + self._delete_replaced(key, replaced, made)
 
     def _copy_version(self, key: str, version: dict, latest_etag: str) -> dict:
@@ -628,8 +630,8 @@ class VersionsEngine(Engine):
             extra.update(_grants(self.retry.call(self.s3.get_object_acl, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])))
         if self.traits.object_lock or self.traits.website:
             head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
-            extra.update({f: head[f] for f in ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus",
-                                                "WebsiteRedirectLocation") if head.get(f)})
+            fields = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus", "WebsiteRedirectLocation")
+            extra.update({f: head[f] for f in fields if head.get(f)})
         checksum = (version.get("ChecksumAlgorithm") or [None])[0]
         if checksum:
             extra["ChecksumAlgorithm"] = checksum
