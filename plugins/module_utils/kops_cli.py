@@ -78,6 +78,14 @@ class KopsCli:
             raise KopsCliError(f"reading the instance groups of {name}: kops printed a document that is not an InstanceGroup")
         return docs
 
+    def get_cluster_and_instance_groups(self, name: str) -> tuple:
+        """`kops get <cluster> -o yaml`: the Cluster and its InstanceGroups in one run (kops documents this form)."""
+        docs = load_documents(self.run("get", name, "-o", "yaml", what=f"reading cluster {name} and its instance groups"))
+        clusters = [d for d in docs if d.get("kind") == "Cluster"]
+        if len(clusters) != 1:
+            raise KopsCliError(f"reading cluster {name}: kops get {name} printed {len(clusters)} Cluster documents, expected one")
+        return clusters[0], [d for d in docs if d.get("kind") == "InstanceGroup"]
+
     def replace(self, docs: list, what: str) -> None:
         handle, path = tempfile.mkstemp(prefix="byok-kops-", suffix=".yaml")
         try:

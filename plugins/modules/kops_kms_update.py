@@ -272,8 +272,7 @@ class Run:
     def read(self):
         name = self.params["cluster_name"]
         try:
-            self.cluster = self.kops.get_cluster(name)
-            self.groups = self.kops.get_instance_groups(name)
+            self.cluster, self.groups = self.kops.get_cluster_and_instance_groups(name)
             selected = kops_spec.select_instance_groups(self.groups, self.params["instance_groups"], name)
         except (KopsCliError, kops_spec.KopsSpecError) as e:
             self.fail(str(e))

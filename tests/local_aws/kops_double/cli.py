@@ -117,6 +117,9 @@ def cmd_get(args, store: StateStore) -> str:
         if not groups:
             raise KopsError("No InstanceGroup objects found")
         return output(groups, args.output)
+    if not args.names and not args.name:
+        # `kops get <cluster> -o yaml`: the cluster and its instance groups.
+        return output([store.cluster(what)] + store.instance_groups(what), args.output)
     raise KopsError(f"unknown resource type {what!r} (this double knows cluster and instancegroups)")
 
 

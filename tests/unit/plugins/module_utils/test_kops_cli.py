@@ -37,6 +37,24 @@ def test_every_call_carries_the_state_store_and_the_environment():
     assert kops.commands == ["get instancegroups --name c -o yaml --state s3://state"]
 
 
+CLUSTER = "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: c\nspec:\n  kubernetesVersion: 1.30.2\n"
+
+
+def test_cluster_and_instance_groups_in_one_run():
+    run, calls = recorder([(0, CLUSTER + "---\n" + IG + "---\n" + IG.replace("name: nodes", "name: nodes-b"), "")])
+    cluster, groups = KopsCli("kops", "s3://state", run).get_cluster_and_instance_groups("c")
+    assert cluster["kind"] == "Cluster" and cluster["metadata"]["name"] == "c"
+    assert [g["metadata"]["name"] for g in groups] == ["nodes", "nodes-b"]
+    assert calls[0][0] == ["kops", "get", "c", "-o", "yaml", "--state", "s3://state"]
+
+
+@pytest.mark.parametrize("printed", ["", IG, CLUSTER + "---\n" + CLUSTER])
+def test_cluster_and_instance_groups_needs_exactly_one_cluster(printed):
+    run, _calls = recorder([(0, printed, "")])
+    with pytest.raises(KopsCliError, match="expected one"):
+        KopsCli("kops", "s3://state", run).get_cluster_and_instance_groups("c")
+
+
 def test_kops_errors_are_quoted():
     run, _calls = recorder([(1, "", "I1129 noise\nError: cluster not found \"nope\"\n")])
     with pytest.raises(KopsCliError, match='reading cluster nope: kops get cluster failed \\(exit 1\\): Error: cluster not found "nope"'):
