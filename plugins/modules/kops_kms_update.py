@@ -11,7 +11,7 @@ module: kops_kms_update
 short_description: Put a kops cluster's instance-group volumes on a customer's KMS key through the kops CLI
 version_added: 0.1.0
 description:
-  - Reads the cluster and its instance groups with C(kops get ... -o yaml), sets the stable v1alpha2 fields
+  - Reads the cluster and its instance groups with one C(kops get <cluster> -o yaml), sets the stable v1alpha2 fields
     C(rootVolumeEncryption) (always C(true) - kops ignores the key otherwise) and C(rootVolumeEncryptionKey), and each
     C(volumes[]) entry's C(encrypted) and C(key), leaving every other field as it was, and applies them with
     C(kops replace -f).

@@ -5,6 +5,7 @@ It is not kops. It implements, with kops's argument forms and kops-like messages
     kops version
     kops get cluster [NAME] --name C --state s3://B[/P] -o yaml|json
     kops get instancegroups [IG...] --name C --state s3://B[/P] -o yaml|json
+    kops get C --state s3://B[/P] -o yaml|json          (the cluster and its instance groups)
     kops replace -f FILE --state s3://B[/P] [--force]
     kops update cluster --name C --state s3://B[/P] [--yes] [--target direct|terraform --out DIR]
     kops rolling-update cluster --name C --state s3://B[/P] [--yes] [--instance-group IG ...]
