@@ -17,6 +17,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 from moto.iam.models import iam_backends
+from moto.rds.models import DBCluster
 from moto.server import ThreadedMotoServer
 
 from benchmarks import fleet as bench
@@ -229,3 +230,23 @@ def test_moto_package_listing_read_once():
     assert "ec2" in listed and "s3" in listed and listed == sorted(listed)
     assert list(backends.list_of_moto_modules()) == listed
     assert Path(backends.__file__).parent.is_dir()
+
+
+def test_cluster_members_read_from_a_copy_of_the_instances():
+    """RDS walks the region's DB instances to find a cluster's members; an instance created during the walk made
+    it fail ("OrderedDict mutated during iteration", HTTP 500 while seeding). The walk copies them first, and the
+    copy is taken again when a change interrupts it."""
+    extensions.apply()
+    assert DBCluster._members.fget is fleet_scale._cluster_members  # pylint: disable=protected-access
+
+    class ChangingMeanwhile(dict):
+        interrupted = 0
+
+        def values(self):
+            if not self.interrupted:
+                self.interrupted += 1
+                raise RuntimeError("OrderedDict mutated during iteration")
+            return super().values()
+
+    instances = ChangingMeanwhile(a=1, b=2)
+    assert fleet_scale._values_copy(instances) == [1, 2] and instances.interrupted == 1  # pylint: disable=protected-access

@@ -21,6 +21,9 @@ Two more costs of a busy server, not of AWS:
 - IAM looks roles up by walking the account's role dict (on every request made with assumed-role credentials);
   a role created by another request meanwhile made that walk fail ("dictionary changed size during iteration",
   an HTTP 500 seen when seeding a fleet with concurrent workers). The walk now goes over a copy of the roles.
+- RDS finds a cluster's members by walking every DB instance of the region (creating a cluster instance does it
+  too); an instance created meanwhile made it fail the same way ("OrderedDict mutated during iteration"). It walks
+  a copy as well.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.iam.models import IAMBackend
+from moto.rds.models import DBCluster, DBInstanceClustered
 
 from ._patching import MotoInternalsChanged, replace, require, wrap
 
@@ -124,6 +128,23 @@ def _fast_resource_tags(backend: TagBackend, filters: Any) -> list[dict[str, str
 _APPLIED: list[bool] = []
 
 
+def _values_copy(mapping: Any) -> list[Any]:
+    """The values of a dict that other requests may change meanwhile (RDS's is a Python-level mapping, so even
+    copying it can meet a change: try again)."""
+    for _attempt in range(100):
+        try:
+            return list(mapping.values())
+        except RuntimeError:
+            continue
+    return list(mapping.values())
+
+
+def _cluster_members(cluster: Any) -> list[Any]:
+    """moto's DBCluster._members, over a copy of the region's DB instances."""
+    return [db for db in _values_copy(cluster.backend.databases)
+            if isinstance(db, DBInstanceClustered) and db.db_cluster_identifier == cluster.resource_id]
+
+
 def apply() -> None:
     if _APPLIED:  # the tests apply it in their own process as well
         return
@@ -166,3 +187,5 @@ def apply() -> None:
     @wrap(IAMBackend, "get_roles")
     def get_roles(original, self):
         return list(original(self))  # a copy: callers walk it while other requests may add or delete roles
+
+    replace(DBCluster, "_members", property(_cluster_members))
