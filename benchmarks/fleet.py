@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet benchmark: playbooks/byok.yml for N synthetic customers against a private local AWS, and plain boto3.
 
-    python benchmarks/fleet.py [--sizes 10,50,200] [--apply] [--forks 20] [--set ANSIBLE_PIPELINING=1]
+    python benchmarks/fleet.py [--sizes 10,50,200] [--apply | --apply-sizes 10] [--forks 20] [--set ANSIBLE_PIPELINING=1]
 
 For each N (ascending) it seeds customers up to N (the first N of one synthetic fleet, so each size adds to the
 last), then times
   * `ansible-playbook playbooks/byok.yml --check` (the plan and the audit) for the N customers,
   * the same reads from plain boto3 (benchmarks/fleet_boto3.py), and
-  * with --apply: a full apply of byok.yml on a freshly seeded server with the same N customers,
+  * with --apply: a full apply of byok.yml on a freshly seeded server with the same N customers (--apply-sizes: only
+    for these sizes; an apply copies every object and moves every database, so it is the long part),
 and prints seconds per customer, the ratio Ansible/boto3 and how the time per customer grows with N.
 The playbook is whatever playbooks/byok.yml is when it runs: every role wired into it is measured.
 
@@ -197,6 +198,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python benchmarks/fleet.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="10,50,200", help="fleet sizes, ascending (default: %(default)s)")
     parser.add_argument("--apply", action="store_true", help="also time a full apply on a fresh seed for each size")
+    parser.add_argument("--apply-sizes", default="", help="time the full apply only for these sizes (e.g. 10,50)")
     parser.add_argument("--forks", type=int, default=None, help="ansible-playbook --forks (default: ansible.cfg)")
     parser.add_argument("--concurrency", type=int, default=20, help="customers the boto3 baseline reads at once (default: %(default)s)")
     parser.add_argument("--seed-processes", type=int, default=2, help="seeding processes (default: %(default)s)")
@@ -210,6 +212,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     args.settings = dict(s.split("=", 1) for s in args.set)
+    args.apply_sizes = {int(s) for s in args.apply_sizes.split(",") if s.strip()} or (set(args.sizes) if args.apply else set())
+    args.apply = bool(args.apply_sizes)
     return args
 
 
@@ -241,7 +245,7 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
                           [c["reads"] for c in customers], args.concurrency)
         print(f"N={size}: boto3 {base['seconds']:.1f} s ({base['calls']} calls)", flush=True)
         row = {"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check, "boto3": base}
-        if args.apply:
+        if size in args.apply_sizes:
             aws.reset()
             row["apply_seed_seconds"] = seed(aws, inventory_dir, [c["name"] for c in customers], args.seed_processes, objects_file)
             row["apply"] = run_playbook(aws, inventory, work, f"apply-{size}", False, args.forks, args.settings, args.playbook)
@@ -262,8 +266,8 @@ def report(rows: list[dict], args) -> str:
         line = (f"{n:>5} {r['seed_seconds']:>8.1f} {c['seconds']:>8.1f} {c['seconds'] / n:>7.2f} {c['cpu_seconds'] / n:>10.2f} "
                 f"{c['task_hosts'] / n:>15.1f} {b['seconds']:>8.1f} {b['seconds'] / n:>7.3f} {c['seconds'] / b['seconds']:>6.1f}")
         if args.apply:
-            line += f" {r['apply']['seconds']:>8.1f} {r['apply']['seconds'] / n:>7.2f}"
-        failed = c["failed"] + (r["apply"]["failed"] if args.apply else [])
+            line += f" {r['apply']['seconds']:>8.1f} {r['apply']['seconds'] / n:>7.2f}" if "apply" in r else f" {'-':>8} {'-':>7}"
+        failed = c["failed"] + (r["apply"]["failed"] if "apply" in r else [])
         line += f"  {', '.join(failed[:5]) or '-'}{'' if c['rc'] == 0 else ' (rc ' + str(c['rc']) + ')'}"
         out.append(line)
     if len(rows) > 1:
@@ -295,7 +299,7 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps({"sizes": args.sizes, "settings": args.settings, "forks": args.forks,
                                                    "cpus": os.cpu_count(), "rows": rows}, indent=2))
-        ok = all(r["check"]["rc"] == 0 and not r["check"]["failed"] and (not args.apply or r["apply"]["rc"] == 0) for r in rows)
+        ok = all(r["check"]["rc"] == 0 and not r["check"]["failed"] and ("apply" not in r or r["apply"]["rc"] == 0) for r in rows)
         return 0 if ok else 1
 
 
