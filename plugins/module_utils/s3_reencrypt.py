@@ -395,6 +395,7 @@ class OrderedWindow:
         self.entries: collections.deque = collections.deque()
         self.lock = threading.Condition()
         self.slots = threading.BoundedSemaphore(pending)
+        self.compact_above = 4 * pending  # unfinished entries are at most `pending`: compacting leaves ~2 * pending
 
     def _settle(self, delta: tuple) -> None:
         for name, value in zip(SETTLED, delta):
@@ -404,7 +405,10 @@ class OrderedWindow:
         with self.lock:
             for outcome in outcomes:
                 _record(self.result, outcome)
-            if self.entries:
+            if self.entries and self.entries[-1][1]:
+                last = self.entries[-1]  # finished entries next to each other are one: the window stays O(pending)
+                last[0], last[2] = marker, tuple(a + b for a, b in zip(last[2], _settled_delta(outcomes)))
+            elif self.entries:
                 self.entries.append([marker, True, _settled_delta(outcomes)])
             else:
                 self.marker = marker
@@ -433,8 +437,20 @@ class OrderedWindow:
         self.pool.submit(fn, *args).add_done_callback(finished)
         self.drain(self.span)
 
+    def _compact(self) -> None:
+        """Merge runs of finished entries (a callback holds only its own unfinished entry, so merging is safe)."""
+        merged: collections.deque = collections.deque()
+        for entry in self.entries:
+            if entry[1] and merged and merged[-1][1]:
+                merged[-1] = [entry[0], True, tuple(a + b for a, b in zip(merged[-1][2], entry[2]))]
+            else:
+                merged.append(entry)
+        self.entries = merged
+
     def drain(self, span: int) -> None:
         with self.lock:
+            if len(self.entries) > self.compact_above:
+                self._compact()
             while self.entries and (self.entries[0][1] or len(self.entries) > span):
                 if not self.entries[0][1]:
                     self.lock.wait()

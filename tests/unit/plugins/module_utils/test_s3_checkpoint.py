@@ -165,3 +165,20 @@ def test_a_batch_whose_listing_outlasts_its_time_box_still_moves_on():
     result = s3_reencrypt.run(s3, s3_reencrypt.Options(bucket="b", key_arn=KEY, concurrency=1, max_seconds=1),
                               s3_reencrypt.BucketTraits(), 105.0, None, clock=lambda: next(ticks))
     assert not result["complete"] and result["scanned"] == 1 and result["marker"] == "k0"
+
+
+def test_window_merges_finished_entries_and_settles_only_up_to_the_marker():
+    import concurrent.futures
+    gate = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        result = s3_reencrypt.new_result()
+        window = s3_reencrypt.OrderedWindow(pool, result, pending=4, span=50, marker=None)
+        window.submit("a", "a", lambda: (gate.wait(5), s3_reencrypt.Outcome("a", "re_encrypted", size=3))[1])
+        for key in "bcdefghijklmnopqrstuvwxyz":
+            window.done(key, [s3_reencrypt.Outcome(key, "on_key")])
+        assert len(window.entries) == 2, "finished entries behind a slow one are merged"
+        assert window.marker is None and window.counts()["scanned"] == 0, "nothing settles past the slow entry"
+        gate.set()
+        window.drain(0)
+    assert window.marker == "z" and window.counts()["scanned"] == 26 and window.counts()["bytes"] == 3
+    assert result["re_encrypted"] == 1 and result["already_on_key"] == 25
