@@ -35,6 +35,9 @@ except ImportError:
     botocore = None  # the modules report the missing SDK
 
 PROFILE = "legacy"  # the serialization profile of modules that declare none (all of this collection's)
+# The module protocol used below (arguments with a serialization profile) is ansible-core 2.19's; older cores run
+# the modules as processes.
+IN_WORKER_PROTOCOL = hasattr(basic, "_ANSIBLE_PROFILE")
 
 # The services this collection's modules call: their models are parsed once, before the workers fork.
 SERVICES = ("autoscaling", "ec2", "iam", "kms", "rds", "s3", "sts")
@@ -96,7 +99,8 @@ class ModuleInWorkerAction(ActionBase):
         # Only where a module run would have run on this same machine, as this same user, in the foreground.
         # BYOK_MODULES_IN_WORKER=false on the controller runs every module as its own process (to compare or debug).
         return (
-            os.environ.get("BYOK_MODULES_IN_WORKER", "true").lower() not in ("0", "false", "no", "off")
+            IN_WORKER_PROTOCOL
+            and os.environ.get("BYOK_MODULES_IN_WORKER", "true").lower() not in ("0", "false", "no", "off")
             and self._connection.transport in ("local", "ansible.builtin.local")
             and not self._connection.become
             and not self._task.async_val
