@@ -39,6 +39,7 @@ from benchmarks.fleet_boto3 import read_fleet  # noqa: E402 pylint: disable=wron
 from tests.local_aws.harness import LocalAWS  # noqa: E402 pylint: disable=wrong-import-position
 
 DEMO_GROUP_VARS = REPO_ROOT / "inventories" / "demo" / "group_vars" / "dedicated.yml"
+DEMO_PROFILES = REPO_ROOT / "tests" / "local_aws" / "fixtures" / "demo-profiles.yml"
 SHAPES = ("one_key", "key_per_service", "selective", "global_db")
 AUTOSCALING_ROLE = "arn:aws:iam::{provider}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 # A handful of small objects per bucket: the benchmark measures calls, not bytes.
@@ -121,7 +122,8 @@ def seed(aws: LocalAWS, inventory_dir: Path, names: list[str], processes: int, o
 
     def one(chunk):
         cmd = [sys.executable, "-m", "tests.local_aws.demo_fleet", "--endpoint-url", aws.endpoint_url, "--inventory", str(inventory_dir),
-               "--s3-objects", str(objects_file), "--workers", "4", "--limit", ",".join(chunk)]
+               "--s3-objects", str(objects_file), "--profiles", str(objects_file.with_name("profiles.yml")), "--workers", "4",
+               "--limit", ",".join(chunk)]
         done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600, check=False)
         if done.returncode:
             raise RuntimeError(f"seeding failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
@@ -220,6 +222,11 @@ def parse_args(argv=None):
 def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
     objects_file = work / "s3-objects.yml"
     objects_file.write_text(yaml.safe_dump(S3_OBJECTS))
+    # The demo's seeding defaults, with the Blue/Green prerequisite met, so that the apply can move every database.
+    profiles = yaml.safe_load(DEMO_PROFILES.read_text())
+    profiles["defaults"]["logical_replication"] = True
+    profiles["customers"] = {}
+    (work / "profiles.yml").write_text(yaml.safe_dump(profiles))
     full = fleet(max(args.sizes))
     rows, seeded, previous = [], 0, 0
     for size in args.sizes:
