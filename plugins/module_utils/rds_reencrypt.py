@@ -26,6 +26,9 @@ TAG_SOURCE = "byok:reencrypt-source"
 TAG_KEY = "byok:reencrypt-key"
 TAG_STEP = "byok:reencrypt-step"
 TAG_PROTECTION = "byok:original-deletion-protection"
+# Set on a global database member before it is removed (and on its re-created secondary), so an interrupted run
+# still finds it once it is no longer in the global database's member list.
+TAG_GLOBAL = "byok:reencrypt-global-cluster"
 # Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
 STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
@@ -701,8 +704,14 @@ class SecondaryReencrypt(Reencrypt):
                 self.changed = True
             steps_run += 1
 
+    def bookkeeping_tags(self, step=None):
+        return {**super().bookkeeping_tags(step), TAG_GLOBAL: self.global_id}
+
     def step_remove_from_global(self, facts):
         arn = facts["current"]["arn"]
+        # Tagged first: once removed, only this tag ties it (and its -byok-old name) to the global database.
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
+            {TAG_GLOBAL: self.global_id, TAG_SOURCE: self.names.identifier}))
         self.rds.remove_from_global_cluster(GlobalClusterIdentifier=self.global_id, DbClusterIdentifier=arn)
         self.wait(f"{self.names.identifier} to leave {self.global_id}", lambda: (arn not in self.global_members(), "removing"))
 
@@ -742,6 +751,31 @@ class SecondaryReencrypt(Reencrypt):
     def step_verify_cutover(self, facts):
         self.converge_settings(self.names.old, self.names.identifier)
         super().step_verify_cutover(facts)
+
+
+def find_global_members(clients, global_id, primary, primary_region, regions):
+    """{cluster identifier: region} of a global database: its member list, plus the clusters tagged as belonging to
+    it in `regions` (a member removed by an interrupted run, under its own name or set aside as <name>-byok-old)."""
+    found = find_global_cluster(clients("rds", primary_region), global_id)
+    if not found:
+        raise ReencryptError(f"global_cluster: {global_id} not found")
+    clusters = {}
+    for member in found["GlobalClusterMembers"]:
+        arn = member["DBClusterArn"]
+        clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
+    for region in sorted(regions):
+        rds = clients("rds", region)
+        for page in rds.get_paginator("describe_db_clusters").paginate():
+            for cluster in page["DBClusters"]:
+                tags = cluster.get("TagList")
+                if tags is None:
+                    tags = rds.list_tags_for_resource(ResourceName=cluster["DBClusterArn"])["TagList"]
+                tags = {t["Key"]: t["Value"] for t in tags}
+                if tags.get(TAG_GLOBAL) == global_id and tags.get(TAG_SOURCE):
+                    clusters.setdefault(tags[TAG_SOURCE], region)
+    # An interrupted re-key can leave the primary outside the global database for a moment; it is still a member.
+    clusters.setdefault(primary, primary_region)
+    return clusters
 
 
 class GlobalReencrypt:

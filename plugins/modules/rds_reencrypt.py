@@ -237,7 +237,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt impo
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import Reencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import ReencryptError
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import check_key
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import find_global_cluster
+from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import find_global_members
 
 
 def way_back(params, names):
@@ -282,16 +282,8 @@ def validate(module):
 
 def run_global(module, clients, params, log):
     primary_region = module.region
-    rds = clients("rds", primary_region)
-    found = find_global_cluster(rds, params["global_cluster"])
-    if not found:
-        raise ReencryptError(f"global_cluster: {params['global_cluster']} not found")
-    clusters = {}
-    for member in found["GlobalClusterMembers"]:
-        arn = member["DBClusterArn"]
-        clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
-    # An interrupted re-key can leave the primary outside the global database for a moment; it is still a member.
-    clusters.setdefault(params["identifier"], primary_region)
+    clusters = find_global_members(clients, params["global_cluster"], params["identifier"], primary_region,
+                                   params["region_keys"])
     for identifier, region in clusters.items():
         if region not in params["region_keys"]:
             raise ReencryptError(f"region_keys: no key for {region}, where {identifier} of {params['global_cluster']} runs")
