@@ -201,8 +201,9 @@ already_on_key:
   description: Objects found already on the key.
   returned: always
   type: int
-skipped:
-  description: Objects that can't be re-encrypted here (RV(skipped_objects) gives key and reason).
+skipped_count:
+  description: Objects that can't be re-encrypted here (RV(skipped_objects) gives key and reason). Not C(skipped), which
+    Ansible would read as the task's status.
   returned: always
   type: int
 skipped_objects:
@@ -212,11 +213,11 @@ skipped_objects:
   type: list
   elements: dict
 skipped_objects_truncated:
-  description: Skipped objects beyond the 1,000 listed (counted in RV(skipped), not listed).
+  description: Skipped objects beyond the 1,000 listed (counted in RV(skipped_count), not listed).
   returned: always
   type: int
-failed:
-  description: Objects whose copy failed in this call.
+failed_count:
+  description: Objects whose copy failed in this call (not C(failed), which Ansible reads as the task's status).
   returned: always
   type: int
 failed_objects:
@@ -226,7 +227,7 @@ failed_objects:
   type: list
   elements: dict
 failed_objects_truncated:
-  description: Failed objects beyond the 1,000 listed (counted in RV(failed), not listed).
+  description: Failed objects beyond the 1,000 listed (counted in RV(failed_count), not listed).
   returned: always
   type: int
 replaced_versions:
@@ -363,6 +364,11 @@ def main():
         result = BucketKms(s3, params, module.check_mode).apply()
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")
+    # Ansible reads `skipped` and `failed` in a result as the task's own status (an int becomes a bool): so a bucket
+    # with one SSE-C object would show as a skipped task. The object counts go by other names.
+    for name in ("skipped", "failed"):
+        if name in result:
+            result[f"{name}_count"] = result.pop(name)
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = result.pop("diff_parts")
     else:

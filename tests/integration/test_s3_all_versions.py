@@ -72,7 +72,7 @@ def test_all_versions_reproduced_on_the_key_then_originals_deleted(local_aws, tm
 
     first = run_module(local_aws, tmp_path, args, name="first")
     after, deleted = history(s3, bucket)
-    assert first["changed"] and first["complete"] and first["re_encrypted"] == 4 and first["failed"] == 0, first["failed_objects"]
+    assert first["changed"] and first["complete"] and first["re_encrypted"] == 4 and first["failed_count"] == 0, first["failed_objects"]
     # Each key's history reproduced on the key, in order, after the originals (kept, on the old key).
     for key in ("doc", "single"):
         n = len(before[key])

@@ -120,11 +120,11 @@ def test_every_attribute_kept_check_mode_skips_policy_and_second_run(local_aws, 
     assert "Contents" not in s3.list_objects_v2(Bucket=state_bucket), "check mode wrote a checkpoint"
     assert plan["changed"] and plan["diff"]["after"]["encryption"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key_arn
     # Every object but the archived one would be attempted (the SSE-C one is only found out by the copy itself).
-    assert plan["scanned"] == len(before) and plan["skipped"] == 1 and plan["re_encrypted"] == len(before) - 1
+    assert plan["scanned"] == len(before) and plan["skipped_count"] == 1 and plan["re_encrypted"] == len(before) - 1
 
     first = run_module(local_aws, tmp_path, args, "--diff", name="first")
     after = snapshot(s3, bucket)
-    assert first["changed"] and first["complete"] and first["failed"] == 0, first["failed_objects"]
+    assert first["changed"] and first["complete"] and first["failed_count"] == 0, first["failed_objects"]
     reasons = {o["key"]: o["reason"] for o in first["skipped_objects"]}
     assert set(reasons) == {"cold/glacier.bin", "secret/ssec.bin"}
     assert reasons["secret/ssec.bin"].startswith("SSE-C") and reasons["cold/glacier.bin"].startswith("archived (GLACIER)")
@@ -187,7 +187,7 @@ def test_object_lock_retention_and_legal_hold_kept(local_aws, tmp_path, unique_n
     s3.put_object(Bucket=bucket, Key="free", Body=b"f")
     time.sleep(1.1)
     result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp")})
-    assert result["re_encrypted"] == 3 and result["failed"] == 0, result["failed_objects"]
+    assert result["re_encrypted"] == 3 and result["failed_count"] == 0, result["failed_objects"]
     held, retained = s3.head_object(Bucket=bucket, Key="held"), s3.head_object(Bucket=bucket, Key="retained")
     assert held["SSEKMSKeyId"] == key_arn and held.get("ObjectLockLegalHoldStatus") == "ON"
     assert retained["SSEKMSKeyId"] == key_arn and retained["ObjectLockMode"] == "GOVERNANCE"
@@ -310,7 +310,7 @@ def test_injected_throttling_is_retried(local_aws, tmp_path, unique_name, key_ar
     time.sleep(1.1)
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:throttle", "Value": "12#1"}]})
     result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp")})
-    assert result["complete"] and result["re_encrypted"] == 30 and result["failed"] == 0
+    assert result["complete"] and result["re_encrypted"] == 30 and result["failed_count"] == 0
     assert result["retries"] + result["requests"] - 31 >= 12, "the SlowDown answers were not seen"
     assert all(s3.head_object(Bucket=bucket, Key=f"t/{i}")["SSEKMSKeyId"] == key_arn for i in range(30))
 
