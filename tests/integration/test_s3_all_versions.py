@@ -92,7 +92,7 @@ def test_all_versions_reproduced_on_the_key_then_originals_deleted(local_aws, tm
     plan = run_module(local_aws, tmp_path, delete, "--check", name="check-delete")
     assert plan["changed"] and plan["versions_deleted"] == 4 and history(s3, bucket)[0] == after
     pruned = run_module(local_aws, tmp_path, delete, name="delete")
-    final, _ = history(s3, bucket)
+    final = history(s3, bucket)[0]
     assert pruned["changed"] and pruned["versions_deleted"] == 4 and pruned["versions_kept"] == 0, pruned["kept_versions"]
     for key in ("doc", "single"):
         assert content(final[key]) == content(before[key]) and {v["key"] for v in final[key]} == {key_arn}, key
