@@ -111,6 +111,14 @@ def write_inventory(directory: Path, customers: list[dict]) -> Path:
 
 # -- seeding ----------------------------------------------------------------------------------------------------
 
+def write_profiles(path: Path) -> None:
+    """The demo's seeding defaults, with the Blue/Green prerequisite met, so that the apply can move every database."""
+    profiles = yaml.safe_load(DEMO_PROFILES.read_text())
+    profiles["defaults"]["logical_replication"] = True
+    profiles["customers"] = {}
+    path.write_text(yaml.safe_dump(profiles))
+
+
 def seed(aws: LocalAWS, inventory_dir: Path, names: list[str], processes: int, objects_file: Path) -> float:
     """Seed `names` with tests.local_aws.demo_fleet, in `processes` processes each seeding a slice.
 
@@ -120,10 +128,13 @@ def seed(aws: LocalAWS, inventory_dir: Path, names: list[str], processes: int, o
     first, rest = names[:len(SHAPES)], names[len(SHAPES):]
     slices = [rest[i::processes] for i in range(processes) if rest[i::processes]]
 
+    profiles_file = objects_file.with_name("profiles.yml")
+    if not profiles_file.exists():
+        write_profiles(profiles_file)
+
     def one(chunk):
         cmd = [sys.executable, "-m", "tests.local_aws.demo_fleet", "--endpoint-url", aws.endpoint_url, "--inventory", str(inventory_dir),
-               "--s3-objects", str(objects_file), "--profiles", str(objects_file.with_name("profiles.yml")), "--workers", "4",
-               "--limit", ",".join(chunk)]
+               "--s3-objects", str(objects_file), "--profiles", str(profiles_file), "--workers", "4", "--limit", ",".join(chunk)]
         done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600, check=False)
         if done.returncode:
             raise RuntimeError(f"seeding failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
@@ -222,11 +233,6 @@ def parse_args(argv=None):
 def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
     objects_file = work / "s3-objects.yml"
     objects_file.write_text(yaml.safe_dump(S3_OBJECTS))
-    # The demo's seeding defaults, with the Blue/Green prerequisite met, so that the apply can move every database.
-    profiles = yaml.safe_load(DEMO_PROFILES.read_text())
-    profiles["defaults"]["logical_replication"] = True
-    profiles["customers"] = {}
-    (work / "profiles.yml").write_text(yaml.safe_dump(profiles))
     full = fleet(max(args.sizes))
     rows, seeded, previous = [], 0, 0
     for size in args.sizes:
