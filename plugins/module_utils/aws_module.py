@@ -5,13 +5,22 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 try:
+    import boto3.session
     import botocore.config
+    import botocore.exceptions
 except ImportError:
     pass  # AnsibleAWSModule reports the missing SDK
 
+from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.common import set_collection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.mattermost.byok.plugins.module_utils.version import COLLECTION_NAME
@@ -19,6 +28,22 @@ from ansible_collections.mattermost.byok.plugins.module_utils.version import COL
 
 # Calls that hit API rate limits are retried with jitter; moves of a whole fleet run many calls at once.
 DEFAULT_RETRY = dict(retries=10, delay=1, max_delay=30)
+
+_PROCESS_SESSION = []
+_SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
+
+
+def process_session():
+    """The boto3 session of this process, for every client that names no profile.
+
+    amazon.aws starts a session per client: botocore registers its few hundred event handlers again each time, about
+    20 ms of CPU per client and a fleet run makes several clients per customer. Credentials are given to each client,
+    so clients of different customers share nothing but the handlers. When modules run in Ansible's worker processes
+    (plugins/plugin_utils/module_in_worker.py), the session is made in the main process and inherited by them.
+    """
+    if not _PROCESS_SESSION:
+        _PROCESS_SESSION.append(boto3.session.Session())
+    return _PROCESS_SESSION[0]
 
 
 class ByokModule(AnsibleAWSModule):
@@ -38,3 +63,26 @@ class ByokModule(AnsibleAWSModule):
         if region:
             extra["region"] = region
         return self.client(service, retry_decorator=AWSRetry.jittered_backoff(**DEFAULT_RETRY), **extra)
+
+    def client(self, service: str, retry_decorator=None, **extra_params):
+        """AnsibleAWSModule.client, made from this process's session unless a profile (or a recording) is asked for."""
+        region, endpoint_url, params = get_aws_connection_info(self)
+        params.update(extra_params)
+        region = params.pop("region", region)
+        if params.get("profile_name") or any(k in os.environ for k in ("_ANSIBLE_PLACEBO_RECORD", "_ANSIBLE_PLACEBO_REPLAY")):
+            return super().client(service, retry_decorator=retry_decorator, **extra_params)
+        params.pop("profile_name", None)
+        config = botocore.config.Config(user_agent=f"APN/1.0 Ansible/{ANSIBLE_VERSION} {COLLECTION_NAME}/{COLLECTION_VERSION}")
+        for name in ("config", "aws_config"):
+            extra = params.pop(name, None)
+            if extra:
+                config = config.merge(extra if isinstance(extra, botocore.config.Config) else botocore.config.Config(**extra))
+        try:
+            with _SESSION_LOCK:
+                conn = process_session().client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
+        except botocore.exceptions.NoRegionError:
+            self.fail_json(msg=f"The {self._name} module requires a region and none was found in configuration, "
+                               "environment variables or module parameters")
+        except (ValueError, botocore.exceptions.BotoCoreError) as e:
+            self.fail_json_aws(e, msg="Couldn't connect to AWS")
+        return conn if retry_decorator is None else RetryingBotoClientWrapper(conn, retry_decorator)

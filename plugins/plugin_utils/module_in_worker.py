@@ -27,6 +27,8 @@ from ansible.module_utils.common.json import Direction
 from ansible.module_utils.common.json import get_module_encoder
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
+
 try:
     import botocore.exceptions
     import botocore.loaders
@@ -75,6 +77,8 @@ def share_botocore_models():
 
 
 share_botocore_models()
+if botocore is not None:
+    process_session()  # made here, with the shared models, so that the workers inherit it
 
 
 # What the roles' templates use, prepared once here instead of in every worker (see warm_templating).

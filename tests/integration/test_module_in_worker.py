@@ -108,3 +108,24 @@ def test_audit_reads_the_same_in_worker_and_process(local_aws, tmp_path, acme_co
     worker, process = ({(r["type"], r["id"]): {k: v for k, v in r.items() if k != "detail"} for r in results[w]["resources"]} for w in WAYS)
     assert worker == process
     assert results["worker"]["summary"] == results["process"]["summary"]
+
+
+def test_clients_of_the_process_session_act_with_their_own_credentials(local_aws):
+    """A module's clients come from one boto3 session per process (aws_module.process_session), made in the main
+    process and inherited by every worker: each client must still sign with the credentials it was given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
+
+    accounts = ["222222222222", "111111111101", "333300000001"] * 4
+
+    def identity(account):
+        creds = local_aws.credentials(account)
+        sts = process_session().client("sts", region_name="us-east-1", endpoint_url=local_aws.endpoint_url,
+                                       aws_access_key_id=creds["AWS_ACCESS_KEY_ID"], aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                       aws_session_token=creds["AWS_SESSION_TOKEN"])
+        return sts.get_caller_identity()["Account"]
+
+    assert [identity(a) for a in accounts] == accounts
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(identity, accounts)) == accounts
