@@ -24,6 +24,10 @@ replaces it through Auto Scaling (terminate without decrementing capacity), cont
 etcd volumes to the new control-plane instance as etcd-manager does.
 
 Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...), as for
-kops. Every invocation is appended to $KOPS_DOUBLE_LOG (JSON lines) when that is set, so tests can assert what
-was run.
+kops. When the environment names an endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and static keys, the state
+store is read and written with a small signed-HTTP client (s3_state.py) instead of boto3: a real kops starts in a
+fraction of the time boto3 takes to import, and benchmarks of the playbook should not be dominated by the double's
+start-up. Otherwise, or with KOPS_DOUBLE_STATE_CLIENT=boto3, boto3 is used; `update cluster` and `rolling-update`
+use boto3 for EC2 and Auto Scaling. Every invocation is appended to $KOPS_DOUBLE_LOG (JSON lines) when that is
+set, so tests can assert what was run.
 """

@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-import boto3
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from .s3_state import S3Client, S3ClientError, S3Error
+
+# libyaml's parser when PyYAML has it (the same documents, a fraction of the CPU); output keeps PyYAML's own dumper.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load(text: str):
+    return yaml.load(text, Loader=_LOADER)  # nosec B506 - a safe loader
 
 VERSION = "1.28.4"
 CONTROL_PLANE_ROLES = ("Master", "ControlPlane", "APIServer")
@@ -23,6 +31,54 @@ class KopsError(Exception):
 
 # -- state store ---------------------------------------------------------------------------------------------------
 
+class Boto3S3:
+    """The state store through boto3, for what the light client does not do: profiles, SSO, AWS's own endpoints."""
+
+    def __init__(self, region: str):
+        import boto3  # pylint: disable=import-outside-toplevel  # on use: importing it costs more than a whole kops call
+        self.s3 = boto3.client("s3", region_name=region)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors():
+        """botocore's errors as the light client's, so that StateStore words both alike."""
+        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+        try:
+            yield
+        except ClientError as e:
+            error = e.response.get("Error", {})
+            raise S3Error(error.get("Code"), error.get("Message", ""), str(e)) from e
+        except BotoCoreError as e:
+            raise S3ClientError(str(e)) from e
+
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        try:
+            with self._errors():
+                return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def put_object(self, bucket: str, key: str, body: bytes) -> None:
+        with self._errors():
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        with self._errors():
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def state_client(region: str) -> S3Client | Boto3S3:
+    """The light client when the environment names an endpoint and static keys (the local AWS), else boto3.
+
+    KOPS_DOUBLE_STATE_CLIENT=boto3 forces boto3, to compare the two.
+    """
+    light = None if os.environ.get("KOPS_DOUBLE_STATE_CLIENT") == "boto3" else S3Client.from_environ(region)
+    return light or Boto3S3(region)
+
+
 class StateStore:
     def __init__(self, url: str | None):
         if not url:
@@ -32,7 +88,7 @@ class StateStore:
             raise KopsError(f"unable to read state store location {url!r}: only s3:// is supported by this double")
         bucket, _slash, prefix = url[len("s3://"):].partition("/")
         self.url, self.bucket, self.prefix = url, bucket, prefix.strip("/")
-        self.s3 = boto3.client("s3", region_name=os.environ.get("KOPS_STATE_S3_REGION", "us-east-1"))
+        self.s3 = state_client(os.environ.get("KOPS_STATE_S3_REGION", "us-east-1"))
 
     def key(self, cluster: str, *parts: str) -> str:
         return "/".join([p for p in (self.prefix, cluster) if p] + list(parts))
@@ -42,30 +98,26 @@ class StateStore:
 
     def read(self, cluster: str, *parts: str) -> str | None:
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=self.key(cluster, *parts))["Body"].read().decode()
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code")
-            if code in ("NoSuchKey", "404"):
-                return None
-            raise KopsError(f"error reading {self.path(cluster, *parts)}: {code}: {e.response['Error'].get('Message', '')}") from e
-        except (EndpointConnectionError, BotoCoreError) as e:
+            body = self.s3.get_object(self.bucket, self.key(cluster, *parts))
+        except S3Error as e:
+            raise KopsError(f"error reading {self.path(cluster, *parts)}: {e.code}: {e.message}") from e
+        except S3ClientError as e:
             raise KopsError(f"error reading {self.path(cluster, *parts)}: {e}") from e
+        return None if body is None else body.decode()
 
     def write(self, cluster: str, body: str, *parts: str) -> None:
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=self.key(cluster, *parts), Body=body.encode())
-        except (ClientError, BotoCoreError) as e:
+            self.s3.put_object(self.bucket, self.key(cluster, *parts), body.encode())
+        except S3ClientError as e:
             raise KopsError(f"error writing {self.path(cluster, *parts)}: {e}") from e
 
     def list_instance_groups(self, cluster: str) -> list[str]:
         prefix = self.key(cluster, "instancegroup") + "/"
-        names = []
         try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
-        except (ClientError, BotoCoreError) as e:
+            keys = self.s3.list_keys(self.bucket, prefix)
+        except S3ClientError as e:
             raise KopsError(f"error listing {self.path(cluster, 'instancegroup')}: {e}") from e
-        return sorted(names)
+        return sorted(key[len(prefix):] for key in keys)
 
     def cluster(self, name: str) -> dict:
         if not name:
@@ -73,10 +125,10 @@ class StateStore:
         text = self.read(name, "config")
         if text is None:
             raise KopsError(f"cluster not found {name!r}")
-        return yaml.safe_load(text)
+        return load(text)
 
     def instance_groups(self, cluster: str) -> list[dict]:
-        return [yaml.safe_load(self.read(cluster, "instancegroup", n) or "{}") for n in self.list_instance_groups(cluster)]
+        return [load(self.read(cluster, "instancegroup", n) or "{}") for n in self.list_instance_groups(cluster)]
 
 
 def dump(doc: dict) -> str:
@@ -130,7 +182,7 @@ def _etcd_names(cluster: dict) -> dict:
 
 def cmd_replace(args, store: StateStore) -> str:
     try:
-        docs = [d for d in yaml.safe_load_all(Path(args.filename).read_text()) if d]
+        docs = [d for d in yaml.safe_load_all(Path(args.filename).read_text(encoding="utf-8")) if d]
     except OSError as e:
         raise KopsError(f"error reading file {args.filename!r}: {e}") from e
     except yaml.YAMLError as e:
@@ -144,7 +196,7 @@ def cmd_replace(args, store: StateStore) -> str:
             old_text = store.read(name, "config")
             if old_text is None and not args.force:
                 raise KopsError(f"cluster {name!r} does not exist; use --force to create it")
-            old = yaml.safe_load(old_text) if old_text else None
+            old = load(old_text) if old_text else None
             if old is not None:
                 # kops's ValidateClusterUpdate: etcd cluster and member names and instance groups are immutable.
                 if _etcd_names(old) != _etcd_names(doc):
@@ -161,7 +213,7 @@ def cmd_replace(args, store: StateStore) -> str:
             if old_text is None and not args.force:
                 raise KopsError(f"InstanceGroup {name!r} does not exist; use --force to create it")
             _validate_instance_group(doc)
-            _bump_generation(doc, yaml.safe_load(old_text) if old_text else None)
+            _bump_generation(doc, load(old_text) if old_text else None)
             store.write(cluster, dump(doc), "instancegroup", name)
         else:
             raise KopsError(f"unhandled kind {kind!r} in {args.filename!r}")
@@ -238,11 +290,13 @@ def _comparable(mappings: list[dict], desired: list[dict]) -> list:
 
 class Cloud:
     def __init__(self, region: str):
+        import boto3  # pylint: disable=import-outside-toplevel  # not at the top: `kops get` does without it
         self.region = region
         self.ec2 = boto3.client("ec2", region_name=region)
         self.autoscaling = boto3.client("autoscaling", region_name=region)
 
     def launch_template(self, name: str) -> dict | None:
+        from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
         try:
             return self.ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Latest"])["LaunchTemplateVersions"][0]
         except ClientError as e:
@@ -397,14 +451,14 @@ def cmd_rolling_update(args, store: StateStore) -> str:
         return table + "\nMust specify --yes to rolling-update.\n"
     log = [table]
     for group, asg_name, instance, latest in todo:
-        replacement = _replace_instance(cloud, args.name, group, asg_name, instance, latest)
+        replacement = _replace_instance(cloud, args.name, asg_name, instance)
         log.append(f"I: Stopping instance \"{instance['InstanceId']}\", in group \"{asg_name}\"; "
                    f"replaced by \"{replacement}\".\n")
     log.append(f"I: Rolling update completed for cluster \"{args.name}\"!\n")
     return "".join(log)
 
 
-def _replace_instance(cloud: Cloud, cluster: str, group: dict, asg_name: str, instance: dict, latest: int) -> str:
+def _replace_instance(cloud: Cloud, cluster: str, asg_name: str, instance: dict) -> str:
     before = {i["InstanceId"] for i in cloud.autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Instances"]}
     etcd = [v for v in cloud.etcd_volumes(cluster) if any(a["InstanceId"] == instance["InstanceId"] for a in v.get("Attachments", []))]
@@ -488,9 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     except KopsError as e:
         sys.stderr.write(f"Error: {e}\n")
         return 1
-    except (ClientError, BotoCoreError) as e:
+    except _botocore_errors() as e:
         sys.stderr.write(f"Error: {e}\n")
         return 1
+
+
+def _botocore_errors() -> tuple:
+    """botocore's errors when this run used boto3 (EC2, Auto Scaling), else none: a light run never imports botocore."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    return (exceptions.ClientError, exceptions.BotoCoreError) if exceptions else ()
 
 
 if __name__ == "__main__":
