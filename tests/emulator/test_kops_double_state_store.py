@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +25,7 @@ from tests.local_aws.harness import REPO_ROOT, LocalAWS, free_port
 from tests.local_aws.kops_double.s3_state import S3Client, S3ClientError, S3Error
 
 from .support import PROVIDER
+from .test_iam_auth import policy, set_enforcement  # the local AWS's IAM enforcement switch, as that file uses it
 
 KOPS = str(REPO_ROOT / "tests" / "local_aws" / "bin" / "kops")
 ODD_KEY = "odd dir/a key+with=odd chars ünïcødé €.yaml"
@@ -127,18 +127,6 @@ def test_unreachable_endpoint_reads_as_botocore():
 
 
 # -- IAM enforcement -----------------------------------------------------------------------------------------------
-
-def set_enforcement(aws: LocalAWS, value: str) -> None:
-    """value: "0" = every request is authorized from now on, "inf" = none is (as tests/emulator/test_iam_auth.py)."""
-    request = urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset-auth", data=value.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
 
 def user_keys(iam: Any, name: str, document: str | None) -> dict[str, str]:
     iam.create_user(UserName=name)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
 
+from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
 from tests.integration import runner
 
 PLAYBOOK = "tests/integration/playbooks/module_in_worker.yml"
@@ -113,10 +115,6 @@ def test_audit_reads_the_same_in_worker_and_process(local_aws, tmp_path, acme_co
 def test_clients_of_the_process_session_act_with_their_own_credentials(local_aws):
     """A module's clients come from one boto3 session per process (aws_module.process_session), made in the main
     process and inherited by every worker: each client must still sign with the credentials it was given."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
-
     accounts = ["222222222222", "111111111101", "333300000001"] * 4
 
     def identity(account):

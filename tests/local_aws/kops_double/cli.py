@@ -20,6 +20,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load(text: str):
     return yaml.load(text, Loader=_LOADER)  # nosec B506 - a safe loader
 
+
 VERSION = "1.28.4"
 CONTROL_PLANE_ROLES = ("Master", "ControlPlane", "APIServer")
 V1ALPHA2 = "kops.k8s.io/v1alpha2"

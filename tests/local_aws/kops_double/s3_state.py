@@ -32,8 +32,9 @@ class S3Error(S3ClientError):
         self.code, self.message = code, message
 
 
-def endpoint_from_environ(environ=os.environ) -> str | None:
+def endpoint_from_environ(environ=None) -> str | None:
     """The S3 endpoint the AWS SDKs would use from the environment, or None for AWS's own endpoints."""
+    environ = os.environ if environ is None else environ
     if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
         return None
     return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
@@ -66,8 +67,9 @@ class S3Client:
         self.access_key, self.secret_key, self.session_token, self.region = access_key, secret_key, session_token, region
 
     @classmethod
-    def from_environ(cls, region: str = DEFAULT_REGION, environ=os.environ) -> S3Client | None:
+    def from_environ(cls, region: str = DEFAULT_REGION, environ=None) -> S3Client | None:
         """A client for the endpoint and static credentials in the environment, or None if they are not all set."""
+        environ = os.environ if environ is None else environ
         endpoint = endpoint_from_environ(environ)
         if not (endpoint and environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY")):
             return None
