@@ -84,7 +84,8 @@ def _matching_ids(store: dict[str, dict[str, str]], tag_filters: list[tuple[str,
     """Ids of the resources that can pass every literal tag filter. A non-string tag value is kept (moto
     compares such values in other ways), so this is never narrower than moto's own filtering."""
     ids = set()
-    for resource_id, tags in store.items():
+    # A snapshot: concurrent requests tag new resources meanwhile (iterating the live dict raised a 500).
+    for resource_id, tags in list(store.items()):
         for key, values in tag_filters:
             value = tags.get(key)
             if value is None or (isinstance(value, str) and value not in values):
