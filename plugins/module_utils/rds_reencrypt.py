@@ -753,6 +753,30 @@ class SecondaryReencrypt(Reencrypt):
         super().step_verify_cutover(facts)
 
 
+def tagged_global_members(tagging, global_id):
+    """{member identifier: names of the tagged clusters} for the clusters tagged as members of `global_id` in the
+    tagging client's region. A server-side tag lookup (Resource Groups Tagging API): one call whatever the number of
+    clusters in the account, where listing every cluster would grow with the fleet."""
+    found = {}
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": TAG_GLOBAL, "Values": [global_id]}], ResourceTypeFilters=["rds:cluster"])
+    for page in pages:
+        for resource in page["ResourceTagMappingList"]:
+            tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+            if tags.get(TAG_GLOBAL) == global_id and tags.get(TAG_SOURCE):
+                found.setdefault(tags[TAG_SOURCE], set()).add(resource["ResourceARN"].rsplit(":", 1)[-1])
+    return found
+
+
+def exists_cluster(rds, name):
+    try:
+        return bool(rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"])
+    except ClientError as e:
+        if error_code(e) == "DBClusterNotFoundFault":
+            return False
+        raise
+
+
 def find_global_members(clients, global_id, primary, primary_region, regions):
     """{cluster identifier: region} of a global database: its member list, plus the clusters tagged as belonging to
     it in `regions` (a member removed by an interrupted run, under its own name or set aside as <name>-byok-old)."""
@@ -764,15 +788,11 @@ def find_global_members(clients, global_id, primary, primary_region, regions):
         arn = member["DBClusterArn"]
         clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
     for region in sorted(regions):
-        rds = clients("rds", region)
-        for page in rds.get_paginator("describe_db_clusters").paginate():
-            for cluster in page["DBClusters"]:
-                tags = cluster.get("TagList")
-                if tags is None:
-                    tags = rds.list_tags_for_resource(ResourceName=cluster["DBClusterArn"])["TagList"]
-                tags = {t["Key"]: t["Value"] for t in tags}
-                if tags.get(TAG_GLOBAL) == global_id and tags.get(TAG_SOURCE):
-                    clusters.setdefault(tags[TAG_SOURCE], region)
+        tagged = tagged_global_members(clients("resourcegroupstaggingapi", region), global_id)
+        for identifier, names in sorted(tagged.items()):
+            # The tag index lags deletions: a cluster deleted since it was tagged is not a member.
+            if identifier not in clusters and any(exists_cluster(clients("rds", region), n) for n in sorted(names)):
+                clusters[identifier] = region
     # An interrupted re-key can leave the primary outside the global database for a moment; it is still a member.
     clusters.setdefault(primary, primary_region)
     return clusters

@@ -92,7 +92,11 @@ options:
     type: float
     default: 15
   global_cluster:
-    description: The global database O(identifier) is the primary of; every member is moved onto its region's key.
+    description:
+      - The global database O(identifier) is the primary of; every member is moved onto its region's key.
+      - Members are read from the global database, and a member a stopped run took out of it is found by its
+        C(byok:reencrypt-global-cluster) tag with the Resource Groups Tagging API (C(tag:GetResources)) in each region
+        of O(region_keys).
     type: str
   region_keys:
     description: For O(global_cluster), the key ARN per region (C({us-east-1 -> arn, us-west-2 -> arn})).

@@ -70,7 +70,7 @@ class World:
                                                       MasterUsername="postgres", MasterUserPassword="not-a-secret-1")
         iam.put_role_policy(RoleName=AUTOMATION_ROLE, PolicyName="scoped", PolicyDocument=policy(
             allow(["kms:DescribeKey", "kms:Encrypt"], [self.provider_key, f"arn:aws:kms:*:{CUSTOMER}:key/*"]),
-            allow("rds:DescribeDBClusters", "arn:aws:rds:*:*:cluster:*"),
+            allow("rds:DescribeDBClusters", "arn:aws:rds:*:*:cluster:*"), allow("tag:GetResources", "*"),
             allow("s3:GetEncryptionConfiguration", f"arn:aws:s3:::{BUCKET}")))
         iam.put_role_policy(RoleName=ROOT_TRUSTED_ROLE, PolicyName="any", PolicyDocument=policy(allow("kms:ListKeys", "*")))
         set_enforcement(aws, "0")
@@ -160,6 +160,15 @@ def test_s3_bucket_encryption_has_its_iam_action_name(world: World, request: pyt
         s3.get_bucket_encryption(Bucket=BUCKET)
     assert excinfo.value.response["Error"]["Code"] != "AccessDenied"  # authorized; moto then says "no configuration"
     assert "403" in denied(s3.list_objects_v2, Bucket=BUCKET)
+
+
+def test_the_tagging_api_is_authorized_with_its_iam_prefix(world: World, request: pytest.FixtureRequest) -> None:
+    expect_gap_on_plain(request, "the tagging API is authorized as tagging:GetResources")
+    found = world.role("resourcegroupstaggingapi").get_resources(ResourceTypeFilters=["rds:cluster"])
+    assert isinstance(found["ResourceTagMappingList"], list)
+    assert "403" in denied(world.role("resourcegroupstaggingapi", ROOT_TRUSTED_ROLE).get_resources)
+    logged = [c for c in world.calls() if c["action"].endswith(":GetResources")]
+    assert {(c["action"], c["allowed"]) for c in logged} == {("tag:GetResources", True), ("tag:GetResources", False)}
 
 
 def test_the_call_log_names_principal_action_and_resources(world: World, request: pytest.FixtureRequest) -> None:

@@ -13,6 +13,8 @@ names S3's GetBucketEncryption/PutBucketEncryption ``s3:ListBucket``/``s3:Create
 - words a denial as AWS does, naming the resource, and for JSON-protocol services (KMS) as JSON
   ``AccessDeniedException`` (moto answers XML, which botocore reports as a bare ``403``);
 - gives the S3 bucket sub-resources BYOK uses their IAM action names (s3:GetEncryptionConfiguration, ...);
+- names the Resource Groups Tagging API's actions with their IAM prefix ``tag:`` (moto uses the signing name,
+  ``tagging:``, so no real policy could allow tag:GetResources);
 - when the server runs with ``BYOK_LOCAL_AWS_CALL_LOG=<file>``, appends one JSON line per authorized request
   (enforcement on or off): principal ARN, IAM action, resources, and whether it was allowed. ``scripts/
   least-privilege`` derives the IAM policy from it, and tests compare it with the shipped policy.
@@ -68,6 +70,8 @@ RDS_DESCRIBE_TYPES = {
     "DescribeDBClusters": "cluster", "DescribeDBInstances": "db", "DescribeDBClusterSnapshots": "cluster-snapshot",
     "DescribeDBSnapshots": "snapshot", "DescribeGlobalClusters": "global-cluster", "DescribeBlueGreenDeployments": "deployment",
 }
+# Services whose IAM action prefix is not the name moto knows them by (signing name, or its service name).
+IAM_PREFIXES = {"tagging": "tag", "resourcegroupstaggingapi": "tag"}
 EC2_ID_TYPES = {"lt-": "launch-template", "vol-": "volume", "snap-": "snapshot", "i-": "instance", "ami-": "image"}
 EC2_PARAMETERS = ("LaunchTemplateId", "VolumeId", "SnapshotId", "SourceSnapshotId", "InstanceId")
 
@@ -192,6 +196,7 @@ def log_call(response: Any, action: str, resources: list[str], allowed: bool) ->
     if not path:
         return
     service = getattr(response, "service_name", None) or "s3"
+    service = IAM_PREFIXES.get(service, service)
     record = {"principal": principal_arn(response), "account": response.current_account, "region": response.region,
               "action": f"{service}:{action}", "resources": resources or ["*"], "allowed": allowed, "enforced": enforcing()}
     line = json.dumps(record, sort_keys=True)
@@ -250,6 +255,13 @@ def apply() -> None:
             log_call(self, action, resources, False)
             raise
         log_call(self, action, resources, True)
+
+    @wrap(access_control.IAMRequest, "__init__")
+    def iam_request(original, self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        service, _, operation = self._action.partition(":")  # pylint: disable=protected-access
+        if service in IAM_PREFIXES:
+            self._action = f"{IAM_PREFIXES[service]}:{operation}"  # pylint: disable=protected-access
 
     @wrap(access_control.IAMRequest, "check_action_permitted")
     def check_action_permitted(original, self, resource):
