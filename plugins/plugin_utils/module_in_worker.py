@@ -29,6 +29,7 @@ from ansible.module_utils.common.json import get_module_encoder
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
+from ansible_collections.mattermost.byok.plugins.plugin_utils import template_cache
 
 try:
     import botocore.exceptions
@@ -43,7 +44,7 @@ PROFILE = "legacy"  # the serialization profile of modules that declare none (al
 IN_WORKER_PROTOCOL = hasattr(basic, "_ANSIBLE_PROFILE")
 
 # The services this collection's modules call: their models are parsed once, before the workers fork.
-SERVICES = ("autoscaling", "ec2", "iam", "kms", "rds", "s3", "sts")
+SERVICES = ("autoscaling", "ec2", "iam", "kms", "rds", "resourcegroupstaggingapi", "s3", "sts")
 
 
 class _UniquePaths(list):
@@ -108,6 +109,7 @@ def warm_templating():
         pass
 
 
+template_cache.install()
 warm_templating()
 # What the main process holds now (Ansible, boto3, the service models) lives as long as the run. Frozen, the garbage
 # collector no longer walks it: a collection in the main process or in a worker would write into every one of those

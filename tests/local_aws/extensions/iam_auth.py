@@ -259,7 +259,7 @@ def apply() -> None:
     @wrap(access_control.IAMRequest, "__init__")
     def iam_request(original, self, *args, **kwargs):
         original(self, *args, **kwargs)
-        service, _, operation = self._action.partition(":")  # pylint: disable=protected-access
+        service, operation = self._action.split(":", 1)  # pylint: disable=protected-access
         if service in IAM_PREFIXES:
             self._action = f"{IAM_PREFIXES[service]}:{operation}"  # pylint: disable=protected-access
 
