@@ -21,17 +21,17 @@ PLAYBOOK = "tests/integration/playbooks/module_in_worker.yml"
 WAYS = {"worker": {}, "process": {"BYOK_MODULES_IN_WORKER": "false"}}
 
 
-def run(local_aws, tmp_path, way, case, *args, **extra_vars):
+def run(local_aws, tmp_path, way, case, *args, runs_module=True, **extra_vars):
     out = tmp_path / f"result-{way}-{case}.json"
     extra = {"case": case, "out": str(out), **extra_vars}
     proc = runner.run_playbook(local_aws.endpoint_url, "localhost,", str(tmp_path / "artifacts"), "-vvv", "-e", json.dumps(extra), *args,
                                playbook=PLAYBOOK, extra_env=WAYS[way])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # A module process is announced by its payload's path; the worker runs it without one.
-    module_file = "encryption_audit_info" if case == "audit" else case
+    module_file = {"audit": "encryption_audit_info", "template_lookup": "write_report"}.get(case, case)
     ran_as_process = f"/plugins/modules/{module_file}.py" in "".join(
         line for line in proc.stdout.splitlines() if line.startswith("Using module file "))
-    assert ran_as_process == (way == "process"), f"{case} did not run as {way}"
+    assert ran_as_process == (way == "process" and runs_module), f"{case} did not run as {way}"
     return json.loads(out.read_text()), proc.stdout
 
 
@@ -66,6 +66,32 @@ def test_write_report_check_diff_idempotence_and_errors(local_aws, tmp_path, way
     result = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest.parent), content=content)
     assert result["failed"] is True and "is a directory" in result["msg"]
     assert sorted(p.name for p in dest.parent.iterdir()) == ["acme.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_write_report_renders_a_template_as_the_template_lookup_does(local_aws, tmp_path, way):
+    dest, reference = tmp_path / "out" / "report.md", tmp_path / "out" / "lookup.md"
+    keys = {"s3": "arn:aws:kms:us-east-1:111122223333:key/a", "rds": "arn:aws:kms:us-east-1:111122223333:key/b"}
+    result = result_of(local_aws, tmp_path, way, "write_report", "--check", dest=str(dest), template="report.md.j2",
+                       customer="acme", keys=keys)
+    assert result["changed"] is True and not dest.exists()
+    result = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest), template="report.md.j2", customer="acme", keys=keys)
+    assert result["changed"] is True
+    assert result_of(local_aws, tmp_path, way, "template_lookup", dest=str(reference), template="report.md.j2",
+                     customer="acme", keys=keys)["changed"] is True
+    assert dest.read_text() == reference.read_text()
+    assert dest.read_text().startswith("# Report for acme\n\n| Service | Key |\n|---|---|\n| Aurora/RDS | `arn:aws:kms:")
+    assert "\n2 keys: s3, rds.\n" in dest.read_text()
+    again = result_of(local_aws, tmp_path, way, "write_report", dest=str(dest), template="report.md.j2", customer="acme", keys=keys)
+    assert again["changed"] is False
+
+    missing = result_of(local_aws, tmp_path, way, "write_report", dest=str(tmp_path / "x.md"), template="absent.md.j2",
+                        runs_module=False)
+    assert missing["failed"] is True and "absent.md.j2" in missing["msg"]
+    both = result_of(local_aws, tmp_path, way, "write_report", dest=str(tmp_path / "x.md"), template="report.md.j2",
+                     content="text", customer="acme", keys=keys)
+    assert both["failed"] is True and "mutually exclusive" in both["msg"]
+    assert not (tmp_path / "x.md").exists()
 
 
 @pytest.mark.parametrize("way", WAYS)
