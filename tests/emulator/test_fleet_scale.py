@@ -17,7 +17,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 from moto.iam.models import iam_backends
-from moto.rds.models import DBCluster
+from moto.rds.models import DBCluster, DBInstance, rds_backends
 from moto.server import ThreadedMotoServer
 
 from benchmarks import fleet as bench
@@ -250,3 +250,28 @@ def test_cluster_members_read_from_a_copy_of_the_instances():
 
     instances = ChangingMeanwhile(a=1, b=2)
     assert fleet_scale._values_copy(instances) == [1, 2] and instances.interrupted == 1  # pylint: disable=protected-access
+
+
+def test_rds_filtered_describes_walk_a_copy_of_the_instances():
+    """DescribeDBInstances with a db-cluster-id filter walks every DB instance of the region; an instance created by
+    another request during the walk made it fail (HTTP 500 in a fleet apply). The filter now walks a copy, taken again
+    when a change interrupts it, and filters as before."""
+    extensions.apply()
+    backend = rds_backends["123456789099"]["us-east-1"]  # called directly: the race needs a change mid-walk
+
+    class ChangingMeanwhile(dict):
+        interrupted = 0
+
+        def items(self):
+            if not self.interrupted:
+                self.interrupted += 1
+                raise RuntimeError("OrderedDict mutated during iteration")
+            return super().items()
+
+    class Instance:
+        def __init__(self, cluster):
+            self.db_cluster_identifier = cluster
+
+    instances = ChangingMeanwhile(one=Instance("c1"), two=Instance("c2"), three=Instance("c1"))
+    kept = backend._filter_resources(instances, {"db-cluster-id": ["c1"]}, DBInstance)  # pylint: disable=protected-access
+    assert list(kept) == ["one", "three"] and instances.interrupted == 1

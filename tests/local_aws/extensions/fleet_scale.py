@@ -23,7 +23,8 @@ Two more costs of a busy server, not of AWS:
   an HTTP 500 seen when seeding a fleet with concurrent workers). The walk now goes over a copy of the roles.
 - RDS finds a cluster's members by walking every DB instance of the region (creating a cluster instance does it
   too); an instance created meanwhile made it fail the same way ("OrderedDict mutated during iteration"). It walks
-  a copy as well.
+  a copy as well, and so do RDS's filtered describes (DescribeDBInstances with a ``db-cluster-id`` filter failed that
+  way in a fleet apply while another customer's instances were created).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.iam.models import IAMBackend
-from moto.rds.models import DBCluster, DBInstanceClustered
+from moto.rds.models import DBCluster, DBInstanceClustered, RDSBackend
 
 from ._patching import MotoInternalsChanged, replace, require, wrap
 
@@ -140,6 +141,16 @@ def _values_copy(mapping: Any) -> list[Any]:
     return list(mapping.values())
 
 
+def _items_copy(mapping: Any) -> dict[Any, Any]:
+    """The items of a dict that other requests may change meanwhile, as _values_copy."""
+    for _attempt in range(100):
+        try:
+            return dict(mapping.items())
+        except RuntimeError:
+            continue
+    return dict(mapping.items())
+
+
 def _cluster_members(cluster: Any) -> list[Any]:
     """moto's DBCluster._members, over a copy of the region's DB instances."""
     return [db for db in _values_copy(cluster.backend.databases)
@@ -190,3 +201,6 @@ def apply() -> None:
         return list(original(self))  # a copy: callers walk it while other requests may add or delete roles
 
     replace(DBCluster, "_members", property(_cluster_members))
+    original_filter_resources = require(RDSBackend, "_filter_resources")
+    replace(RDSBackend, "_filter_resources", staticmethod(
+        lambda resources, filters, resource_class: original_filter_resources(_items_copy(resources), filters, resource_class)))
