@@ -232,21 +232,30 @@ def test_moto_package_listing_read_once():
     assert Path(backends.__file__).parent.is_dir()
 
 
+class ChangingMeanwhile(dict):
+    """A dict that another request changes during the first walk of its values or items."""
+
+    interrupted = 0
+
+    def _walk(self, view):
+        if not self.interrupted:
+            self.interrupted += 1
+            raise RuntimeError("OrderedDict mutated during iteration")
+        return view()
+
+    def values(self):
+        return self._walk(super().values)
+
+    def items(self):
+        return self._walk(super().items)
+
+
 def test_cluster_members_read_from_a_copy_of_the_instances():
     """RDS walks the region's DB instances to find a cluster's members; an instance created during the walk made
     it fail ("OrderedDict mutated during iteration", HTTP 500 while seeding). The walk copies them first, and the
     copy is taken again when a change interrupts it."""
     extensions.apply()
     assert DBCluster._members.fget is fleet_scale._cluster_members  # pylint: disable=protected-access
-
-    class ChangingMeanwhile(dict):
-        interrupted = 0
-
-        def values(self):
-            if not self.interrupted:
-                self.interrupted += 1
-                raise RuntimeError("OrderedDict mutated during iteration")
-            return super().values()
 
     instances = ChangingMeanwhile(a=1, b=2)
     assert fleet_scale._values_copy(instances) == [1, 2] and instances.interrupted == 1  # pylint: disable=protected-access
@@ -258,15 +267,6 @@ def test_rds_filtered_describes_walk_a_copy_of_the_instances():
     when a change interrupts it, and filters as before."""
     extensions.apply()
     backend = rds_backends["123456789099"]["us-east-1"]  # called directly: the race needs a change mid-walk
-
-    class ChangingMeanwhile(dict):
-        interrupted = 0
-
-        def items(self):
-            if not self.interrupted:
-                self.interrupted += 1
-                raise RuntimeError("OrderedDict mutated during iteration")
-            return super().items()
 
     class Instance:
         def __init__(self, cluster):

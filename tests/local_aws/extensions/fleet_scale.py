@@ -130,25 +130,23 @@ def _fast_resource_tags(backend: TagBackend, filters: Any) -> list[dict[str, str
 _APPLIED: list[bool] = []
 
 
-def _values_copy(mapping: Any) -> list[Any]:
-    """The values of a dict that other requests may change meanwhile (RDS's is a Python-level mapping, so even
-    copying it can meet a change: try again)."""
+def _copy(read: Any) -> Any:
+    """`read()` of a dict that other requests may change meanwhile (RDS's is a Python-level mapping, so even copying
+    it can meet a change: try again)."""
     for _attempt in range(100):
         try:
-            return list(mapping.values())
+            return read()
         except RuntimeError:
             continue
-    return list(mapping.values())
+    return read()
+
+
+def _values_copy(mapping: Any) -> list[Any]:
+    return _copy(lambda: list(mapping.values()))
 
 
 def _items_copy(mapping: Any) -> dict[Any, Any]:
-    """The items of a dict that other requests may change meanwhile, as _values_copy."""
-    for _attempt in range(100):
-        try:
-            return dict(mapping.items())
-        except RuntimeError:
-            continue
-    return dict(mapping.items())
+    return _copy(lambda: dict(mapping.items()))
 
 
 def _cluster_members(cluster: Any) -> list[Any]:
