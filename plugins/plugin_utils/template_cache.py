@@ -5,7 +5,7 @@
 
 ansible-core compiles a template (Jinja parse, code generation, Python compile) every time it renders one, and each
 task of each customer renders in a freshly forked worker: a fleet run compiles the same few hundred templates and
-conditionals for every customer, a fifth of its CPU (docs/fleet.md). This keeps the compiled Python code of every
+conditionals for every customer, about a sixth of its CPU (docs/fleet.md). This keeps the compiled Python code of every
 template, keyed by its source and every setting that shapes the code: in memory (the main process's entries reach the
 workers it forks) and in a private directory for the run (what one worker compiled, the next ones read back with
 `marshal`). Rendering is unchanged: the same code object Jinja would have produced, run the same way.
