@@ -56,6 +56,16 @@ class ReencryptError(Exception):
         self.changed = changed
 
 
+def find_cluster(rds, name):
+    """The DB cluster named `name`, or None."""
+    try:
+        return rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+    except ClientError as e:
+        if error_code(e) in CLUSTER_NOT_FOUND:
+            return None
+        raise
+
+
 def _now():
     return time.monotonic()
 
@@ -101,12 +111,7 @@ class Reencrypt:
     # -- reading AWS ---------------------------------------------------------------------------------------------
 
     def describe_cluster(self, name, rds=None):
-        try:
-            return (rds or self.rds).describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
-        except ClientError as e:
-            if error_code(e) in CLUSTER_NOT_FOUND:
-                return None
-            raise
+        return find_cluster(rds or self.rds, name)
 
     def describe_instance(self, name, rds=None):
         try:
@@ -768,15 +773,6 @@ def tagged_global_members(tagging, global_id):
     return found
 
 
-def exists_cluster(rds, name):
-    try:
-        return bool(rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"])
-    except ClientError as e:
-        if error_code(e) == "DBClusterNotFoundFault":
-            return False
-        raise
-
-
 def find_global_members(clients, global_id, primary, primary_region, regions):
     """{cluster identifier: region} of a global database: its member list, plus the clusters tagged as belonging to
     it in `regions` (a member removed by an interrupted run, under its own name or set aside as <name>-byok-old)."""
@@ -791,7 +787,7 @@ def find_global_members(clients, global_id, primary, primary_region, regions):
         tagged = tagged_global_members(clients("resourcegroupstaggingapi", region), global_id)
         for identifier, names in sorted(tagged.items()):
             # The tag index lags deletions: a cluster deleted since it was tagged is not a member.
-            if identifier not in clusters and any(exists_cluster(clients("rds", region), n) for n in sorted(names)):
+            if identifier not in clusters and any(find_cluster(clients("rds", region), n) for n in sorted(names)):
                 clusters[identifier] = region
     # An interrupted re-key can leave the primary outside the global database for a moment; it is still a member.
     clusters.setdefault(primary, primary_region)
