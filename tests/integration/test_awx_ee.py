@@ -51,7 +51,7 @@ def installed(context: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_containerfile_builds_the_stages(context: Path) -> None:
     text = (context / "Containerfile").read_text()
     assert 'ARG EE_BASE_IMAGE="quay.io/fedora/fedora:42"' in text
-    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.19,<2.22 ansible-runner>=2.4"' in text
+    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.21,<2.22 ansible-runner>=2.4"' in text
     assert "COPY _build /build" in text
     assert 'ansible-galaxy collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml ' \
            '--collections-path "/usr/share/ansible/collections"' in text
