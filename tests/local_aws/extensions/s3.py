@@ -135,9 +135,13 @@ def _bucket_default(bucket: FakeBucket) -> dict[str, Any]:
 
 
 def _effective_sse(bucket: FakeBucket, encryption: str | None, kms_key_id: str | None) -> tuple[str | None, str | None]:
-    """(algorithm, key) the object gets: the request's, else the bucket default's (as moto's put_object does)."""
+    """(algorithm, key) the object gets: the request's, else the bucket default's. A request that names aws:kms
+    without a key id gets the AWS managed key aws/s3, not the bucket default key (moto takes the default's):
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html, PutObject SSEKMSKeyId."""
+    if encryption:
+        return encryption, kms_key_id
     default = _bucket_default(bucket)
-    return encryption or default.get("SSEAlgorithm"), kms_key_id or default.get("KMSMasterKeyID")
+    return default.get("SSEAlgorithm"), kms_key_id or default.get("KMSMasterKeyID")
 
 
 def _copy_source(response: S3Response) -> FakeKey | None:
