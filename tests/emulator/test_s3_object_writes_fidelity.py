@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 
 import pytest
 from botocore.exceptions import ClientError
@@ -109,3 +110,25 @@ def test_retain_until_in_the_past_is_refused(aws, unique_name):
                        "copy legal hold": "ok"}
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["f", "h", "src"]
     s3.put_object_legal_hold(Bucket=bucket, Key="h", LegalHold={"Status": "OFF"})
+
+
+@against_both("a Deny's Condition is ignored: every upload is refused, the default-encrypted one too", raises=AssertionError)
+def test_deny_on_the_encryption_header_and_a_missing_key_id_is_evaluated(aws, bucket):
+    """A Deny for "SSE-KMS asked for, with a key id other than ours or none" (StringNotEquals holds for a missing key:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html) refuses
+    aws:kms without a key id and with another key, and lets through a write with no encryption header (the default)
+    and one naming our key. https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html"""
+    s3, kms = aws.client("s3", account=PROVIDER), aws.client("kms", account=PROVIDER)
+    ours, other = new_key(kms)["Arn"], new_key(kms)["Arn"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyOther", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": ["aws:kms", "aws:kms:dsse"]},
+                      "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": ours}}}]}))
+    results = {
+        "no header": outcome(s3.put_object, Bucket=bucket, Key="a", Body=b"x"),
+        "ours": outcome(s3.put_object, Bucket=bucket, Key="b", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=ours),
+        "aws:kms alone": outcome(s3.put_object, Bucket=bucket, Key="c", Body=b"x", ServerSideEncryption="aws:kms"),
+        "other": outcome(s3.put_object, Bucket=bucket, Key="d", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=other),
+    }
+    statuses = {name: result if result == "ok" else result[1] for name, result in results.items()}
+    assert statuses == {"no header": "ok", "ours": "ok", "aws:kms alone": 403, "other": 403}

@@ -157,6 +157,12 @@ def test_every_attribute_kept_check_mode_skips_policy_and_second_run(local_aws, 
         s3.put_object(Bucket=bucket, Key="new", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=old_key)
     s3.put_object(Bucket=bucket, Key="new", Body=b"x")
     assert s3.head_object(Bucket=bucket, Key="new")["SSEKMSKeyId"] == key_arn
+    # aws:kms with no key id would land on the AWS managed key aws/s3, not on the bucket default: refused too.
+    with pytest.raises(s3.exceptions.ClientError) as no_key_id:
+        s3.put_object(Bucket=bucket, Key="aws-s3", Body=b"x", ServerSideEncryption="aws:kms")
+    assert no_key_id.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    s3.put_object(Bucket=bucket, Key="named", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    assert s3.head_object(Bucket=bucket, Key="named")["SSEKMSKeyId"] == key_arn
 
 
 def test_acl_grants_kept_on_a_bucket_with_acls(local_aws, tmp_path, unique_name, key_arn, old_key):
