@@ -663,7 +663,7 @@ class VersionsEngine(Engine):
                 outcomes.append(Outcome(label(version), "skipped", "SSE-C: only the owner of its customer-provided key can copy it"))
             else:
                 (new if state == "on_key" else old).append(version)
-        seen: dict = {}  # VersionId -> content identity, each read at most once per key
+        seen: dict = {}  # ("head" | "body", VersionId) -> content identity: each version read at most once per key
         pairs = pair_in_order(old, new, lambda original, on_key: self._same_content(key, original, on_key, seen))
         replaced = [(v, new[k]) for v, k in zip(old, pairs) if k is not None]
         todo = [v for v, k in zip(old, pairs) if k is None]
@@ -735,7 +735,9 @@ class VersionsEngine(Engine):
         if original.get("Size", 0) != on_key.get("Size", 0):
             return False
         theirs = self._checksum(key, on_key, seen)
-        return theirs is not None and theirs == self._original_identity(key, original, seen)
+        if theirs is None or theirs[0] != (copy_checksum_algorithm(original) or (original.get("ChecksumAlgorithm") or [None])[0]):
+            return False  # another algorithm than its copy would carry: no read of the original needed to tell
+        return theirs == self._original_identity(key, original, seen)
 
     def _copy_version(self, key: str, version: dict, latest_etag: str) -> dict:
         extra = {}

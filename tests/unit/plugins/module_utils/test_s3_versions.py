@@ -309,3 +309,15 @@ DATE = {"ResponseMetadata": {"HTTPHeaders": {"date": "Thu, 01 Jan 2026 00:00:00 
 ])
 def test_lock_and_redirect_copies_expired_retention_as_none(head, expected):
     assert s3_reencrypt.lock_and_redirect({**head, **DATE}) == expected
+
+
+def test_a_candidate_with_another_algorithm_is_told_apart_without_reading_the_original(bucket):
+    """An original without a checksum of its own is paired by SHA-256; a same-size version on the key with a CRC64NVME
+    checksum (a writer's, as S3 adds by default) can't be its copy, and the original's body is not read to say so."""
+    bucket.keys, bucket.now = {"e": []}, 100.0
+    bucket.put("e", "e1")
+    bucket.now = 105.0
+    bucket.put("e", "eW", kms=KEY, checksum=("CRC64NVME", "crcW="))
+    bucket.now = 110.0
+    plan = run(bucket, 102.0, check=True)
+    assert plan["re_encrypted"] == 1 and plan["replaced_versions"] == 0 and bucket.reads == 0
