@@ -703,14 +703,19 @@ class VersionsEngine(Engine):
         return outcomes + restored + self._delete_replaced(key, replaced + made, seen)
 
     # --- content identity (see the comment above list_version_groups) ------------------------------------------
-    def _checksum(self, key: str, version: dict, seen: dict) -> tuple[str, str] | None:
-        """The full-object checksum S3 keeps with a version (one HeadObject)."""
-        name = ("head", version["VersionId"])
+    def _head(self, key: str, version_id: str, seen: dict) -> dict:
+        """HeadObject of a version with its checksum, once per run and key (versions don't change; only what is kept
+        of the answer is held)."""
+        name = ("head", version_id)
         if name not in seen:
-            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"],
-                                   ChecksumMode="ENABLED")
-            seen[name] = full_object_checksum(head)
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+            seen[name] = {"SSEKMSKeyId": head.get("SSEKMSKeyId"), "ContentLength": head.get("ContentLength"),
+                          "checksum": full_object_checksum(head)}
         return seen[name]
+
+    def _checksum(self, key: str, version: dict, seen: dict) -> tuple[str, str] | None:
+        """The full-object checksum S3 keeps with a version."""
+        return self._head(key, version["VersionId"], seen)["checksum"]
 
     def _original_identity(self, key: str, version: dict, seen: dict) -> tuple[str, str] | None:
         """What the copy of an original carries: its own full-object checksum, or the SHA-256 of its body (read here)
@@ -767,10 +772,9 @@ class VersionsEngine(Engine):
             if self.o.check_mode:
                 outcomes.append(Outcome(label, "deleted"))  # would be, once its copy reads back
                 continue
-            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=copy["VersionId"],
-                                   ChecksumMode="ENABLED")
-            theirs = full_object_checksum(head)
-            if (head.get("SSEKMSKeyId") != self.o.key_arn or head.get("ContentLength") != original.get("Size", 0)
+            head = self._head(key, copy["VersionId"], seen)  # read in this run: by the pairing, or now for a new copy
+            theirs = head["checksum"]
+            if (head["SSEKMSKeyId"] != self.o.key_arn or head["ContentLength"] != original.get("Size", 0)
                     or theirs is None or theirs != self._original_identity(key, original, seen)):
                 outcomes.append(Outcome(label, "kept", "its copy did not read back on the key with the same size and checksum: kept"))
                 continue
