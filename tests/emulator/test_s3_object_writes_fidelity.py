@@ -11,6 +11,9 @@
 - A write (PutObject, CopyObject, CreateMultipartUpload) whose ``x-amz-object-lock-retain-until-date`` is not in the
   future is refused: 400 InvalidArgument "The retain until date must be in the future!".
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html#object-lock-retention-periods
+- HeadObject with ``ChecksumMode=ENABLED`` of an SSE-KMS object uploaded with a checksum needs kms:Decrypt: it fails
+  when the key is unusable (without checksum mode it still answers).
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .support import PROVIDER, against_both, new_key
+from .support import CUSTOMER, PROVIDER, against_both, new_key
 
 
 @pytest.fixture
@@ -132,3 +135,16 @@ def test_deny_on_the_encryption_header_and_a_missing_key_id_is_evaluated(aws, bu
     }
     statuses = {name: result if result == "ok" else result[1] for name, result in results.items()}
     assert statuses == {"no header": "ok", "ours": "ok", "aws:kms alone": 403, "other": 403}
+
+
+@against_both("the checksum of an object under a disabled key is answered", raises=AssertionError)
+def test_checksum_of_an_object_under_an_unusable_key_needs_decrypt(aws, bucket):
+    s3, customer_kms = aws.client("s3", account=PROVIDER), aws.client("kms", account=CUSTOMER)
+    key = new_key(customer_kms)
+    s3.put_object(Bucket=bucket, Key="o", Body=b"data", ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"],
+                  ChecksumAlgorithm="SHA256")
+    assert s3.head_object(Bucket=bucket, Key="o", ChecksumMode="ENABLED").get("ChecksumSHA256")
+    customer_kms.disable_key(KeyId=key["KeyId"])
+    results = {"head": outcome(s3.head_object, Bucket=bucket, Key="o"),
+               "head with checksum": outcome(s3.head_object, Bucket=bucket, Key="o", ChecksumMode="ENABLED")}
+    assert results == {"head": "ok", "head with checksum": ("400", 400)}

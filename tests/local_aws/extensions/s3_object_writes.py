@@ -14,6 +14,13 @@
   https://github.com/versity/versitygw/issues/1734 and https://github.com/storj/edge/issues/510, whose S3-compatible
   servers were changed to give the same answer).
 
+- Checksums of SSE-KMS objects. Plain moto answers HeadObject with ``x-amz-checksum-mode: ENABLED`` whatever the
+  object's key. AWS (HeadObject, ChecksumMode): "If you enable checksum mode and the object is uploaded with a checksum
+  and encrypted with an Key Management Service (KMS) key, you must have permission to use the kms:Decrypt action to
+  retrieve the checksum" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html): here such a HeadObject
+  fails when the key is unusable (disabled, pending deletion), as reading the object does; without checksum mode it
+  needs no Decrypt and still answers.
+
 The third behaviour of the kind, ``aws:kms`` with no key id meaning the AWS managed key ``aws/s3`` rather than the
 bucket default key, is in ``s3._effective_sse`` where the key of every write is decided.
 """
@@ -23,10 +30,12 @@ import datetime
 import uuid
 from xml.sax.saxutils import escape
 
+from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 from moto.s3.responses import S3Response
 
 from ._patching import wrap
+from .s3 import check_readable
 
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 RETAIN_UNTIL_HEADER = "x-amz-object-lock-retain-until-date"
@@ -69,3 +78,15 @@ def apply() -> None:
         if value and writes and _not_in_future(value):
             return _invalid_argument(PAST_RETAIN_UNTIL, RETAIN_UNTIL_HEADER, value)
         return original(self, request, full_url)
+
+    @wrap(S3Response, "head_object")
+    def head_object_response(original, self, bucket_name, query, key_name, headers):
+        result = original(self, bucket_name, query, key_name, headers)
+        if result[0] == 200 and (self.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
+            key = self.backend.get_object(bucket_name, key_name, version_id=query.get("versionId", [None])[0])
+            if key is not None and key.encryption in KMS_ALGORITHMS and key.checksum_value:
+                try:
+                    check_readable(self.current_account, self.backend.get_bucket(bucket_name).region_name, key.kms_key_id)
+                except S3ClientError:
+                    return 400, {}, ""  # HEAD answers carry no body: botocore reports 400 Bad Request
+        return result
