@@ -113,8 +113,8 @@ def listing(s3, bucket):
     return found
 
 
-def test_delete_replaced_killed_mid_copy_converges_and_never_deletes_an_uncopied_version(local_aws, tmp_path, unique_name,
-                                                                                        key_arn, old_key):
+def test_delete_replaced_killed_mid_copy_converges_and_never_deletes_an_uncopied_version(
+        local_aws, tmp_path, unique_name, key_arn, old_key):
     """On the stricter local AWS (an SSE-KMS object's ETag is new with every write), a run with
     delete_replaced_versions is killed (ansible-playbook and the module) while copying; no original is ever gone
     before a copy of its content is on the key, and the next run ends in exactly the state an uninterrupted run

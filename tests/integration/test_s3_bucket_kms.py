@@ -201,8 +201,8 @@ def test_object_lock_retention_and_legal_hold_kept(local_aws, tmp_path, unique_n
 
 
 @pytest.mark.parametrize("all_versions", [False, True])
-def test_expired_retention_copied_as_none_running_retention_and_legal_hold_kept(local_aws, tmp_path, unique_name, key_arn,
-                                                                               old_key, all_versions):
+def test_expired_retention_copied_as_none_running_retention_and_legal_hold_kept(
+        local_aws, tmp_path, unique_name, key_arn, old_key, all_versions):
     """S3 refuses a copy that names a retain-until date in the past (400 InvalidArgument, as the local AWS does): an
     expired retention is copied as none; running governance/compliance retention and legal hold are kept."""
     s3 = local_aws.client("s3", account=PROVIDER)
