@@ -32,16 +32,18 @@ def normalize_encryption(config: dict | None) -> dict | None:
 
 
 def deny_other_keys_statement(bucket: str, key_arn: str, sid: str = DENY_OTHER_KEYS_SID) -> dict:
-    """Deny PutObject that names another key. A write with no key header is allowed: the bucket default applies
-    (a deny on a missing header would break clients that rely on the default, and UploadPart, which never carries
-    the header; research §3.3). Both conditions must hold: the header is present AND names another key."""
+    """Deny PutObject (also CopyObject and CreateMultipartUpload) that asks for SSE-KMS with anything but `key_arn`:
+    another key id, or none at all, which S3 takes as the AWS managed key aws/s3, not the bucket default key
+    (UserGuide, "Specifying server-side encryption with AWS KMS"). A write that sends no encryption header is
+    allowed: the bucket default applies (a deny on a missing header would break clients that rely on the default,
+    and UploadPart, which never carries the header; research §3.3). StringNotEquals holds for a missing key id."""
     return {
         "Sid": sid,
         "Effect": "Deny",
         "Principal": "*",
         "Action": "s3:PutObject",
         "Resource": f"arn:aws:s3:::{bucket}/*",
-        "Condition": {"Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+        "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": ["aws:kms", "aws:kms:dsse"]},
                       "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}},
     }
 

@@ -8,8 +8,9 @@ on the key: anything written later is on the key, so it needs no read), `marker`
 order whose copy, and every one before it, is finished), `complete`, the total found by the first count and the
 running counts. A kill loses at most the copies in flight, which the cutoff rule finds done on the next run.
 
-It also holds the run's `lease`: two runs copying one bucket at once would both copy an object listed by both (the
-copy keeps the ETag, so the ETag condition can't tell), giving it two new versions. A run takes the lease before its
+It also holds the run's `lease`: two runs copying one bucket at once would both copy an object listed by both (where
+the copy keeps an MD5 ETag the ETag condition can't tell, giving it two new versions; where it gets a new one, as any
+copy onto SSE-KMS on AWS, the second copy fails with 412). A run takes the lease before its
 first copy, renews it with every checkpoint save, gives it back at the end; a second run waits while the holder lives.
 A holder on this host is alive while its process is (pid and start time); on another host, while its heartbeat is
 younger than LEASE_TTL. Killing ansible-playbook does not kill the module it started (ansible-core runs each worker in

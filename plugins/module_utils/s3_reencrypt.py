@@ -15,8 +15,10 @@ modified in the cutoff's second, or when no cutoff is known, are read with HEAD.
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
+import hashlib
 import random
 import threading
 import time
@@ -154,6 +156,19 @@ class Retrying:
                 time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
 
+def lock_and_redirect(head: dict) -> dict:
+    """A HeadObject answer's object lock and website redirect, as CopyObject parameters. Legal hold and a retention
+    still running are kept. A retention whose retain-until date has passed (by S3's clock, the answer's Date) is not
+    sent: it protects nothing any more and S3 refuses a write naming a past date (400 InvalidArgument), so the copy
+    gets what any new version gets (the bucket's default retention, if it has one). A retention that runs out
+    between the HeadObject and the copy fails that copy; the next run copies it as expired."""
+    fields = {f: head[f] for f in ("ObjectLockLegalHoldStatus", "WebsiteRedirectLocation") if head.get(f)}
+    until = head.get("ObjectLockRetainUntilDate")
+    if head.get("ObjectLockMode") and until is not None and until.timestamp() > server_time(head):
+        fields.update(ObjectLockMode=head["ObjectLockMode"], ObjectLockRetainUntilDate=until)
+    return fields
+
+
 class Outcome:
     """What happened to one object."""
 
@@ -236,9 +251,7 @@ class Engine:
         if self.traits.acls_enabled:
             extra.update(_grants(self.retry.call(self.s3.get_object_acl, Bucket=self.o.bucket, Key=key)))
         if head is not None:
-            for field in ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus", "WebsiteRedirectLocation"):
-                if head.get(field):
-                    extra[field] = head[field]
+            extra.update(lock_and_redirect(head))
         checksum = (item.get("ChecksumAlgorithm") or [None])[0]
         if checksum:
             extra["ChecksumAlgorithm"] = checksum
@@ -525,8 +538,17 @@ def _finish(result, marker, complete, seconds, counter, engine, traits) -> dict:
 # are copied oldest to newest (each by VersionId), then the version that was current is copied again last so its
 # content is current once more. Every copy is conditional on the destination's newest ETag (IfMatch: the listed
 # current, then our own previous copy): a write by anyone else in between makes it fail with 412 and the key stops
-# there, the writer's object staying current. An original is reproduced when a later version on the key has its
-# ETag, matched in order; originals are deleted only with delete_replaced_versions, after their copy was read back.
+# there, the writer's object staying current. An original is reproduced when a later version on the key has the same
+# content, matched in order; originals are deleted only with delete_replaced_versions, after their copy was read back.
+#
+# "Same content" is not the ETag: on AWS an SSE-KMS object's ETag is not an MD5 of its body and is new with every
+# write (S3 API reference, Object.ETag), so a copy never has its original's ETag. It is the additional checksum S3
+# keeps with every version: CopyObject carries the source's full-object checksum over to the copy when no algorithm
+# is asked for, and a source without one (or with a composite, per-part one, which a single copy can't carry) is
+# copied with SHA-256, which S3 computes over the copy while the source's SHA-256 is computed here by reading it.
+# A map of version ids kept in the checkpoint was the alternative; it loses the copies a killed run had in flight
+# (each copied again, a duplicate version, on the next run) and everything with the checkpoint, while the checksum
+# stays with the version in S3 for any later run to read.
 
 def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marker: str | None):
     """(key, versions newest first, latest is a delete marker) per key; a key's versions gathered across pages."""
@@ -556,15 +578,44 @@ def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marke
         yield key, versions, deleted
 
 
-def reproduced(old: list[dict], new: list[dict]) -> list[bool]:
-    """For each old version (oldest first): has a later version on the key (oldest first) the same ETag, in order?"""
-    matched, j = [], 0
+CHECKSUM_FIELDS = ("ChecksumCRC64NVME", "ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256", "ChecksumSHA512",
+                   "ChecksumMD5", "ChecksumXXHASH64", "ChecksumXXHASH3", "ChecksumXXHASH128")
+COPY_CHECKSUM = "SHA256"  # asked for on copies of versions without a full-object checksum; computable from the body here
+
+
+def full_object_checksum(head: dict) -> tuple[str, str] | None:
+    """(algorithm, value) of the full-object checksum in a HeadObject answer (ChecksumMode=ENABLED); None when the
+    object has none, or only a composite one ("<checksum of the parts' checksums>-<parts>")."""
+    if head.get("ChecksumType") == "COMPOSITE":
+        return None
+    for field in CHECKSUM_FIELDS:
+        value = head.get(field)
+        if value:
+            return None if "-" in value else (field[len("Checksum"):], value)
+    return None
+
+
+def copy_checksum_algorithm(version: dict) -> str | None:
+    """The ChecksumAlgorithm a version's copy asks for: none when the listing shows a full-object checksum (S3 copies
+    it over), COPY_CHECKSUM when the version has none or one that may be composite (a multipart upload's, unless the
+    listing says FULL_OBJECT)."""
+    algorithm = (version.get("ChecksumAlgorithm") or [None])[0]
+    kind = version.get("ChecksumType")
+    composite = kind == "COMPOSITE" or (kind is None and "-" in version.get("ETag", ""))
+    return None if algorithm and not composite else COPY_CHECKSUM
+
+
+def pair_in_order(old: list, new: list, same) -> list[int | None]:
+    """For each old version (oldest first), the index of the later version on the key (oldest first) with the same
+    content, matched in order: each version on the key pairs with one original at most, after the previous pair.
+    `same(old, new)` is called lazily (it may read S3)."""
+    pairs, j = [], 0
     for version in old:
-        k = next((i for i in range(j, len(new)) if new[i]["ETag"] == version["ETag"]), None)
-        matched.append(k is not None)
+        k = next((i for i in range(j, len(new)) if same(version, new[i])), None)
+        pairs.append(k)
         if k is not None:
             j = k + 1
-    return matched
+    return pairs
 
 
 class VersionsEngine(Engine):
@@ -612,38 +663,86 @@ class VersionsEngine(Engine):
                 outcomes.append(Outcome(label(version), "skipped", "SSE-C: only the owner of its customer-provided key can copy it"))
             else:
                 (new if state == "on_key" else old).append(version)
-        done = reproduced(old, new)
-        todo = [v for v, ok in zip(old, done) if not ok]
+        seen: dict = {}  # ("head" | "body", VersionId) -> content identity: each version read at most once per key
+        pairs = pair_in_order(old, new, lambda original, on_key: self._same_content(key, original, on_key, seen))
+        replaced = [(v, new[k]) for v, k in zip(old, pairs) if k is not None]
+        todo = [v for v, k in zip(old, pairs) if k is None]
         outcomes += [Outcome(label(v), "on_key", size=v.get("Size", 0)) for v in new]
-        outcomes += [Outcome(label(v), "replaced", size=v.get("Size", 0)) for v, ok in zip(old, done) if ok]
-        current = versions[0]
-        if not todo:
-            return outcomes + self._delete_replaced(key, [v for v, ok in zip(old, done) if ok], new)
-        noncurrent = [v for v in todo if v is not current]
+        outcomes += [Outcome(label(v), "replaced", size=v.get("Size", 0)) for v, _copy in replaced]
+        # The content that must end current: the newest version that is no copy of ours. Normally the listed current;
+        # after a run killed between a key's copies the newest is a copy of an older version, and the content that
+        # was current before that run is made current again (a copy taken for the current would revert the object).
+        copy_of = {new[k]["VersionId"]: old[i]["VersionId"] for i, k in enumerate(pairs) if k is not None}
+        head = versions[0]
+        target = next((v for v in versions if v["VersionId"] not in copy_of), head)
+        todo_ids = {v["VersionId"] for v in todo}
+        if not todo and target["VersionId"] in (head["VersionId"], copy_of.get(head["VersionId"])):
+            return outcomes + self._delete_replaced(key, replaced, seen)
+        plan = [v for v in todo if v["VersionId"] != target["VersionId"]] + [target]
+        restored = [] if target["VersionId"] in todo_ids else [Outcome(label(target), "restored", size=target.get("Size", 0))]
         if self.o.check_mode:
-            return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + self._delete_replaced(
-                key, [v for v, ok in zip(old, done) if ok] + todo, new + [{"ETag": v["ETag"]} for v in todo])
-        if not noncurrent and current.get("Size", 0) > self.o.multipart_threshold:  # the ordinary copy, part by part
-            outcome = self.process(current, "copy")
-            outcome.key = label(current)
-            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else
-                                           self._delete_replaced(key, [v for v, ok in zip(old, done) if ok], new))
-        copies, latest_etag = [], current["ETag"]
-        for version in noncurrent + [current]:
+            return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + restored + self._delete_replaced(
+                key, replaced + [(v, None) for v in todo], seen)
+        if plan == [head] and not restored and head.get("Size", 0) > self.o.multipart_threshold:  # the ordinary copy, part by part
+            outcome = self.process(head, "copy")
+            outcome.key = label(head)
+            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else self._delete_replaced(key, replaced, seen))
+        copies, latest_etag = [], head["ETag"]
+        for version in plan:
             try:
                 response = self._copy_version(key, version, latest_etag)
             except ClientError as e:
                 reason = ("another write to the key while its versions were being copied: it stays current; run again "
                           "to finish this key") if error_code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409") else error_text(e)
-                return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v is not current] + [
-                    Outcome(label(version), "failed", reason, version.get("Size", 0))]
+                return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies
+                                   if v["VersionId"] in todo_ids] + [Outcome(label(version), "failed", reason, version.get("Size", 0))]
             copies.append((version, response))
-            latest_etag = response.get("CopyObjectResult", {}).get("ETag", version["ETag"])
-        outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v in todo]
-        outcomes += [Outcome(label(current), "restored", size=current.get("Size", 0))] if current not in todo else []
-        replaced = [v for v, ok in zip(old, done) if ok] + list(todo)
-        made = new + [{"ETag": r.get("CopyObjectResult", {}).get("ETag"), "VersionId": r.get("VersionId")} for _version, r in copies]
-        return outcomes + self._delete_replaced(key, replaced, made)
+            latest_etag = response.get("CopyObjectResult", {}).get("ETag", latest_etag)
+        outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v["VersionId"] in todo_ids]
+        made = [(v, {"VersionId": r.get("VersionId"), "Size": v.get("Size", 0)}) for v, r in copies if v["VersionId"] in todo_ids]
+        return outcomes + restored + self._delete_replaced(key, replaced + made, seen)
+
+    # --- content identity (see the comment above list_version_groups) ------------------------------------------
+    def _head(self, key: str, version_id: str, seen: dict) -> dict:
+        """HeadObject of a version with its checksum, once per run and key (versions don't change; only what is kept
+        of the answer is held)."""
+        name = ("head", version_id)
+        if name not in seen:
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+            seen[name] = {"SSEKMSKeyId": head.get("SSEKMSKeyId"), "ContentLength": head.get("ContentLength"),
+                          "checksum": full_object_checksum(head)}
+        return seen[name]
+
+    def _checksum(self, key: str, version: dict, seen: dict) -> tuple[str, str] | None:
+        """The full-object checksum S3 keeps with a version."""
+        return self._head(key, version["VersionId"], seen)["checksum"]
+
+    def _original_identity(self, key: str, version: dict, seen: dict) -> tuple[str, str] | None:
+        """What the copy of an original carries: its own full-object checksum, or the SHA-256 of its body (read here)
+        when its copy is made with COPY_CHECKSUM."""
+        if copy_checksum_algorithm(version) is None:
+            return self._checksum(key, version, seen)
+        name = ("body", version["VersionId"])
+        if name not in seen:
+            digest = hashlib.sha256()
+            body = self.retry.call(self.s3.get_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])["Body"]
+            try:
+                for chunk in iter(lambda: body.read(MIB), b""):
+                    digest.update(chunk)
+            finally:
+                body.close()
+            seen[name] = (COPY_CHECKSUM, base64.b64encode(digest.digest()).decode())
+        return seen[name]
+
+    def _same_content(self, key: str, original: dict, on_key: dict, seen: dict) -> bool:
+        """Is this version on the key a copy of the original? Sizes first (from the listing, free), then the
+        checksum of the version on the key (a version without one is no copy of ours), then the original's."""
+        if original.get("Size", 0) != on_key.get("Size", 0):
+            return False
+        theirs = self._checksum(key, on_key, seen)
+        if theirs is None or theirs[0] != (copy_checksum_algorithm(original) or (original.get("ChecksumAlgorithm") or [None])[0]):
+            return False  # another algorithm than its copy would carry: no read of the original needed to tell
+        return theirs == self._original_identity(key, original, seen)
 
     def _copy_version(self, key: str, version: dict, latest_etag: str) -> dict:
         extra = {}
@@ -651,9 +750,8 @@ class VersionsEngine(Engine):
             extra.update(_grants(self.retry.call(self.s3.get_object_acl, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])))
         if self.traits.object_lock or self.traits.website:
             head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
-            fields = ("ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus", "WebsiteRedirectLocation")
-            extra.update({f: head[f] for f in fields if head.get(f)})
-        checksum = (version.get("ChecksumAlgorithm") or [None])[0]
+            extra.update(lock_and_redirect(head))
+        checksum = copy_checksum_algorithm(version)
         if checksum:
             extra["ChecksumAlgorithm"] = checksum
         return self.retry.call(
@@ -663,24 +761,22 @@ class VersionsEngine(Engine):
             StorageClass=version.get("StorageClass", "STANDARD"), ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.o.key_arn, BucketKeyEnabled=self.o.bucket_key, **extra)
 
-    def _delete_replaced(self, key: str, originals: list[dict], on_key: list[dict]) -> list[Outcome]:
-        """Originals whose copy (same ETag, later, in order) is read back on the key with HEAD are deleted."""
-        if not self.delete_replaced or not originals:
+    def _delete_replaced(self, key: str, pairs: list[tuple], seen: dict) -> list[Outcome]:
+        """Originals whose copy reads back on the key (HeadObject of the copy: the key, the size and the content
+        identity of its original) are deleted; `pairs` are (original, its copy or None when it is still to be made)."""
+        if not self.delete_replaced or not pairs:
             return []
-        outcomes, j = [], 0
-        for original in originals:
-            k = next((i for i in range(j, len(on_key)) if on_key[i]["ETag"] == original["ETag"]), None)
+        outcomes = []
+        for original, copy in pairs:
             label = f"{key}?versionId={original['VersionId']}"
-            if k is None:
-                outcomes.append(Outcome(label, "kept", "no copy with its ETag on the key: kept"))
-                continue
-            j = k + 1
             if self.o.check_mode:
                 outcomes.append(Outcome(label, "deleted"))  # would be, once its copy reads back
                 continue
-            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=on_key[k]["VersionId"])
-            if head.get("ETag") != original["ETag"] or head.get("SSEKMSKeyId") != self.o.key_arn:
-                outcomes.append(Outcome(label, "kept", "its copy did not read back with the same ETag on the key: kept"))
+            head = self._head(key, copy["VersionId"], seen)  # read in this run: by the pairing, or now for a new copy
+            theirs = head["checksum"]
+            if (head["SSEKMSKeyId"] != self.o.key_arn or head["ContentLength"] != original.get("Size", 0)
+                    or theirs is None or theirs != self._original_identity(key, original, seen)):
+                outcomes.append(Outcome(label, "kept", "its copy did not read back on the key with the same size and checksum: kept"))
                 continue
             try:
                 self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])

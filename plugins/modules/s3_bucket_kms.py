@@ -14,11 +14,12 @@ description:
   - Sets the bucket's default encryption to SSE-KMS with O(key_arn) (and an S3 Bucket Key, O(bucket_key)) B(before)
     any object is copied, so new writes already land on the key.
   - Optionally (O(deny_other_keys)) merges into the bucket policy a statement, found by its Sid, that refuses
-    C(s3:PutObject) naming another key; every other statement is kept.
+    C(s3:PutObject) asking for SSE-KMS under another key or none (C(aws/s3)); every other statement is kept.
   - Re-encrypts the current version of every existing object (optionally under O(prefix)) in place, with a
     C(CopyObject) onto itself conditional on the ETag just listed (a concurrent writer's object is never overwritten
     with an older body). User metadata, content headers, tags, storage class, checksum algorithm, website redirect,
-    object lock retention and legal hold, and ACL grants (when the bucket still uses ACLs) are kept. Objects above
+    object lock retention still running and legal hold, and ACL grants (when the bucket still uses ACLs) are kept; a
+    retention whose retain-until date has passed is copied as none (S3 refuses a past date). Objects above
     O(multipart_threshold) are copied part by part (C(UploadPartCopy)) with the same attributes; a failed upload is aborted.
   - On a bucket with ACLs disabled, no object lock and no website hosting, an object costs one request (the copy);
     the listing gives size, ETag, storage class and checksum algorithm. Other buckets add C(GetObjectAcl) and/or
@@ -59,8 +60,9 @@ options:
     default: true
   deny_other_keys:
     description:
-      - Merge a Deny statement (Sid O(policy_sid)) refusing C(s3:PutObject) with another C(x-amz-server-side-encryption-aws-kms-key-id)
-        into the bucket policy. Uploads that send no key header are allowed (the default applies). C(false) leaves the policy
+      - Merge a Deny statement (Sid O(policy_sid)) refusing C(s3:PutObject) that asks for SSE-KMS with another
+        C(x-amz-server-side-encryption-aws-kms-key-id) or with none (S3 then uses the AWS managed key C(aws/s3), not the
+        bucket default) into the bucket policy. Uploads that send no encryption header are allowed (the default applies). C(false) leaves the policy
         alone; an existing statement with the Sid is removed only with O(deny_other_keys=false) and O(remove_deny_statement=true).
     type: bool
     default: false
@@ -111,18 +113,27 @@ options:
         while a key's versions are copied (milliseconds per version), readers of the key briefly see an older version's
         content as current; the current version's content is stored twice (the original when it was already on the key,
         and its copy on top). No way around the brief window was found - S3 has no way to write a noncurrent version.
-      - Idempotent - a version counts as done when a later version on the key has its ETag (matched in order), so a
-        re-run copies nothing for such keys. Keys whose current version is a delete marker are skipped and reported (a
-        copy would bring the object back); so are noncurrent versions above O(multipart_threshold), SSE-C and archived
-        ones. Delete markers are not reproduced. Resumes by key from its own checkpoint. One C(HeadObject) per copy is
-        added only with O(delete_replaced_versions).
+      - Idempotent - a version counts as done when a later version on the key has its content (matched in order), so a
+        re-run copies nothing for such keys. Content is told by the size and the additional checksum S3 keeps with each
+        version, never by the ETag (an SSE-KMS object's ETag is new with every write) - a version with a full-object
+        checksum of its own is copied with it (S3 carries it over), one without (or with a multipart, composite one) is
+        copied with C(ChecksumAlgorithm=SHA256) and its own SHA-256 is computed by reading it (C(GetObject)) when a
+        re-run or O(delete_replaced_versions) needs to pair it with its copy. A run killed between a key's copies leaves
+        an older version's content current; the next run makes the content that was current before it current again.
+        Keys whose current version is a delete marker are skipped and reported (a copy would bring the object back); so
+        are noncurrent versions above O(multipart_threshold), SSE-C and archived ones. Delete markers are not
+        reproduced. Resumes by key from its own checkpoint. Re-runs read each candidate pair with C(HeadObject)
+        (C(ChecksumMode=ENABLED)).
+      - A current version above O(multipart_threshold) is copied part by part, and such a copy carries no checksum a
+        later run can pair it by - a re-run copies it again.
     type: bool
     default: false
   delete_replaced_versions:
     description:
-      - With O(all_versions), delete each original version once its copy is read back with C(HeadObject) with the same
-        ETag under O(key_arn) (the way back - none; without it the originals stay, under the old key). Versions under
-        object lock retention or legal hold can't be deleted and are reported in RV(kept_versions).
+      - With O(all_versions), delete each original version once its copy is read back with C(HeadObject) under
+        O(key_arn) with the original's size and checksum (the way back - none; without it the originals stay, under the
+        old key). Versions under object lock retention or legal hold can't be deleted and are reported in
+        RV(kept_versions).
     type: bool
     default: false
   verify:

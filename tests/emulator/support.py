@@ -46,8 +46,9 @@ STATE_ERRORS = {
 }
 
 
-def against_both(plain_moto_gap: str) -> pytest.MarkDecorator:
-    plain = pytest.param("plain", marks=pytest.mark.xfail(strict=True, reason=f"plain moto: {plain_moto_gap}"))
+def against_both(plain_moto_gap: str, raises: type[BaseException] | None = None) -> pytest.MarkDecorator:
+    """``raises``: the exception plain moto's gap must end in (e.g. AssertionError), so no other failure passes as it."""
+    plain = pytest.param("plain", marks=pytest.mark.xfail(strict=True, raises=raises, reason=f"plain moto: {plain_moto_gap}"))
     return pytest.mark.parametrize("aws", ["extended", plain], indirect=True)
 
 

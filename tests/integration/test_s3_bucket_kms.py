@@ -157,6 +157,12 @@ def test_every_attribute_kept_check_mode_skips_policy_and_second_run(local_aws, 
         s3.put_object(Bucket=bucket, Key="new", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=old_key)
     s3.put_object(Bucket=bucket, Key="new", Body=b"x")
     assert s3.head_object(Bucket=bucket, Key="new")["SSEKMSKeyId"] == key_arn
+    # aws:kms with no key id would land on the AWS managed key aws/s3, not on the bucket default: refused too.
+    with pytest.raises(s3.exceptions.ClientError) as no_key_id:
+        s3.put_object(Bucket=bucket, Key="aws-s3", Body=b"x", ServerSideEncryption="aws:kms")
+    assert no_key_id.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    s3.put_object(Bucket=bucket, Key="named", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    assert s3.head_object(Bucket=bucket, Key="named")["SSEKMSKeyId"] == key_arn
 
 
 def test_acl_grants_kept_on_a_bucket_with_acls(local_aws, tmp_path, unique_name, key_arn, old_key):
@@ -192,6 +198,34 @@ def test_object_lock_retention_and_legal_hold_kept(local_aws, tmp_path, unique_n
     assert held["SSEKMSKeyId"] == key_arn and held.get("ObjectLockLegalHoldStatus") == "ON"
     assert retained["SSEKMSKeyId"] == key_arn and retained["ObjectLockMode"] == "GOVERNANCE"
     assert retained["ObjectLockRetainUntilDate"] == until
+
+
+@pytest.mark.parametrize("all_versions", [False, True])
+def test_expired_retention_copied_as_none_running_retention_and_legal_hold_kept(
+        local_aws, tmp_path, unique_name, key_arn, old_key, all_versions):
+    """S3 refuses a copy that names a retain-until date in the past (400 InvalidArgument, as the local AWS does): an
+    expired retention is copied as none; running governance/compliance retention and legal hold are kept."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("expired"), old_key, ObjectLockEnabledForBucket=True)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    soon, later = now + timedelta(seconds=3), now + timedelta(days=3)
+    s3.put_object(Bucket=bucket, Key="expired", Body=b"e", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=soon)
+    s3.put_object(Bucket=bucket, Key="expired-held", Body=b"eh", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=soon,
+                  ObjectLockLegalHoldStatus="ON")
+    s3.put_object(Bucket=bucket, Key="governance", Body=b"g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=later)
+    s3.put_object(Bucket=bucket, Key="compliance", Body=b"c", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=later)
+    s3.put_object(Bucket=bucket, Key="held", Body=b"h", ObjectLockLegalHoldStatus="ON")
+    time.sleep(max(0.0, (soon - datetime.now(timezone.utc)).total_seconds()) + 1.1)
+    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "all_versions": all_versions,
+                                              "checkpoint_path": str(tmp_path / "cp")})
+    assert result["re_encrypted"] == 5 and result["failed_count"] == 0, result["failed_objects"]
+    lock = {}
+    for key in ("expired", "expired-held", "governance", "compliance", "held"):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["SSEKMSKeyId"] == key_arn, key
+        lock[key] = (head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate"), head.get("ObjectLockLegalHoldStatus"))
+    assert lock == {"expired": (None, None, None), "expired-held": (None, None, "ON"), "governance": ("GOVERNANCE", later, None),
+                    "compliance": ("COMPLIANCE", later, None), "held": (None, None, "ON")}
 
 
 def versions(s3, bucket):

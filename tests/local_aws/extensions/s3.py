@@ -15,7 +15,8 @@ ignores x-amz-copy-source-if-match. AWS references:
 - https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html (bucket policy conditions on
   ``s3:x-amz-server-side-encryption-aws-kms-key-id``): plain moto ignores a statement's Condition, so a Deny meant
   for "uploads under another key" refuses every upload; here the String/Arn and Null operators on that key are
-  evaluated against the request's header (statements with other condition keys keep moto's behaviour).
+  evaluated against the request's header, and so are those on ``s3:x-amz-server-side-encryption`` (statements with
+  other condition keys keep moto's behaviour).
 - https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html: a CopyObject carrying object lock headers
   (retention, legal hold) has no body, so no Content-MD5 is required; plain moto refuses it with
   MissingUploadObjectWithObjectLockHeaders as if it were a PutObject.
@@ -93,12 +94,17 @@ def _condition_holds(operator: str, value: str | None, expected) -> bool | None:
     return not matched if "Not" in base else matched
 
 
+# Condition keys evaluated against the request header of the same name (amazon-s3-policy-keys.html).
+HEADER_CONDITION_KEYS = {KMS_CONDITION_KEY: KMS_KEY_HEADER, "s3:x-amz-server-side-encryption": "x-amz-server-side-encryption"}
+
+
 def _statement_applies(statement: dict, headers) -> bool:
     for operator, keys in (statement.get("Condition") or {}).items():
         for name, expected in keys.items():
-            if name.lower() != KMS_CONDITION_KEY:
+            header = HEADER_CONDITION_KEYS.get(name.lower())
+            if header is None:
                 continue
-            holds = _condition_holds(operator, headers.get(KMS_KEY_HEADER), expected)
+            holds = _condition_holds(operator, headers.get(header), expected)
             if holds is False:
                 return False
     return True
@@ -135,9 +141,13 @@ def _bucket_default(bucket: FakeBucket) -> dict[str, Any]:
 
 
 def _effective_sse(bucket: FakeBucket, encryption: str | None, kms_key_id: str | None) -> tuple[str | None, str | None]:
-    """(algorithm, key) the object gets: the request's, else the bucket default's (as moto's put_object does)."""
+    """(algorithm, key) the object gets: the request's, else the bucket default's. A request that names aws:kms
+    without a key id gets the AWS managed key aws/s3, not the bucket default key (moto takes the default's):
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html, PutObject SSEKMSKeyId."""
+    if encryption:
+        return encryption, kms_key_id
     default = _bucket_default(bucket)
-    return encryption or default.get("SSEAlgorithm"), kms_key_id or default.get("KMSMasterKeyID")
+    return default.get("SSEAlgorithm"), kms_key_id or default.get("KMSMasterKeyID")
 
 
 def _copy_source(response: S3Response) -> FakeKey | None:

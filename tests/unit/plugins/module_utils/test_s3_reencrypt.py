@@ -30,10 +30,13 @@ def test_merge_keeps_other_statements_and_is_idempotent():
     assert remove_statement({"Statement": [statement]}, statement["Sid"]) == (None, True)
 
 
-def test_statement_allows_uploads_without_a_key_header():
+def test_statement_refuses_sse_kms_under_any_other_key_or_none_and_allows_the_default():
     condition = deny_other_keys_statement("b", KEY)["Condition"]
-    assert condition["Null"] == {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}
+    # Only writes that ask for SSE-KMS: one with no encryption header gets the bucket default.
+    assert condition["StringEquals"] == {"s3:x-amz-server-side-encryption": ["aws:kms", "aws:kms:dsse"]}
+    # A missing key id matches StringNotEquals: aws:kms alone means aws/s3, refused like any other key.
     assert condition["StringNotEquals"] == {"s3:x-amz-server-side-encryption-aws-kms-key-id": KEY}
+    assert set(condition) == {"StringEquals", "StringNotEquals"}
 
 
 def item(second, storage="STANDARD", restore=None):

@@ -6,8 +6,12 @@ reverted, idempotent, originals deleted only when asked and after their copy rea
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import itertools
 import threading
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -32,8 +36,24 @@ def precondition():
     return ClientError({"Error": {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions you specified did not hold"}}, "CopyObject")
 
 
+class Body:
+    def __init__(self, data: bytes):
+        self.stream = io.BytesIO(data)
+
+    def read(self, size=-1):
+        return self.stream.read(size)
+
+    def close(self):
+        pass
+
+
+def sha256(body: str) -> str:
+    return base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+
+
 class VersionedS3:
-    """A versioned bucket: key -> versions oldest first, each {id, etag, at, kms, deleted_marker}."""
+    """A versioned bucket: key -> versions oldest first. As on AWS, every write of an SSE-KMS object gets a new opaque
+    ETag, a copy carries its source's checksum unless asked for another algorithm (then S3 computes it)."""
 
     meta = FakeMeta()
 
@@ -43,10 +63,11 @@ class VersionedS3:
         self.keys: dict[str, list[dict]] = {}
         self.lock = threading.Lock()
         self.before_copy = None  # a hook: a concurrent writer
+        self.reads = 0
 
-    def put(self, key, body, kms=OLD, marker=False):
-        self.keys.setdefault(key, []).append({"id": f"v{next(self.ids)}", "etag": f'"{body}"', "body": body, "at": self.now,
-                                              "kms": kms, "marker": marker})
+    def put(self, key, body, kms=OLD, marker=False, checksum=None):
+        self.keys.setdefault(key, []).append({"id": f"v{next(self.ids)}", "etag": f'"{uuid.uuid4().hex}"', "body": body,
+                                              "at": self.now, "kms": kms, "marker": marker, "checksum": checksum})
 
     def bodies(self, key):
         return [v["body"] for v in self.keys[key] if not v["marker"]]
@@ -63,18 +84,28 @@ class VersionedS3:
                 if v["marker"]:
                     markers.append(entry)
                 else:
-                    versions.append({**entry, "ETag": v["etag"], "Size": len(v["body"]), "StorageClass": "STANDARD"})
+                    versions.append({**entry, "ETag": v["etag"], "Size": len(v["body"]), "StorageClass": "STANDARD",
+                                     **({"ChecksumAlgorithm": [v["checksum"][0]]} if v["checksum"] else {})})
         return {"Versions": versions, "DeleteMarkers": markers, "IsTruncated": False}
 
     def _version(self, key, version_id=None):
         history = self.keys[key]
         return history[-1] if version_id is None else next(v for v in history if v["id"] == version_id)
 
-    def head_object(self, Bucket, Key, VersionId=None):  # pylint: disable=invalid-name
+    def head_object(self, Bucket, Key, VersionId=None, ChecksumMode=None):  # pylint: disable=invalid-name
         v = self._version(Key, VersionId)
-        return {"ETag": v["etag"], "VersionId": v["id"], "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": v["kms"]}
+        head = {"ETag": v["etag"], "VersionId": v["id"], "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": v["kms"],
+                "ContentLength": len(v["body"])}
+        if ChecksumMode == "ENABLED" and v["checksum"]:
+            head[f"Checksum{v['checksum'][0]}"] = v["checksum"][1]
+        return head
 
-    def copy_object(self, Bucket, Key, CopySource, SSEKMSKeyId, CopySourceIfMatch=None, IfMatch=None, **_):  # pylint: disable=invalid-name
+    def get_object(self, Bucket, Key, VersionId=None):  # pylint: disable=invalid-name
+        self.reads += 1
+        return {"Body": Body(self._version(Key, VersionId)["body"].encode())}
+
+    def copy_object(self, Bucket, Key, CopySource, SSEKMSKeyId,  # pylint: disable=invalid-name
+                    CopySourceIfMatch=None, IfMatch=None, ChecksumAlgorithm=None, **_):
         if self.before_copy:
             self.before_copy(self)
         with self.lock:
@@ -83,7 +114,9 @@ class VersionedS3:
                 raise precondition()
             if IfMatch and IfMatch != self.keys[Key][-1]["etag"]:
                 raise precondition()
-            self.put(Key, source["body"], kms=SSEKMSKeyId)
+            assert ChecksumAlgorithm in (None, "SHA256")
+            checksum = ("SHA256", sha256(source["body"])) if ChecksumAlgorithm else source["checksum"]
+            self.put(Key, source["body"], kms=SSEKMSKeyId, checksum=checksum)
             new = self.keys[Key][-1]
             return {"CopyObjectResult": {"ETag": new["etag"]}, "VersionId": new["id"]}
 
@@ -112,11 +145,51 @@ def bucket():
     return s3
 
 
-def test_reproduced_matches_in_order():
-    e = [{"ETag": x} for x in ("1", "2", "1")]
-    assert s3_reencrypt.reproduced(e, [{"ETag": "1"}, {"ETag": "2"}]) == [True, True, False]
-    # Greedy, in order: the first "1" takes the later copy, so "2" (before it) can't count as reproduced.
-    assert s3_reencrypt.reproduced(e, [{"ETag": "2"}, {"ETag": "1"}]) == [True, False, False]
+@pytest.mark.parametrize("old, new, expected", [
+    ("121", "12", [0, 1, None]),
+    # Greedy, in order: the first "1" takes the later copy, so "2" (before it) can't pair.
+    ("121", "21", [1, None, None]),
+    ("121", "121", [0, 1, 2]),
+    ("", "12", []),
+    ("12", "", [None, None]),
+    ("111", "1", [0, None, None]),
+    ("123", "x1y2z3", [1, 3, 5]),
+    ("123", "321", [2, None, None]),
+])
+def test_pair_in_order(old, new, expected):
+    calls = []
+
+    def same(a, b):
+        calls.append((a, b))
+        return a == b
+
+    assert s3_reencrypt.pair_in_order(list(old), list(new), same) == expected
+    assert len(calls) <= len(old) * len(new)
+
+
+@pytest.mark.parametrize("head, expected", [
+    ({}, None),
+    ({"ChecksumCRC64NVME": "AAAAAAAAAAA="}, ("CRC64NVME", "AAAAAAAAAAA=")),
+    ({"ChecksumSHA256": "abc=", "ChecksumType": "FULL_OBJECT"}, ("SHA256", "abc=")),
+    ({"ChecksumCRC32": "abc=-3"}, None),  # composite: a checksum of the parts' checksums
+    ({"ChecksumSHA1": "abc=", "ChecksumType": "COMPOSITE"}, None),
+    ({"ETag": '"0123"', "ChecksumType": "FULL_OBJECT"}, None),
+])
+def test_full_object_checksum(head, expected):
+    assert s3_reencrypt.full_object_checksum(head) == expected
+
+
+@pytest.mark.parametrize("version, expected", [
+    ({"ETag": '"a"'}, "SHA256"),  # no checksum: S3 computes one over the copy
+    ({"ETag": '"a"', "ChecksumAlgorithm": ["CRC64NVME"]}, None),  # S3 carries the source's over
+    ({"ETag": '"a"', "ChecksumAlgorithm": ["CRC32"], "ChecksumType": "FULL_OBJECT"}, None),
+    ({"ETag": '"a-3"', "ChecksumAlgorithm": ["CRC32"]}, "SHA256"),  # multipart: maybe composite
+    ({"ETag": '"a-3"', "ChecksumAlgorithm": ["CRC64NVME"], "ChecksumType": "FULL_OBJECT"}, None),
+    ({"ETag": '"a"', "ChecksumAlgorithm": ["SHA1"], "ChecksumType": "COMPOSITE"}, "SHA256"),
+    ({"ETag": '"a"', "ChecksumAlgorithm": []}, "SHA256"),
+])
+def test_copy_checksum_algorithm(version, expected):
+    assert s3_reencrypt.copy_checksum_algorithm(version) == expected
 
 
 def test_history_reproduced_in_order_current_last_and_idempotent(bucket):
@@ -159,3 +232,92 @@ def test_a_concurrent_write_is_never_reverted(bucket):
     result = run(bucket, 102.0)
     assert bucket.keys["a"][-1]["body"] == "writer", "the writer's object is not current"
     assert result["failed"] == 1 and "another write" in result["failed_objects"][0]["reason"]
+
+
+def test_a_version_with_its_own_checksum_pairs_without_reading_its_body(bucket):
+    bucket.keys, bucket.now = {}, 100.0
+    for body in ("c1", "c2"):
+        bucket.put("c", body, checksum=("CRC64NVME", f"crc{body}="))
+    bucket.now = 110.0
+    first = run(bucket, 102.0)
+    copied = [v["checksum"] for v in bucket.keys["c"][2:]]
+    assert first["re_encrypted"] == 2 and copied == [("CRC64NVME", "crcc1="), ("CRC64NVME", "crcc2=")]
+    again = run(bucket, 102.0, delete=True)
+    assert again["re_encrypted"] == 0 and again["versions_deleted"] == 2 and bucket.reads == 0
+    assert bucket.bodies("c") == ["c1", "c2"] and {v["kms"] for v in bucket.keys["c"]} == {KEY}
+
+
+def test_copies_of_a_killed_run_count_on_the_next_one(bucket):
+    """A run killed after its first copy of "a": the copy it made is found by its checksum, not copied again."""
+    a1 = bucket.keys["a"][0]
+    bucket.now = 111.0
+    bucket.copy_object(Bucket="b", Key="a", CopySource={"Key": "a", "VersionId": a1["id"]}, SSEKMSKeyId=KEY,
+                       CopySourceIfMatch=a1["etag"], ChecksumAlgorithm="SHA256")
+    result = run(bucket, 102.0)
+    assert result["failed"] == 0 and result["replaced_versions"] == 1
+    assert bucket.bodies("a") == ["a1", "a2", "a3", "a1", "a2", "a3"] and bucket.keys["a"][-1]["body"] == "a3"
+
+
+def test_a_run_killed_before_restoring_the_current_restores_it_next_time(bucket):
+    """"late": its old version copied, the run killed before the current (on the key) was copied back on top. The old
+    content is newest now; the next run makes the content that was current before current again."""
+    l0 = bucket.keys["late"][0]
+    bucket.copy_object(Bucket="b", Key="late", CopySource={"Key": "late", "VersionId": l0["id"]}, SSEKMSKeyId=KEY,
+                       CopySourceIfMatch=l0["etag"], ChecksumAlgorithm="SHA256")
+    result = run(bucket, 102.0)
+    assert result["failed"] == 0 and result["restored_current"] == 1 and bucket.keys["late"][-1]["body"] == "l1"
+    assert bucket.bodies("late") == ["l0", "l1", "l0", "l1"]
+    again = run(bucket, 102.0)
+    assert again["re_encrypted"] == 0 and again["restored_current"] == 0 and bucket.bodies("late") == ["l0", "l1", "l0", "l1"]
+
+
+def test_same_size_other_content_on_the_key_is_no_copy(bucket):
+    """A version on the key of the original's size but other content (a writer's) pairs with nothing; the original
+    is copied, and only then deleted."""
+    bucket.keys, bucket.now = {"d": []}, 100.0
+    bucket.put("d", "d1")
+    bucket.now = 105.0
+    bucket.put("d", "dX", kms=KEY, checksum=("SHA256", sha256("dX")))
+    bucket.now = 110.0
+    result = run(bucket, 102.0, delete=True)
+    assert result["re_encrypted"] == 1 and result["replaced_versions"] == 0 and result["versions_deleted"] == 1
+    assert bucket.bodies("d") == ["dX", "d1", "dX"] and {v["kms"] for v in bucket.keys["d"]} == {KEY}
+
+
+def test_an_original_is_kept_when_its_copy_does_not_read_back(bucket):
+    run(bucket, 102.0)
+    bucket.keys["b"][-1]["kms"] = OLD  # its copy is not on the key (e.g. rewritten since by someone else)
+    result = run(bucket, 102.0, delete=True)
+    kept = [v for v in result["kept_versions"] if v["key"].startswith("b?")]
+    assert kept and "did not read back" in kept[0]["reason"] and bucket.bodies("b") == ["b1", "b1"]
+
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DATE = {"ResponseMetadata": {"HTTPHeaders": {"date": "Thu, 01 Jan 2026 00:00:00 GMT"}}}
+
+
+@pytest.mark.parametrize("head, expected", [
+    ({}, {}),
+    ({"ObjectLockLegalHoldStatus": "ON"}, {"ObjectLockLegalHoldStatus": "ON"}),
+    ({"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": datetime(2027, 1, 1, tzinfo=timezone.utc)},
+     {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": datetime(2027, 1, 1, tzinfo=timezone.utc)}),
+    ({"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": datetime(2025, 1, 1, tzinfo=timezone.utc)}, {}),
+    ({"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": NOW}, {}),  # runs out now: S3 refuses it
+    ({"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": datetime(2025, 1, 1, tzinfo=timezone.utc),
+      "ObjectLockLegalHoldStatus": "ON", "WebsiteRedirectLocation": "/x"},
+     {"ObjectLockLegalHoldStatus": "ON", "WebsiteRedirectLocation": "/x"}),
+])
+def test_lock_and_redirect_copies_expired_retention_as_none(head, expected):
+    assert s3_reencrypt.lock_and_redirect({**head, **DATE}) == expected
+
+
+def test_a_candidate_with_another_algorithm_is_told_apart_without_reading_the_original(bucket):
+    """An original without a checksum of its own is paired by SHA-256; a same-size version on the key with a CRC64NVME
+    checksum (a writer's, as S3 adds by default) can't be its copy, and the original's body is not read to say so."""
+    bucket.keys, bucket.now = {"e": []}, 100.0
+    bucket.put("e", "e1")
+    bucket.now = 105.0
+    bucket.put("e", "eW", kms=KEY, checksum=("CRC64NVME", "crcW="))
+    bucket.now = 110.0
+    plan = run(bucket, 102.0, check=True)
+    assert plan["re_encrypted"] == 1 and plan["replaced_versions"] == 0 and bucket.reads == 0
