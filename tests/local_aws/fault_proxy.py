@@ -221,8 +221,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes, head: bool = False) -> None:
-        self.send_response_only(status)
+    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes, head: bool = False, reason: str | None = None) -> None:
+        self.send_response_only(status, reason)
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
@@ -242,7 +242,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             status, content_type, answer = throttle_answer(service, bool(self.headers.get("X-Amz-Target")))
             self.server.count(service, "throttle")
             self._answer(status, [("Content-Type", content_type), ("Content-Length", str(len(answer))),
-                                  ("x-amzn-RequestId", str(uuid.uuid4()))], answer, head=self.command == "HEAD")
+                                  ("x-amzn-RequestId", str(uuid.uuid4()))], answer, head=self.command == "HEAD",
+                         reason="Slow Down" if service == "s3" else None)
             return
         if fault == "drop":
             self.server.count(service, "drop")
