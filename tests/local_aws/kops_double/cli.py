@@ -396,9 +396,11 @@ def cmd_update(args, store: StateStore) -> str:
         raise KopsError("error running tasks: deadline exceeded executing task EBSVolume/"
                         f"{etcd_changes[0][0]}. Example error: Field cannot be changed: KmsKeyID")
     for lt_name, current, desired in work:
+        # kops renders the whole template (awstasks.LaunchTemplate): everything of the current version, the new mappings.
+        data = {**(current.get("LaunchTemplateData") or {}), "BlockDeviceMappings": desired}
         version = cloud.ec2.create_launch_template_version(
             LaunchTemplateName=lt_name, SourceVersion=str(current["VersionNumber"]),
-            LaunchTemplateData={"BlockDeviceMappings": desired})["LaunchTemplateVersion"]["VersionNumber"]
+            LaunchTemplateData=data)["LaunchTemplateVersion"]["VersionNumber"]
         cloud.ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=str(version))
     store.write(args.name, VERSION, "kops-version.txt")
     return ("Will modify resources:\n" + "\n".join(lines) + "\n\nCluster changes have been applied to the cloud.\n\n"
