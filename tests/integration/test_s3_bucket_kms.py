@@ -355,3 +355,7 @@ def test_after_four_killed_runs_the_fifth_says_where_it_resumed(local_aws, tmp_p
     # What the killed runs copied is not copied again: found on the key (this run's batch) or counted before the marker.
     assert result["already_on_key"] + resumed["done_before"] >= copied and result["re_encrypted"] <= 400 - copied
     assert result["progress"]["done"] == 400
+    # The last killed run's lease was still fresh: the fifth waited for its copies in flight before taking over.
+    waited = result["waited_for_lease"]
+    assert waited and waited["seconds"] > 0 and "just stopped" in waited["holder"], result["progress_line"]
+    assert f"waited {waited['seconds']:.1f} s for another run's lease" in result["progress_line"]
