@@ -38,6 +38,7 @@ def _no_extra_retry(function):
     (AWSRetry on top would multiply the attempts, and would skip paginators and waiters)."""
     return function
 
+
 _PROCESS_SESSION = []
 _SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
 

@@ -36,7 +36,7 @@ CALLS: list[tuple[str, Callable[[Any], Any], tuple[str, int]]] = [
     ("autoscaling", lambda c: c.describe_auto_scaling_groups(), ("Throttling", 400)),
     ("resourcegroupstaggingapi", lambda c: c.get_resources(), ("ThrottledException", 400)),
 ]
-CALL_IDS = [f"{service}-{i}" for i, (service, _, _) in enumerate(CALLS)]
+CALL_IDS = [f"{call[0]}-{i}" for i, call in enumerate(CALLS)]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_same_seed_same_faults():
     first = fault_proxy.Decider(fault_proxy.FaultSpec.parse("throttle:0.10,drop:0.02,seed:11"))
     second = fault_proxy.Decider(fault_proxy.FaultSpec.parse("throttle:0.10,drop:0.02,seed:11"))
     other = fault_proxy.Decider(fault_proxy.FaultSpec.parse("throttle:0.10,drop:0.02,seed:12"))
-    a, b, c = ([d.next() for _ in range(2000)] for d in (first, second, other))
+    a, b, c = ([d.next() for draw in range(2000)] for d in (first, second, other))
     assert a == b and a != c
     assert 150 < a.count("throttle") < 250 and 20 < a.count("drop") < 60 and "lost" not in a
 

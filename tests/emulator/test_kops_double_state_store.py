@@ -286,10 +286,10 @@ def test_state_store_reads_retry_throttles_and_drops(server):
     always = fault_proxy.start(server.endpoint_url, fault_proxy.FaultSpec.parse("throttle:1"))
     try:
         for client in ("light", "boto3"):
-            for _ in range(4):
+            for run in range(4):
                 through = kops(server, "get", CLUSTER, "-o", "yaml", state, AWS_ENDPOINT_URL=proxy.endpoint_url,
                                KOPS_DOUBLE_STATE_CLIENT=client, AWS_MAX_ATTEMPTS="6")
-                assert (through.returncode, through.stdout) == (0, straight.stdout), through.stderr
+                assert (through.returncode, through.stdout) == (0, straight.stdout), f"run {run}: {through.stderr}"
         stats = proxy.stats()["totals"]
         assert stats["throttle"] > 0 and stats["drop"] > 0, stats
         once = kops(server, "get", CLUSTER, "-o", "yaml", state, AWS_ENDPOINT_URL=always.endpoint_url, AWS_MAX_ATTEMPTS="1")

@@ -132,7 +132,7 @@ def read_kops(aws: LocalAWS, host_vars: dict) -> dict:
                         "template": strip(template["LaunchTemplateData"], IGNORED["launch_template"]),
                         "asg": {k: asg.get(k) for k in ("MinSize", "MaxSize", "DesiredCapacity", "LaunchTemplate", "VPCZoneIdentifier")},
                         "instances": len(asg["Instances"])}
-    volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:KubernetesCluster", "Values": [cluster]}])["Volumes"]
+    volumes = ec2.describe_volumes(Filters=[{"Name": "tag:KubernetesCluster", "Values": [cluster]}])["Volumes"]
     etcd = {v["VolumeId"]: {"KmsKeyId": v.get("KmsKeyId"), "Size": v["Size"], "Tags": sorted(v.get("Tags", []), key=lambda t: t["Key"])}
             for v in volumes if any(t["Key"].startswith("k8s.io/etcd/") for t in v.get("Tags", []))}
     return {"groups": groups, "etcd": etcd}
