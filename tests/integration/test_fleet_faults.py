@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from tests.tools import least_privilege as lp
 
 pytestmark = pytest.mark.slow
 
-FAULTS = "throttle:0.10,drop:0.02,seed:14"
+# BYOK_FLEET_FAULTS overrides it, e.g. with lost:0.01 (answers lost after the request took effect).
+FAULTS = os.environ.get("BYOK_FLEET_FAULTS", "throttle:0.10,drop:0.02,seed:14")
 PROVIDER = "222222222222"
 HOSTS = list(yaml.safe_load(Path(runner.DEMO_INVENTORY, "hosts.yml").read_text())["all"]["children"]["dedicated"]["hosts"])
 GROUP = yaml.safe_load(Path(runner.DEMO_INVENTORY, "group_vars", "dedicated.yml").read_text())
