@@ -45,3 +45,34 @@ def test_a_first_run_does_not_claim_to_resume(local_aws, play, rds, keys, unique
     name = h.make_cluster(local_aws, unique_name("fr"), keys["old"], instances=1)
     result = play(identifier=name, key_arn=keys["new"], strategy="snapshot_restore", allow_downtime=True)
     assert result["complete"] and result["resumed"] is None
+
+
+@pytest.mark.parametrize("stop_after", ["s:verify_cutover", "switchover_to"])
+def test_a_resumed_global_database_says_which_members_were_done(local_aws, play, keys, unique_name, monkeypatch,  # noqa: F811
+                                                                 stop_after):
+    gid, primary, secondary = unique_name("g"), unique_name("p"), unique_name("s")
+    region_keys = {"us-east-1": h.new_key(local_aws), "us-west-2": h.new_key(local_aws, region="us-west-2")}
+    local_aws.client("rds", account=h.PROVIDER).create_global_cluster(GlobalClusterIdentifier=gid, Engine="aurora-postgresql",
+                                                                      StorageEncrypted=True)
+    h.make_cluster(local_aws, primary, h.new_key(local_aws, account=h.PROVIDER), global_cluster=gid, instances=1)
+    h.make_cluster(local_aws, secondary, h.new_key(local_aws, account=h.PROVIDER, region="us-west-2"),
+                   region="us-west-2", global_cluster=gid, primary=False, instances=1)
+    base = dict(identifier=primary, global_cluster=gid, region_keys=region_keys)
+    monkeypatch.setenv(STOP_AFTER_ENV, stop_after.replace("s:", f"{secondary}:"))
+    first = play(**base)
+    assert not first["complete"] and first["resumed"] is None, {k: v for k, v in first.items() if k != "_output"}
+    monkeypatch.delenv(STOP_AFTER_ENV)
+
+    second = play(**base)
+    assert second["complete"], {k: v for k, v in second.items() if k != "_output"}
+    resumed = second["resumed"]
+    assert resumed["members_done"] == [secondary] and resumed["members_out_of_global"] == []
+    assert resumed["writer"] == (secondary if stop_after == "switchover_to" else primary)
+    first_step = second["steps_run"][0]
+    if stop_after == "switchover_to":  # the old primary, now a secondary, is re-keyed next
+        assert (resumed["at_step"], resumed["target"], first_step["cluster"]) == ("rekey_secondary", primary, primary)
+    else:  # the secondary is done: the switchover to it comes next
+        assert (resumed["at_step"], resumed["target"], first_step["step"]) == ("switchover_to", secondary, "switchover_to")
+    members = local_aws.client("rds", account=h.PROVIDER).describe_global_clusters(GlobalClusterIdentifier=gid)["GlobalClusters"][0]
+    assert {m["DBClusterArn"].rsplit(":", 1)[-1]: m["IsWriter"] for m in members["GlobalClusterMembers"]} == {primary: True, secondary: False}
+    assert play(**base)["resumed"] is None
