@@ -20,6 +20,7 @@ def against_both(plain_moto_gap: str, raises: type[BaseException]) -> pytest.Mar
     plain = pytest.param("plain", marks=pytest.mark.xfail(strict=True, raises=raises, reason=f"plain moto: {plain_moto_gap}"))
     return pytest.mark.parametrize("aws", ["extended", plain], indirect=True)
 
+
 USER_DATA = base64.b64encode(b"#!/bin/bash\\necho node\\n").decode()
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-0000000000aa"
 MAPPINGS = [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 64, "VolumeType": "gp3", "Encrypted": True}}]
