@@ -75,3 +75,8 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `slow`: a whole demo-fleet run (minutes); deselect with -m "not slow" for a quick pass.
+    config.addinivalue_line("markers", "slow: runs the whole demo fleet (minutes)")

@@ -21,13 +21,23 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws
 from ansible_collections.amazon.aws.plugins.module_utils.common import set_collection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.mattermost.byok.plugins.module_utils.version import COLLECTION_NAME
 from ansible_collections.mattermost.byok.plugins.module_utils.version import COLLECTION_VERSION
 
-# Calls that hit API rate limits are retried with jitter; moves of a whole fleet run many calls at once.
-DEFAULT_RETRY = dict(retries=10, delay=1, max_delay=30)
+# One retry policy for every call of every client, paginators and waiters included: botocore's standard mode
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html) retries throttling errors (Throttling,
+# ThrottlingException, SlowDown, RequestLimitExceeded, ...), transient errors (HTTP 500/502/503/504, dropped
+# connections, timeouts) with jittered exponential backoff up to 20 s a wait. Ten attempts in all: at 10 % throttled
+# a call fails only if ten draws in a row are throttled. A module's aws_config option can still override it.
+RETRY_POLICY = {"mode": "standard", "total_max_attempts": 10}
+
+
+def _no_extra_retry(function):
+    """The retry decorator of byok_client: the calls' aws_retry=True is kept but adds nothing to the client's policy
+    (AWSRetry on top would multiply the attempts, and would skip paginators and waiters)."""
+    return function
+
 
 _PROCESS_SESSION = []
 _SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
@@ -54,7 +64,7 @@ class ByokModule(AnsibleAWSModule):
         set_collection_info(collection_name=COLLECTION_NAME, collection_version=COLLECTION_VERSION)
 
     def byok_client(self, service: str, region: str | None = None, max_pool_connections: int = 10):
-        """A client with jittered-backoff retries (opt in per call with aws_retry=True).
+        """A client with the collection's retry policy (RETRY_POLICY) on every call; aws_retry=True is accepted.
 
         `region` overrides the module's region, for resources of one customer that live in several regions.
         The connection pool is sized for the thread pools that fan reads out inside one module call.
@@ -62,11 +72,17 @@ class ByokModule(AnsibleAWSModule):
         extra = {"config": botocore.config.Config(max_pool_connections=max_pool_connections)}
         if region:
             extra["region"] = region
-        return self.client(service, retry_decorator=AWSRetry.jittered_backoff(**DEFAULT_RETRY), **extra)
+        return self.client(service, retry_decorator=_no_extra_retry, **extra)
 
     def client(self, service: str, retry_decorator=None, **extra_params):
-        """AnsibleAWSModule.client, made from this process's session unless a profile (or a recording) is asked for."""
+        """AnsibleAWSModule.client, made from this process's session unless a profile (or a recording) is asked for.
+
+        Every client gets RETRY_POLICY, whichever way it is made.
+        """
         region, endpoint_url, params = get_aws_connection_info(self)
+        extra = extra_params.get("config") or botocore.config.Config()
+        extra = extra if isinstance(extra, botocore.config.Config) else botocore.config.Config(**extra)
+        extra_params = {**extra_params, "config": botocore.config.Config(retries=dict(RETRY_POLICY)).merge(extra)}
         params.update(extra_params)
         region = params.pop("region", region)
         if params.get("profile_name") or any(k in os.environ for k in ("_ANSIBLE_PLACEBO_RECORD", "_ANSIBLE_PLACEBO_REPLAY")):

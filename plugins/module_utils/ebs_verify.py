@@ -5,7 +5,7 @@
 
 Read-only. The reads use kops's naming: the launch template and Auto Scaling group of instance group <ig> are both
 `<ig>.<cluster>`, an etcd member's volume is `<member>.etcd-<etcd cluster>.<cluster>` with the tag
-`k8s.io/etcd/<etcd cluster>`. Clients are boto3 clients with AWSRetry (calls pass aws_retry=True).
+`k8s.io/etcd/<etcd cluster>`. Clients are boto3 clients with the collection's retry policy (aws_module.RETRY_POLICY).
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import shutil
 import tempfile
+import time
 from typing import Callable
 
 from ansible_collections.mattermost.byok.plugins.module_utils.kops_spec import dump_documents
@@ -21,6 +24,18 @@ from ansible_collections.mattermost.byok.plugins.module_utils.kops_spec import l
 
 # run(argv, env) -> (rc, stdout, stderr)
 Runner = Callable[[list, dict], tuple]
+
+
+# kops exits 1 for every error, so a failed command is told transient by its message: AWS throttling and transient
+# errors that kops's own SDK retries gave up on, and dropped connections. Only those are retried, and only for
+# commands that converge when run again (get, replace -f of the whole document, update cluster, rolling-update, which
+# skips the instances already replaced); a validation error or a refused change fails at once.
+TRANSIENT_KOPS_ERROR = re.compile(
+    r"SlowDown|Throttl|RequestLimitExceeded|Rate exceeded|TooManyRequests|ServiceUnavailable|InternalError|RequestTimeout"
+    r"|status code:? 5\d\d|StatusCode: 5\d\d|connection reset|Connection was closed|broken pipe|unexpected EOF|i/o timeout"
+    r"|Could not connect to the endpoint URL", re.IGNORECASE)
+KOPS_ATTEMPTS = 4
+KOPS_RETRY_BASE = 2.0  # seconds; doubled each time, with jitter
 
 
 class KopsCliError(Exception):
@@ -52,18 +67,33 @@ def _last_error(stderr: str, stdout: str) -> str:
     return (errors or lines or ["(no output)"])[-1]
 
 
+def transient(stderr: str, stdout: str = "") -> bool:
+    """True when a failed kops command's output names an AWS throttling/transient error or a dropped connection."""
+    return bool(TRANSIENT_KOPS_ERROR.search(f"{stderr or ''}\n{stdout or ''}"))
+
+
 class KopsCli:
-    def __init__(self, binary: str, state: str, run: Runner, env: dict | None = None):
+    def __init__(self, binary: str, state: str, run: Runner, env: dict | None = None, attempts: int = KOPS_ATTEMPTS,
+                 sleep: Callable[[float], None] = time.sleep):
         self.binary, self.state, self._run, self.env = binary, state, run, env or {}
+        self.attempts, self._sleep = attempts, sleep
         self.commands: list[str] = []
+        self.retried: list[dict] = []  # {command, attempt, error}: each transient failure that was run again
 
     def run(self, *args: str, what: str) -> str:
         argv = [self.binary, *args, "--state", self.state]
-        self.commands.append(" ".join(argv[1:]))
-        rc, out, err = self._run(argv, self.env)
-        if rc != 0:
-            raise KopsCliError(f"{what}: kops {' '.join(args[:2])} failed (exit {rc}): {_last_error(err, out)}")
-        return out
+        command = " ".join(argv[1:])
+        self.commands.append(command)
+        for attempt in range(1, self.attempts + 1):
+            rc, out, err = self._run(argv, self.env)
+            if rc == 0:
+                return out
+            if attempt == self.attempts or not transient(err, out):
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise KopsCliError(f"{what}: kops {' '.join(args[:2])} failed (exit {rc}){tries}: {_last_error(err, out)}")
+            self.retried.append({"command": command, "attempt": attempt, "error": _last_error(err, out)})
+            self._sleep(KOPS_RETRY_BASE * 2 ** (attempt - 1) * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
 
     def get_cluster(self, name: str) -> dict:
         docs = load_documents(self.run("get", "cluster", "--name", name, "-o", "yaml", what=f"reading cluster {name}"))

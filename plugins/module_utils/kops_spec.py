@@ -9,7 +9,12 @@ What kops stores and prints (`kops get ... -o yaml`) is the v1alpha2 API, whose 
 kops 1.19: `spec.rootVolumeEncryption` + `spec.rootVolumeEncryptionKey`, `spec.volumes[].encrypted` + `.key`.
 kops honours the root-volume key only when `rootVolumeEncryption: true` is set explicitly (the default `true` is not
 enough), so both are always written. v1alpha3 and kops's internal API nest them as `spec.rootVolume.encryption` /
-`.encryptionKey` (kops >= 1.27); that shape is edited in place when a document uses it, never converted.
+`.encryptionKey` (kops >= 1.27, commit 92958f9966 "v1alpha3: Move IG root volume settings to sub-struct").
+The shape is chosen by the document's apiVersion only, as kops decodes it: in kops.k8s.io/v1alpha2
+(pkg/apis/kops/v1alpha2/instancegroup.go) the struct is `RootVolume *kops.InstanceRootVolumeSpec json:"-"`, so a
+`rootVolume:` map in a v1alpha2 document is dropped unread and only the flat fields count; in kops.k8s.io/v1alpha3
+(pkg/apis/kops/v1alpha3/instancegroup.go) only `rootVolume:` exists. Fields of the other shape are left as they are
+and reported (ignored_fields), never converted.
 etcd members' `kmsKeyId` is never edited: a running cluster's etcd volumes cannot change key (the direct target fails
 with "Field cannot be changed: KmsKeyID", terraform would destroy and re-create the volumes).
 """
@@ -65,10 +70,35 @@ def _set(spec: dict, key: str, value, path: str, changes: list):
         changes.append({"path": path, "before": before, "after": value})
 
 
+# Root-volume fields of each shape, as kops names them; the other shape's are not fields of that apiVersion.
+FLAT_ROOT_VOLUME_FIELDS = ("rootVolumeSize", "rootVolumeType", "rootVolumeIops", "rootVolumeThroughput", "rootVolumeOptimization",
+                           "rootVolumeEncryption", "rootVolumeEncryptionKey")
+
+
+def nested_root_volume(doc) -> bool:
+    """True when the document's apiVersion keeps the root volume in `spec.rootVolume` (v1alpha3), False for the flat
+    fields (v1alpha2). Decided by apiVersion only: kops ignores the other shape."""
+    return (doc or {}).get("apiVersion") == API_V1ALPHA3
+
+
+def ignored_fields(doc) -> list[str]:
+    """Root-volume fields of an InstanceGroup that kops drops unread for its apiVersion, each with what to use instead."""
+    spec = (doc or {}).get("spec") or {}
+    group = f"InstanceGroup {name_of(doc)!r}"
+    if nested_root_volume(doc):
+        flat = [f for f in FLAT_ROOT_VOLUME_FIELDS if f in spec]
+        return [f"{group}: spec.{f} is not a field of {API_V1ALPHA3}; kops ignores it (the root volume is spec.rootVolume there)"
+                for f in flat]
+    if "rootVolume" in spec:
+        return [f"{group}: spec.rootVolume is not a field of {API_V1ALPHA2}; kops ignores it and reads the flat "
+                "spec.rootVolumeEncryption/spec.rootVolumeEncryptionKey, which this edit sets (spec.rootVolume is left as it was)"]
+    return []
+
+
 def root_volume_fields(doc) -> dict:
-    """{encryption, encryption_key} of an instance group, whichever shape it uses."""
+    """{encryption, encryption_key} of an instance group, in the shape its apiVersion has."""
     spec = doc.get("spec") or {}
-    if doc.get("apiVersion") == API_V1ALPHA3 or isinstance(spec.get("rootVolume"), dict):
+    if nested_root_volume(doc):
         root = spec.get("rootVolume") or {}
         return {"encryption": root.get("encryption"), "encryption_key": root.get("encryptionKey")}
     return {"encryption": spec.get("rootVolumeEncryption"), "encryption_key": spec.get("rootVolumeEncryptionKey")}
@@ -80,8 +110,12 @@ def plan_instance_group(doc: dict, key_arn: str, extra_volumes: bool = True) -> 
     _check(doc, "InstanceGroup")
     new = copy.deepcopy(doc)
     spec, changes = new["spec"], []
-    if doc.get("apiVersion") == API_V1ALPHA3 or isinstance(spec.get("rootVolume"), dict):
-        root = spec.setdefault("rootVolume", {})
+    if nested_root_volume(doc):
+        if spec.get("rootVolume") is not None and not isinstance(spec["rootVolume"], dict):
+            raise KopsSpecError(f"InstanceGroup {name_of(doc)!r}: spec.rootVolume is not a mapping")
+        if spec.get("rootVolume") is None:
+            spec["rootVolume"] = {}
+        root = spec["rootVolume"]
         _set(root, "encryption", True, "spec.rootVolume.encryption", changes)
         _set(root, "encryptionKey", key_arn, "spec.rootVolume.encryptionKey", changes)
     else:

@@ -107,6 +107,7 @@ class Reencrypt:
         self.measures = {}
         self.log = log or (lambda message: None)
         self.stop_after = os.environ.get(STOP_AFTER_ENV)
+        self.resumed = None  # set when this run found an earlier run's work in AWS and continues it
 
     # -- reading AWS ---------------------------------------------------------------------------------------------
 
@@ -210,6 +211,8 @@ class Reencrypt:
                 step = planner(facts)
             except rds_plan.PlanError as e:
                 raise ReencryptError(str(e), self.changed) from None
+            if not steps_run and step != rds_plan.DONE:
+                self.note_resumed(step, facts)
             if step == rds_plan.DONE:
                 return self.result(True, step, facts)
             if check_mode:
@@ -227,6 +230,16 @@ class Reencrypt:
             if not step.startswith("wait_"):
                 self.changed = True
             steps_run += 1
+
+    def note_resumed(self, step, facts):
+        """Say so when the first step is not the first of the plan: what an earlier (stopped) run left is in AWS."""
+        names = self.names
+        found = [name for name, there in ((names.old, facts.get("old")), (names.new, facts.get("new")),
+                                          (names.deployment, facts.get("deployment")), (names.snapshot, facts.get("snapshot")),
+                                          (names.copy, facts.get("copy"))) if there]
+        if found:
+            self.resumed = {"at_step": step, "found": found}
+            self.log(f"{names.identifier}: resuming at {step} (an earlier run left {', '.join(found)})")
 
     def should_stop(self):
         """The test hook: the last step run is the one named in BYOK_RDS_STOP_AFTER (optionally <identifier>:<step>)."""
@@ -246,7 +259,7 @@ class Reencrypt:
                 "identifier": self.names.identifier, "strategy": self.strategy, "kind": self.kind,
                 "key_arn": self.key_arn, "current_key": current.get("key"), "status": current.get("status"),
                 "retained_old": self.names.old if facts.get("old") else None,
-                "elapsed_seconds": self.elapsed(), "steps_run": self.events, **self.measures}
+                "elapsed_seconds": self.elapsed(), "steps_run": self.events, "resumed": self.resumed, **self.measures}
 
     # -- waits ---------------------------------------------------------------------------------------------------
 
@@ -815,6 +828,7 @@ class GlobalReencrypt:
         self.exposure = []
         self.switchovers = []
         self.stop_after = os.environ.get(STOP_AFTER_ENV)
+        self.resumed = None
 
     def member(self, identifier):
         region = self.clusters[identifier]
@@ -855,6 +869,13 @@ class GlobalReencrypt:
                 step, target = rds_plan.next_global_step(facts)
             except rds_plan.PlanError as e:
                 raise ReencryptError(str(e), self.changed) from None
+            if not steps_run and step != rds_plan.DONE:
+                done = sorted(c for c, f in facts["clusters"].items() if f["complete"])
+                removed = sorted(c for c, f in facts["clusters"].items() if not f["in_global"])
+                if done or removed or facts["writer"] != facts["primary"]:
+                    self.resumed = {"at_step": step, "target": target, "members_done": done, "members_out_of_global": removed,
+                                    "writer": facts["writer"]}
+                    self.log(f"{self.global_id}: resuming at {step} {target} ({len(done)} of {len(self.clusters)} members done)")
             if step == rds_plan.DONE:
                 return self.result(True, step, None, facts)
             if check_mode or step == rds_plan.DEFERRED:
@@ -917,4 +938,4 @@ class GlobalReencrypt:
                 "identifier": self.primary, "global_cluster": self.global_id, "strategy": "global_remove_and_readd",
                 "clusters": clusters, "dr_exposure": self.exposure, "switchovers": self.switchovers,
                 "switchover_seconds": sum(s["seconds"] for s in self.switchovers) if self.switchovers else None,
-                "elapsed_seconds": self.elapsed(), "steps_run": self.events}
+                "elapsed_seconds": self.elapsed(), "steps_run": self.events, "resumed": self.resumed}

@@ -87,6 +87,7 @@ class BucketKms:
         self.clock = clock
         self.lease = None
         self.lease_lost = False
+        self.waited_for, self.waited_seconds = None, 0.0  # another run's lease this run waited for, and how long
         self.p = params
         self.check_mode = check_mode
         self.bucket = params["bucket"]
@@ -163,11 +164,13 @@ class BucketKms:
             state = lease_state(holder, self.clock())
             if state == "alive":
                 why = f"another run re-encrypts this bucket ({describe_lease(holder, self.clock())}); waiting for it"
+                self.waited_for = describe_lease(holder, self.clock())
                 if wait_seconds is not None and self.clock() - started >= wait_seconds:
                     return None, why
                 self.sleep(1.0)
                 continue
             if state == "just_died" and not grace_done:
+                self.waited_for = self.waited_for or f"a run that just stopped ({describe_lease(holder, self.clock())})"
                 self.sleep(TAKEOVER_GRACE)  # copies the dead run had sent finish first, so our listing sees them
                 grace_done = True
                 continue
@@ -176,6 +179,8 @@ class BucketKms:
             store.save(record)
             self.sleep(LEASE_SETTLE)
             if ((store.load() or {}).get("lease") or {}).get("owner") == self.lease["owner"]:
+                if self.waited_for:
+                    self.waited_seconds = round(self.clock() - started, 1)
                 return record, None
             self.lease = None
 
@@ -230,6 +235,8 @@ class BucketKms:
 
         traits = s3_reencrypt.bucket_traits(self.s3, self.bucket)
         retry = s3_reencrypt.Retrying(8)
+        # An unfinished pass: this run continues one that stopped (killed, or ended by max_seconds), and says from where.
+        unfinished = not (record.get("complete") or "pass" not in record)
         if record.get("complete") or "pass" not in record:
             # A new pass over the whole bucket (first run, or re-run of a finished bucket: cheap, nothing copied).
             record["pass"] = {"started_at": now}
@@ -237,6 +244,7 @@ class BucketKms:
             record.pop("in_batch", None)
             record["complete"] = False
         run_pass = record["pass"]
+        resumed_after = record.get("marker")
         if record.get("in_batch"):
             # A batch that ended without finishing (killed) saved its counts up to its marker: they are part of the pass.
             for name in COUNTS:
@@ -295,8 +303,18 @@ class BucketKms:
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
+        resumed = None
+        if unfinished:
+            resumed = {"after": resumed_after, "done_before": run_pass["scanned"] - batch["scanned"]}
+            where = f"after {json.dumps(resumed_after)}" if resumed_after is not None else "from the start (no marker had been saved yet)"
+            line = (f"{line}; resumed an unfinished pass {where} with {resumed['done_before']} objects done before, "
+                    f"{batch['already_on_key']} found already on the key")
+        if self.waited_for:
+            line = f"{line}; waited {self.waited_seconds:.1f} s for another run's lease ({self.waited_for})"
         result.update(batch)
         result.pop("marker", None)
+        result["resumed"] = resumed
+        result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
         result.update({"changed": result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0,
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})

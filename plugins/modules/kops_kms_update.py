@@ -182,6 +182,24 @@ commands:
   returned: always
   type: list
   elements: str
+kops_retries:
+  description:
+    - kops commands that failed on a transient AWS error (throttling, HTTP 5xx, a dropped connection) and were run
+      again. kops exits 1 for every error, so only failures whose message names such an error are retried, up to
+      four attempts, and only commands that converge when repeated (get, replace, update cluster, rolling-update).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    command:
+      description: The kops command line (without the binary).
+      type: str
+    attempt:
+      description: The attempt that failed (1 is the first run).
+      type: int
+    error:
+      description: The error line kops printed.
+      type: str
 summary:
   description: One line for reports.
   returned: always
@@ -230,10 +248,11 @@ class Run:
         self.module = module
         self.params = module.params
         self.result = {"changed": False, "spec_changes": [], "instance_groups": [], "update_needed": False, "rolled": [],
-                       "roll_pending": False, "etcd": [], "launch_templates": [], "instances": [], "commands": [], "summary": ""}
+                       "roll_pending": False, "etcd": [], "launch_templates": [], "instances": [], "commands": [], "kops_retries": [], "summary": ""}
 
     def fail(self, msg, **extra):
         self.result["commands"] = self.commands()
+        self.result["kops_retries"] = list(self.kops.retried) if getattr(self, "kops", None) else []
         self.module.fail_json(msg=msg, **{**self.result, **extra})
 
     def commands(self):
@@ -291,6 +310,8 @@ class Run:
             if changes:
                 self.edited.append((self.cluster, new_cluster, changes))
             for group in selected:
+                for ignored in kops_spec.ignored_fields(group):
+                    self.module.warn(ignored)
                 new_group, changes = kops_spec.plan_instance_group(group, self.key_arn, p["extra_volumes"])
                 if changes:
                     self.edited.append((group, new_group, changes))
@@ -385,6 +406,7 @@ class Run:
     def finish(self, off_etcd, checked):
         p, result = self.params, self.result
         result["commands"] = self.commands()
+        result["kops_retries"] = list(self.kops.retried)
         lts = result["launch_templates"]
         insts = result["instances"]
         if p["verify"] and checked:

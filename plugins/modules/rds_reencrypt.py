@@ -212,6 +212,13 @@ steps_run:
   returned: always
   type: list
   elements: dict
+resumed:
+  description:
+    - Set when this call continued what an earlier, stopped run left in AWS (null otherwise). For one database,
+      C(at_step) (the step this call started with) and C(found) (the earlier run's resources it found). For a global
+      database, C(at_step), C(target), C(members_done), C(members_out_of_global) and C(writer).
+  returned: always
+  type: dict
 elapsed_seconds:
   description: Seconds this call took.
   returned: always

@@ -306,6 +306,34 @@ progress_line:
   description: One line for people, e.g. C(bucket - 120000/2000000 objects (6.0%), 850 obj/s, ~37 min left).
   returned: always
   type: str
+resumed:
+  description:
+    - Set when this run continued a pass a stopped run left unfinished (killed, or ended by O(max_seconds)); null
+      otherwise. The progress line says the same.
+  returned: when objects were re-encrypted
+  type: dict
+  contains:
+    after:
+      description:
+        - The checkpoint's marker this run started after (the last key, or key and version, done before); null when
+          the stopped run had saved none yet (this run started from the first key; objects already copied are found
+          on the key and not copied again).
+      type: raw
+    done_before:
+      description: Objects the earlier runs of this pass had already read or copied.
+      type: int
+waited_for_lease:
+  description:
+    - Set when this run waited for another run's lease on the bucket before copying; null otherwise.
+  returned: when objects were re-encrypted
+  type: dict
+  contains:
+    seconds:
+      description: How long this run waited.
+      type: float
+    holder:
+      description: The run it waited for (process, host, age of its last checkpoint).
+      type: str
 encryption:
   description: The default encryption C(before) and C(after).
   returned: always

@@ -232,3 +232,69 @@ def test_kops_replace_writes_what_boto3_reads(server, tmp_path):
     through_boto3 = kops(server, "get", CLUSTER, "-o", "yaml", state, KOPS_DOUBLE_STATE_CLIENT="boto3")
     assert through_boto3.stdout == kops(server, "get", CLUSTER, "-o", "yaml", state).stdout
     assert f"maxSize: {group['spec']['maxSize']}" in through_boto3.stdout
+
+
+# -- the double decodes and retries as kops does -------------------------------------------------------------------
+
+def test_a_v1alpha2_root_volume_map_is_dropped_unread(server, tmp_path):
+    """kops.k8s.io/v1alpha2 has no `rootVolume` field (pkg/apis/kops/v1alpha2/instancegroup.go: `RootVolume ...
+    json:"-"`): a map given there neither reaches the launch template nor is stored."""
+    state = f"--state=s3://{STATE_BUCKET}"
+    key = "arn:aws:kms:us-east-1:111111111190:key/0f0f0000-0000-4000-8000-000000000091"
+    group = json.loads(kops(server, "get", "instancegroups", "nodes-us-east-1a", "--name", CLUSTER, "-o", "json", state).stdout)
+    assert group["apiVersion"] == "kops.k8s.io/v1alpha2"
+    for field in ("rootVolumeEncryption", "rootVolumeEncryptionKey"):
+        group["spec"].pop(field, None)
+    group["spec"]["rootVolume"] = {"encryption": True, "encryptionKey": key}
+    (tmp_path / "group.yaml").write_text(json.dumps(group))
+    done = kops(server, "replace", "-f", str(tmp_path / "group.yaml"), state)
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(kops(server, "get", "instancegroups", "nodes-us-east-1a", "--name", CLUSTER, "-o", "json", state).stdout)
+    assert "rootVolume" not in stored["spec"] and "rootVolumeEncryptionKey" not in stored["spec"]
+    updated = kops(server, "update", "cluster", "--name", CLUSTER, "--yes", state)
+    assert updated.returncode == 0, updated.stderr
+    ec2 = server.client("ec2", PROVIDER)
+    versions = ec2.describe_launch_template_versions(LaunchTemplateName=f"nodes-us-east-1a.{CLUSTER}", Versions=["$Default"])
+    mappings = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("BlockDeviceMappings", [])
+    assert mappings and all((m.get("Ebs") or {}).get("KmsKeyId") != key for m in mappings)
+
+
+def test_v1alpha3_root_volume_is_stored_as_the_v1alpha2_fields(server, tmp_path):
+    state = f"--state=s3://{STATE_BUCKET}"
+    key = "arn:aws:kms:us-east-1:111111111190:key/0f0f0000-0000-4000-8000-000000000092"
+    group = json.loads(kops(server, "get", "instancegroups", "nodes-us-east-1a", "--name", CLUSTER, "-o", "json", state).stdout)
+    group["apiVersion"] = "kops.k8s.io/v1alpha3"
+    for field in ("rootVolumeEncryption", "rootVolumeEncryptionKey"):
+        group["spec"].pop(field, None)
+    group["spec"]["rootVolume"] = {"encryption": True, "encryptionKey": key}
+    (tmp_path / "group.yaml").write_text(json.dumps(group))
+    done = kops(server, "replace", "-f", str(tmp_path / "group.yaml"), state)
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(kops(server, "get", "instancegroups", "nodes-us-east-1a", "--name", CLUSTER, "-o", "json", state).stdout)
+    assert stored["apiVersion"] == "kops.k8s.io/v1alpha2" and "rootVolume" not in stored["spec"]
+    assert (stored["spec"]["rootVolumeEncryption"], stored["spec"]["rootVolumeEncryptionKey"]) == (True, key)
+
+
+def test_state_store_reads_retry_throttles_and_drops(server):
+    """kops reads its state store with the SDK's standard retryer (3 attempts, AWS_MAX_ATTEMPTS honoured): through the
+    fault proxy (a heavy 30 % of faults, so 6 attempts) every `kops get` prints what it prints straight, with either
+    client; with one attempt allowed, a throttle is kops's error."""
+    from tests.local_aws import fault_proxy  # pylint: disable=import-outside-toplevel
+    state = f"--state=s3://{STATE_BUCKET}"
+    straight = kops(server, "get", CLUSTER, "-o", "yaml", state)
+    proxy = fault_proxy.start(server.endpoint_url, fault_proxy.FaultSpec.parse("throttle:0.2,drop:0.1,seed:5"))
+    always = fault_proxy.start(server.endpoint_url, fault_proxy.FaultSpec.parse("throttle:1"))
+    try:
+        for client in ("light", "boto3"):
+            for run in range(4):
+                through = kops(server, "get", CLUSTER, "-o", "yaml", state, AWS_ENDPOINT_URL=proxy.endpoint_url,
+                               KOPS_DOUBLE_STATE_CLIENT=client, AWS_MAX_ATTEMPTS="6")
+                assert (through.returncode, through.stdout) == (0, straight.stdout), f"run {run}: {through.stderr}"
+        stats = proxy.stats()["totals"]
+        assert stats["throttle"] > 0 and stats["drop"] > 0, stats
+        once = kops(server, "get", CLUSTER, "-o", "yaml", state, AWS_ENDPOINT_URL=always.endpoint_url, AWS_MAX_ATTEMPTS="1")
+        assert once.returncode == 1 and "SlowDown: Please reduce your request rate." in once.stderr, once.stderr
+    finally:
+        for p in (proxy, always):
+            p.shutdown()
+            p.server_close()

@@ -12,9 +12,16 @@ if you specify an ID, alias, or ARN that is not valid, the action can appear to 
   ``Client.InvalidKMSKey.InvalidState`` ("The KMS key provided is in an incorrect state"), as reported for
   launches with unusable keys (kubernetes/kops#11545; EC2 Auto Scaling "key policy requirements" page).
 Everything is instant here, so the end state is reached before the call returns.
+
+CreateLaunchTemplateVersion (EC2 API reference, "SourceVersion"): "If you specify this parameter, the new version
+inherits the launch parameters from the source version. If you specify additional launch parameters for the new
+version, they overwrite any corresponding launch parameters inherited from the source version." Moto ignores
+SourceVersion (the new version holds only the given parameters) and keeps a given UserData as a plain string, on
+which its Auto Scaling launches fail with HTTP 500.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -24,6 +31,7 @@ from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import convert_tag_spec
+from moto.ec2.utils import parse_user_data
 
 from ._patching import require, wrap
 from .kms_keys import find_key, key_problem
@@ -170,3 +178,22 @@ def apply() -> None:
         # A launch that failed on its KMS key never joins the group.
         original(self, *args, **kwargs)
         self.instance_states = [s for s in self.instance_states if s.instance.state_reason.code != INVALID_KMS_KEY_STATE]
+
+    @wrap(LaunchTemplates, "create_launch_template_version")
+    def create_launch_template_version(original, self):
+        # The new version: the source version's parameters (when SourceVersion is given), the given ones over them.
+        get_param = self._get_param  # pylint: disable=protected-access
+        given = dict(get_param("LaunchTemplateData", {}) or {})
+        if "UserData" in given:
+            given["UserData"] = parse_user_data(get_param("LaunchTemplateData.UserData"))
+        data = given
+        source = get_param("SourceVersion")
+        if source is not None:
+            name, template_id = get_param("LaunchTemplateName"), get_param("LaunchTemplateId")
+            template = self.ec2_backend.get_launch_template(template_id) if template_id else self.ec2_backend.get_launch_template_by_name(name)
+            data = {**copy.deepcopy(template.get_version(source).data), **given}
+        self._get_param = lambda key, default=None: data if key == "LaunchTemplateData" else get_param(key, default)
+        try:
+            return original(self)
+        finally:
+            del self._get_param

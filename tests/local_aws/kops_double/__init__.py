@@ -28,6 +28,7 @@ kops. When the environment names an endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOIN
 store is read and written with a small signed-HTTP client (s3_state.py) instead of boto3: a real kops starts in a
 fraction of the time boto3 takes to import, and benchmarks of the playbook should not be dominated by the double's
 start-up. Otherwise, or with KOPS_DOUBLE_STATE_CLIENT=boto3, boto3 is used; `update cluster` and `rolling-update`
-use boto3 for EC2 and Auto Scaling. Every invocation is appended to $KOPS_DOUBLE_LOG (JSON lines) when that is
-set, so tests can assert what was run.
+use boto3 for EC2 and Auto Scaling. Both retry as kops's own AWS clients do: the state store with the SDK's default
+standard retryer (3 attempts, AWS_MAX_ATTEMPTS honoured), EC2 and Auto Scaling in adaptive mode with 13 attempts.
+Every invocation is appended to $KOPS_DOUBLE_LOG (JSON lines) when that is set, so tests can assert what was run.
 """

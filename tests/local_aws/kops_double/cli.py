@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import sys
@@ -37,7 +38,9 @@ class Boto3S3:
 
     def __init__(self, region: str):
         import boto3  # pylint: disable=import-outside-toplevel  # on use: importing it costs more than a whole kops call
-        self.s3 = boto3.client("s3", region_name=region)
+        from botocore.config import Config  # pylint: disable=import-outside-toplevel
+        # kops's state store: the SDK's default retryer (standard mode; AWS_MAX_ATTEMPTS is honoured).
+        self.s3 = boto3.client("s3", region_name=region, config=Config(retries={"mode": "standard"}))
 
     @staticmethod
     @contextlib.contextmanager
@@ -213,12 +216,42 @@ def cmd_replace(args, store: StateStore) -> str:
             old_text = store.read(cluster, "instancegroup", name)
             if old_text is None and not args.force:
                 raise KopsError(f"InstanceGroup {name!r} does not exist; use --force to create it")
+            doc = stored_instance_group(doc)
             _validate_instance_group(doc)
             _bump_generation(doc, load(old_text) if old_text else None)
             store.write(cluster, dump(doc), "instancegroup", name)
         else:
             raise KopsError(f"unhandled kind {kind!r} in {args.filename!r}")
     return ""
+
+
+# v1alpha3's spec.rootVolume fields and the v1alpha2 fields they convert to (pkg/apis/kops/v1alpha3/conversion.go).
+ROOT_VOLUME_V1ALPHA3_TO_V1ALPHA2 = {"size": "rootVolumeSize", "type": "rootVolumeType", "iops": "rootVolumeIops",
+                                    "throughput": "rootVolumeThroughput", "optimization": "rootVolumeOptimization",
+                                    "encryption": "rootVolumeEncryption", "encryptionKey": "rootVolumeEncryptionKey"}
+
+
+def stored_instance_group(doc: dict) -> dict:
+    """The InstanceGroup as kops stores it: decoded by its apiVersion, written back as v1alpha2.
+
+    In v1alpha2 (pkg/apis/kops/v1alpha2/instancegroup.go) the root volume is the flat fields and the struct is
+    `RootVolume ... json:"-"`: a `rootVolume:` map is dropped unread, so it is neither honoured nor stored. In v1alpha3
+    only `rootVolume:` exists; its fields become the flat v1alpha2 ones and flat fields given there are dropped.
+    """
+    doc = copy.deepcopy(doc)
+    spec = doc.get("spec") or {}
+    if doc.get("apiVersion") == V1ALPHA2:
+        spec.pop("rootVolume", None)
+        return doc
+    for flat in ROOT_VOLUME_V1ALPHA3_TO_V1ALPHA2.values():
+        spec.pop(flat, None)
+    for nested, flat in ROOT_VOLUME_V1ALPHA3_TO_V1ALPHA2.items():
+        value = (spec.get("rootVolume") or {}).get(nested)
+        if value is not None:
+            spec[flat] = value
+    spec.pop("rootVolume", None)
+    doc["apiVersion"] = V1ALPHA2
+    return doc
 
 
 def _validate_instance_group(doc: dict) -> None:
@@ -293,8 +326,12 @@ class Cloud:
     def __init__(self, region: str):
         import boto3  # pylint: disable=import-outside-toplevel  # not at the top: `kops get` does without it
         self.region = region
-        self.ec2 = boto3.client("ec2", region_name=region)
-        self.autoscaling = boto3.client("autoscaling", region_name=region)
+        from botocore.config import Config  # pylint: disable=import-outside-toplevel
+        # kops's cloud calls (upup/pkg/fi/cloudup/awsup/aws_cloud.go, loadAWSConfig): the SDK's adaptive retry mode with
+        # MaxAttempts = ClientMaxRetries = 13.
+        config = Config(retries={"mode": "adaptive", "total_max_attempts": 13})
+        self.ec2 = boto3.client("ec2", region_name=region, config=config)
+        self.autoscaling = boto3.client("autoscaling", region_name=region, config=config)
 
     def launch_template(self, name: str) -> dict | None:
         from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
@@ -359,9 +396,11 @@ def cmd_update(args, store: StateStore) -> str:
         raise KopsError("error running tasks: deadline exceeded executing task EBSVolume/"
                         f"{etcd_changes[0][0]}. Example error: Field cannot be changed: KmsKeyID")
     for lt_name, current, desired in work:
+        # kops renders the whole template (awstasks.LaunchTemplate): everything of the current version, the new mappings.
+        data = {**(current.get("LaunchTemplateData") or {}), "BlockDeviceMappings": desired}
         version = cloud.ec2.create_launch_template_version(
             LaunchTemplateName=lt_name, SourceVersion=str(current["VersionNumber"]),
-            LaunchTemplateData={"BlockDeviceMappings": desired})["LaunchTemplateVersion"]["VersionNumber"]
+            LaunchTemplateData=data)["LaunchTemplateVersion"]["VersionNumber"]
         cloud.ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=str(version))
     store.write(args.name, VERSION, "kops-version.txt")
     return ("Will modify resources:\n" + "\n".join(lines) + "\n\nCluster changes have been applied to the cloud.\n\n"

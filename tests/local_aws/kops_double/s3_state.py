@@ -13,11 +13,35 @@ import hashlib
 import hmac
 import http.client
 import os
+import random
+import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote_plus, urlsplit
 
 DEFAULT_REGION = "us-east-1"
 TIMEOUT = 60  # botocore's default connect and read timeouts
+# kops reads its state store with aws-sdk-go-v2's default configuration (util/pkg/vfs/s3context.go,
+# awsconfig.LoadDefaultConfig): the SDK's standard retryer, 3 attempts unless AWS_MAX_ATTEMPTS says otherwise, jittered
+# exponential backoff capped at 20 s, on throttling errors, HTTP 5xx and connection errors
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_BACKOFF = 20.0
+THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+                    "RequestLimitExceeded", "BandwidthLimitExceeded", "SlowDown", "RequestThrottled", "PriorRequestNotComplete",
+                    "RequestTimeout", "RequestTimeoutException", "InternalError"}
+
+
+def max_attempts(environ=None) -> int:
+    """AWS_MAX_ATTEMPTS as the SDKs read it (a whole number of at least 1), else the standard mode's 3."""
+    value = (os.environ if environ is None else environ).get("AWS_MAX_ATTEMPTS", "")
+    return int(value) if value.isdigit() and int(value) >= 1 else DEFAULT_MAX_ATTEMPTS
+
+
+def retryable(error: Exception) -> bool:
+    """What the standard retry mode retries: no S3 answer at all, a throttling or transient code, or HTTP 5xx."""
+    if not isinstance(error, S3Error):
+        return True
+    return error.code in THROTTLING_CODES or (error.status or 0) >= 500
 
 
 class S3ClientError(Exception):
@@ -27,9 +51,9 @@ class S3ClientError(Exception):
 class S3Error(S3ClientError):
     """An S3 error response: its Code and Message, and text that reads as botocore's ClientError."""
 
-    def __init__(self, code: str, message: str, text: str):
+    def __init__(self, code: str, message: str, text: str, status: int | None = None):
         super().__init__(text)
-        self.code, self.message = code, message
+        self.code, self.message, self.status = code, message, status
 
 
 def endpoint_from_environ(environ=None) -> str | None:
@@ -111,6 +135,18 @@ class S3Client:
         return f"/{bucket}/{quote(key, safe='/~')}"
 
     def _request(self, operation: str, method: str, path: str, query: list[tuple[str, str]] | None = None, body: bytes = b"") -> bytes:
+        """One operation, retried as the SDK's standard mode retries it (a new signature for every attempt)."""
+        attempts = max_attempts()
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._attempt(operation, method, path, query, body)
+            except S3ClientError as e:
+                if attempt == attempts or not retryable(e):
+                    raise
+                time.sleep(random.random() * min(MAX_BACKOFF, 2.0 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _attempt(self, operation: str, method: str, path: str, query: list[tuple[str, str]] | None, body: bytes) -> bytes:
         path = self.base_path + path
         query_string = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in query or [])
         target = f"{path}?{query_string}" if query_string else path
@@ -143,7 +179,7 @@ class S3Client:
             fields = {}
         if "Code" in fields:
             code, message = fields["Code"], fields.get("Message", "")
-        return S3Error(code, message, f"An error occurred ({code}) when calling the {operation} operation: {message}")
+        return S3Error(code, message, f"An error occurred ({code}) when calling the {operation} operation: {message}", status)
 
     def _signed_headers(self, method: str, path: str, query: list[tuple[str, str]], body: bytes) -> dict[str, str]:
         amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

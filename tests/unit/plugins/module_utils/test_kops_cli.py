@@ -123,3 +123,68 @@ def test_storage_class_plan_on_a_kops_cluster():
     other_key = sc.render("kops-csi-byok", KEY.replace("0001", "0002"))
     with pytest.raises(sc.StorageClassError, match="parameters cannot change"):
         sc.plan_cluster_classes([other_key], manifest)
+
+
+# --- transient kops failures are run again; others fail at once ------------------------------------------------
+
+from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import transient  # noqa: E402  pylint: disable=wrong-import-position
+
+TRANSIENT_ERRORS = [
+    "Error: error reading s3://state/c/config: An error occurred (SlowDown) when calling the GetObject operation: Please reduce your request rate.",
+    "Error: An error occurred (RequestLimitExceeded) when calling the DescribeLaunchTemplateVersions operation (reached max retries: 12)",
+    "Error: An error occurred (Throttling) when calling the DescribeAutoScalingGroups operation: Rate exceeded",
+    'Error: error reading s3://state/c/config: Could not connect to the endpoint URL: "http://127.0.0.1:1/state/c/config"',
+    "Error: operation error S3: GetObject, https response error StatusCode: 503, RequestID: X, api error SlowDown",
+    "Error: error listing s3://state: read tcp 10.0.0.1:443: connection reset by peer",
+    "Error: Connection was closed before we received a valid response from endpoint URL",
+    "Error: unexpected EOF",
+    "Error: InternalError: We encountered an internal error. Please try again.",
+]
+PERMANENT_ERRORS = [
+    "Error: spec.rootVolume.encryptionKey: Invalid value: 'k': encryptionKey requires encryption to be enabled",
+    "Error: cluster 'c' does not exist; use --force to create it",
+    "Error: error reading s3://state/c/config: An error occurred (NoSuchBucket) when calling the GetObject operation",
+    "Error: Field cannot be changed: KmsKeyID",
+    "Error: An error occurred (AccessDenied) when calling the PutObject operation: Access Denied",
+    "Error: spec.etcdClusters: Forbidden: etcd cluster and member names cannot be changed",
+]
+
+
+@pytest.mark.parametrize("error", TRANSIENT_ERRORS)
+def test_transient_errors_are_recognised(error):
+    assert transient(error)
+
+
+@pytest.mark.parametrize("error", PERMANENT_ERRORS)
+def test_permanent_errors_are_not(error):
+    assert not transient(error)
+
+
+@pytest.mark.parametrize("error", TRANSIENT_ERRORS[:4])
+def test_a_transient_failure_is_run_again_and_reported(error):
+    run, calls = recorder([(1, "", error), (1, "", error), (0, CLUSTER, "")])
+    waits = []
+    kops = KopsCli("kops", "s3://state", run, sleep=waits.append)
+    assert kops.get_cluster("c")["kind"] == "Cluster"
+    assert len(calls) == 3 and calls[0] == calls[1] == calls[2]
+    assert kops.commands == ["get cluster --name c -o yaml --state s3://state"]  # one command, run three times
+    assert [r["attempt"] for r in kops.retried] == [1, 2] and kops.retried[0]["error"] == error
+    assert len(waits) == 2 and 1.0 <= waits[0] <= 2.0 and 2.0 <= waits[1] <= 4.0
+
+
+@pytest.mark.parametrize("error", PERMANENT_ERRORS)
+def test_a_permanent_failure_is_not_run_again(error):
+    run, calls = recorder([(1, "", error)])
+    kops = KopsCli("kops", "s3://state", run, sleep=pytest.fail)
+    with pytest.raises(KopsCliError, match="exit 1"):
+        kops.update_cluster("c")
+    assert len(calls) == 1 and kops.retried == []
+
+
+def test_transient_failures_give_up_after_the_attempts():
+    error = TRANSIENT_ERRORS[0]
+    run, calls = recorder([(1, "", error)] * 4)
+    kops = KopsCli("kops", "s3://state", run, attempts=4, sleep=lambda _s: None)
+    with pytest.raises(KopsCliError, match="after 4 attempts: .*SlowDown"):
+        kops.rolling_update("c")
+    assert len(calls) == 4 and len(kops.retried) == 3

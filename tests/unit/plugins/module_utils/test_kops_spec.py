@@ -165,3 +165,100 @@ def test_select_instance_groups():
 def test_documents_round_trip():
     docs = [CLUSTERS["seed-1.28"], INSTANCE_GROUPS["ig-1.26-complex.yaml"]]
     assert kops_spec.load_documents(kops_spec.dump_documents(docs)) == docs
+
+
+# --- the root volume's shape is chosen by apiVersion only (kops.k8s.io/v1alpha2 flat, v1alpha3 nested) ----------
+
+OLD_KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-00000000000f"
+
+
+def group_doc(api, spec):
+    return {"apiVersion": api, "kind": "InstanceGroup",
+            "metadata": {"name": "nodes-us-east-1a", "labels": {kops_spec.CLUSTER_LABEL: "acme01-kops.k8s.local"}},
+            "spec": {"role": "Node", "machineType": "m5.large", **copy.deepcopy(spec)}}
+
+
+V1ALPHA2_ROOT_VOLUME_MAPS = {
+    "map-only": {"rootVolume": {"encryption": True, "encryptionKey": OLD_KEY}},
+    "map-with-size": {"rootVolume": {"size": 64, "type": "gp3", "encryption": False}},
+    "empty-map": {"rootVolume": {}},
+    "null-map": {"rootVolume": None},
+    "map-and-flat-old-key": {"rootVolume": {"encryptionKey": KEY}, "rootVolumeEncryption": True, "rootVolumeEncryptionKey": OLD_KEY},
+    "map-on-key-flat-unset": {"rootVolume": {"encryption": True, "encryptionKey": KEY}},
+    "map-not-a-mapping": {"rootVolume": "encrypted"},
+    "map-and-flat-false": {"rootVolume": {"encryption": True}, "rootVolumeEncryption": False},
+}
+
+
+@pytest.mark.parametrize("case", sorted(V1ALPHA2_ROOT_VOLUME_MAPS))
+def test_v1alpha2_with_a_root_volume_map_gets_the_flat_fields(case):
+    """kops drops a v1alpha2 `rootVolume:` map unread (RootVolume is json:"-" there): the flat fields are written and
+    the map is left exactly as it was."""
+    doc = group_doc(kops_spec.API_V1ALPHA2, V1ALPHA2_ROOT_VOLUME_MAPS[case])
+    new, changes = kops_spec.plan_instance_group(doc, KEY)
+    assert (new["spec"]["rootVolumeEncryption"], new["spec"]["rootVolumeEncryptionKey"]) == (True, KEY)
+    assert new["spec"]["rootVolume"] == doc["spec"]["rootVolume"]
+    assert {c["path"] for c in changes} <= {"spec.rootVolumeEncryption", "spec.rootVolumeEncryptionKey"}
+    assert set(kops_spec.deep_diff_paths(doc, new)) == {c["path"] for c in changes}
+    assert kops_spec.root_volume_fields(new) == {"encryption": True, "encryption_key": KEY}
+    [warning] = kops_spec.ignored_fields(doc)
+    assert "spec.rootVolume is not a field of kops.k8s.io/v1alpha2" in warning and "nodes-us-east-1a" in warning
+    again, more = kops_spec.plan_instance_group(new, KEY)
+    assert more == [] and again == new
+
+
+def test_v1alpha2_map_on_the_key_is_not_taken_for_the_key():
+    """A v1alpha2 document whose only key is in the ignored map is not on the key: the edit is a real change."""
+    doc = group_doc(kops_spec.API_V1ALPHA2, {"rootVolume": {"encryption": True, "encryptionKey": KEY}})
+    assert kops_spec.root_volume_fields(doc) == {"encryption": None, "encryption_key": None}
+    _new, changes = kops_spec.plan_instance_group(doc, KEY)
+    assert [c["path"] for c in changes] == ["spec.rootVolumeEncryption", "spec.rootVolumeEncryptionKey"]
+
+
+V1ALPHA3_SPECS = {
+    "nested-only": {"rootVolume": {"size": 64, "encryption": True, "encryptionKey": OLD_KEY}},
+    "nothing": {},
+    "flat-only": {"rootVolumeEncryption": True, "rootVolumeEncryptionKey": OLD_KEY},
+    "flat-on-key": {"rootVolumeEncryption": True, "rootVolumeEncryptionKey": KEY},
+    "both": {"rootVolume": {"encryption": False}, "rootVolumeEncryptionKey": OLD_KEY},
+    "null-map": {"rootVolume": None},
+}
+
+
+@pytest.mark.parametrize("case", sorted(V1ALPHA3_SPECS))
+def test_v1alpha3_always_gets_the_nested_fields(case):
+    doc = group_doc(kops_spec.API_V1ALPHA3, V1ALPHA3_SPECS[case])
+    new, changes = kops_spec.plan_instance_group(doc, KEY)
+    assert {k: new["spec"]["rootVolume"][k] for k in ("encryption", "encryptionKey")} == {"encryption": True, "encryptionKey": KEY}
+    for flat_field in kops_spec.FLAT_ROOT_VOLUME_FIELDS:  # left as they were: not fields of v1alpha3
+        assert new["spec"].get(flat_field) == doc["spec"].get(flat_field)
+    assert {c["path"] for c in changes} <= {"spec.rootVolume.encryption", "spec.rootVolume.encryptionKey", "spec.rootVolume"}
+    assert kops_spec.root_volume_fields(new) == {"encryption": True, "encryption_key": KEY}
+    flat_present = [f for f in kops_spec.FLAT_ROOT_VOLUME_FIELDS if f in doc["spec"]]
+    assert len(kops_spec.ignored_fields(doc)) == len(flat_present)
+    assert all("not a field of kops.k8s.io/v1alpha3" in w for w in kops_spec.ignored_fields(doc))
+    again, more = kops_spec.plan_instance_group(new, KEY)
+    assert more == [] and again == new
+
+
+def test_v1alpha3_flat_key_alone_is_not_taken_for_the_key():
+    doc = group_doc(kops_spec.API_V1ALPHA3, {"rootVolumeEncryption": True, "rootVolumeEncryptionKey": KEY})
+    assert kops_spec.root_volume_fields(doc) == {"encryption": None, "encryption_key": None}
+
+
+def test_v1alpha3_root_volume_that_is_not_a_mapping_is_refused():
+    with pytest.raises(kops_spec.KopsSpecError, match="spec.rootVolume is not a mapping"):
+        kops_spec.plan_instance_group(group_doc(kops_spec.API_V1ALPHA3, {"rootVolume": "yes"}), KEY)
+
+
+@pytest.mark.parametrize("api,spec,expected", [
+    (kops_spec.API_V1ALPHA2, {}, False), (kops_spec.API_V1ALPHA2, {"rootVolume": {"encryption": True}}, False),
+    (kops_spec.API_V1ALPHA3, {}, True), (kops_spec.API_V1ALPHA3, {"rootVolumeEncryption": True}, True),
+])
+def test_shape_follows_the_api_version_only(api, spec, expected):
+    assert kops_spec.nested_root_volume(group_doc(api, spec)) is expected
+
+
+@pytest.mark.parametrize("name", sorted(INSTANCE_GROUPS))
+def test_real_documents_have_no_ignored_fields(name):
+    assert kops_spec.ignored_fields(INSTANCE_GROUPS[name]) == []
