@@ -10,12 +10,14 @@ something is chosen only when that thing is absent.
 
 Facts (dicts built by the driver from Describe* calls):
   target_key        the key ARN the database must end on
-  current           the resource under the original identifier: {key, status, step, members, protected} or None
+  current           the resource under the original identifier: {key, status, step, members, protected} or None;
+                    an instance on the target key also has replicas_off_key (its read replicas on another key)
   old               the retained old resource (Names.old): same shape, or None
   new               the re-keyed copy before cut-over / after a rollback (Names.new): same shape plus
                     rolled_back, or None
   snapshot, copy    status of the final snapshot and (instances) of its re-keyed copy, or None
-  deployment        Blue/Green deployment {status, target_key, green_verified, details} or None
+  deployment        Blue/Green deployment {status, target_key, green_verified, details} or None; an instance's
+                    also has green_keys {green read replica: key}
   allow_switchover  whether the disruptive step may run now (else the plan stops there, deferred)
 `members` are instance identifiers (clusters only; [] for an instance).
 """
@@ -112,6 +114,10 @@ def _finished_cutover(current, old, facts, names) -> str:
                         f"{names.identifier}); finish it with state=rolled_back")
     if old and not old.get("protected"):
         return "protect_old"
+    if current.get("replicas_off_key"):
+        raise PlanError(f"{names.identifier} is on the key but its read replicas {', '.join(current['replicas_off_key'])} "
+                        f"are not (each replica is encrypted on its own); fix: re-create each from {names.identifier} "
+                        f"(a read replica in the same Region is always on its source's key), then run again")
     if current.get("step") != "complete":
         return "verify_cutover"
     return DONE
@@ -199,6 +205,11 @@ def _next_blue_green(kind, facts, names) -> str:
             raise PlanError(f"Blue/Green deployment {names.deployment}: the green side is on "
                             f"{deployment.get('target_key')}, not {facts['target_key']}; delete the deployment "
                             f"(with its green resources) and run again")
+        off_key = sorted(n for n, k in (deployment.get("green_keys") or {}).items() if k != facts["target_key"])
+        if off_key:
+            raise PlanError(f"Blue/Green deployment {names.deployment}: the green read replicas {', '.join(off_key)} are "
+                            f"not on {facts['target_key']} (a deployment created without an entry for each replica); "
+                            f"delete the deployment (with its green resources) and run again")
         if not deployment.get("green_verified"):
             return "verify_green"
         return "switchover" if facts.get("allow_switchover", True) else DEFERRED

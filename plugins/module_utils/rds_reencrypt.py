@@ -29,6 +29,9 @@ TAG_PROTECTION = "byok:original-deletion-protection"
 # Set on a global database member before it is removed (and on its re-created secondary), so an interrupted run
 # still finds it once it is no longer in the global database's member list.
 TAG_GLOBAL = "byok:reencrypt-global-cluster"
+# The first wait re-reads after this many seconds, doubling up to poll_seconds: a rename or a switchover is usually
+# over in well under a minute, and a short first poll finds it without a full poll interval.
+FIRST_POLL_SECONDS = 1.0
 # Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
 STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
@@ -148,7 +151,22 @@ class Reencrypt:
             facts["members"] = self.member_names(resource)
             statuses = [(self.describe_instance(m, rds) or {}).get("DBInstanceStatus") for m in facts["members"]]
             facts["members_available"] = all(s == "available" for s in statuses)
+        elif facts["key"] == self.key_arn:
+            # An instance is on the key only when each of its read replicas is too (each is encrypted on its own).
+            facts["replicas_off_key"] = sorted(name for name, key in self.replica_keys(resource, rds).items() if key != self.key_arn)
         return facts
+
+    def replica_names(self, instance):
+        """The read replicas of a DB instance in its region (a cross-Region replica is listed by its ARN)."""
+        return sorted(r for r in (instance or {}).get("ReadReplicaDBInstanceIdentifiers") or [] if not r.startswith("arn:"))
+
+    def replica_keys(self, instance, rds=None):
+        """{replica identifier: its key (None when unencrypted or gone)} for a DB instance's read replicas."""
+        keys = {}
+        for name in self.replica_names(instance):
+            replica = self.describe_instance(name, rds) or {}
+            keys[name] = replica.get("KmsKeyId") if replica.get("StorageEncrypted") else None
+        return keys
 
     def snapshot_status(self, name):
         try:
@@ -176,7 +194,20 @@ class Reencrypt:
             if green is not None:
                 facts["target_key"] = green.get("KmsKeyId") if green.get("StorageEncrypted") else None
                 facts["green_verified"] = self.tags(green).get(TAG_STEP) == "verified"
+            if self.kind == "instance":
+                facts["green_keys"] = {}
+                for blue_name, green_name in self.green_replica_pairs(deployment):
+                    replica = self.describe_instance(green_name) or {}
+                    facts["green_keys"][green_name] = replica.get("KmsKeyId") if replica.get("StorageEncrypted") else None
         return facts
+
+    @staticmethod
+    def green_replica_pairs(deployment):
+        """[(blue read replica, its green counterpart)] of an instance's deployment, from its SwitchoverDetails."""
+        source, target = deployment.get("Source"), deployment.get("Target")
+        return sorted((d["SourceMember"].rsplit(":", 1)[-1], d["TargetMember"].rsplit(":", 1)[-1])
+                      for d in deployment.get("SwitchoverDetails") or []
+                      if d.get("SourceMember") and d.get("TargetMember") and (d["SourceMember"], d["TargetMember"]) != (source, target))
 
     def observe(self):
         names = self.names
@@ -239,10 +270,21 @@ class Reencrypt:
         """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
         if step == "final_snapshot" and facts.get("current") is None:
             raise ReencryptError(f"{self.names.identifier}: no such database")
+        if step == "final_snapshot" and self.kind == "instance":
+            replicas = self.replica_names(self.describe_instance(self.names.identifier))
+            if replicas:
+                raise ReencryptError(f"{self.names.identifier} has read replicas ({', '.join(replicas)}): snapshot_restore "
+                                     f"re-creates the instance only, and the replicas would go on replicating from the old "
+                                     f"instance on the old key; fix: use strategy=blue_green, which re-keys each replica")
 
     def result(self, complete, step, facts, deferred=False):
         current = facts.get("current") or {}
-        return {"changed": self.changed, "complete": complete, "step": step, "deferred": deferred,
+        extra = {}
+        if self.kind == "instance":
+            described = self.describe_instance(self.names.identifier)
+            extra["read_replicas"] = [{"identifier": name, "current_key": key, "on_key": key == self.key_arn}
+                                      for name, key in sorted(self.replica_keys(described).items())] if described else []
+        return {"changed": self.changed, "complete": complete, "step": step, "deferred": deferred, **extra,
                 "identifier": self.names.identifier, "strategy": self.strategy, "kind": self.kind,
                 "key_arn": self.key_arn, "current_key": current.get("key"), "status": current.get("status"),
                 "retained_old": self.names.old if facts.get("old") else None,
@@ -253,6 +295,7 @@ class Reencrypt:
     def wait(self, what, ready, timeout=None):
         """Poll `ready()` (returns (done, status)) until done, the time box or the timeout; progress to the log."""
         deadline = _now() + (timeout or self.wait_timeout)
+        polls = 0
         while True:
             done, status = ready()
             if done:
@@ -263,7 +306,8 @@ class Reencrypt:
             if self.out_of_time():
                 return  # the loop returns complete=false at the same step
             self.log(f"{self.names.identifier}: waiting for {what}: {status} ({self.elapsed()} s)")
-            time.sleep(self.poll_seconds)
+            time.sleep(min(self.poll_seconds, FIRST_POLL_SECONDS * 2 ** polls))
+            polls += 1
 
     def step_wait_snapshot(self, facts):
         self.wait("the final snapshot", lambda: (self.snapshot_status(self.names.snapshot) == "available",
@@ -413,9 +457,16 @@ class Reencrypt:
     def step_verify_new(self, facts):
         self.verify(self.names.identifier, self.names.new, "new")
 
-    def rename_instance(self, old, new):
-        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True)
-        self.wait(f"the rename of {old} to {new}", lambda: (self.describe_instance(new) is not None, "renaming"))
+    def rename_instance(self, old, new, **extra):
+        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True, **extra)
+        self.wait_instance_available(new, f"the rename of {old} to {new}")
+
+    def wait_instance_available(self, name, what):
+        """A renamed instance reboots (renaming, then rebooting): the next change to it waits until it is available."""
+        def ready():
+            status = (self.describe_instance(name) or {}).get("DBInstanceStatus")
+            return status == "available", status or "renaming"
+        self.wait(what, ready)
 
     def rename_cluster(self, old, new, **extra):
         self.rds.modify_db_cluster(DBClusterIdentifier=old, NewDBClusterIdentifier=new, ApplyImmediately=True, **extra)
@@ -434,8 +485,7 @@ class Reencrypt:
                 self.rename_instance(member, base + to_suffix)
             self.rename_cluster(cluster, to, **extra)
         else:
-            self.rds.modify_db_instance(DBInstanceIdentifier=cluster, NewDBInstanceIdentifier=to, ApplyImmediately=True, **extra)
-            self.wait(f"the rename of {cluster} to {to}", lambda: (self.describe_instance(to) is not None, "renaming"))
+            self.rename_instance(cluster, to, **extra)
 
     def remember_protection(self):
         """The original's deletion protection, kept on it before the old side is protected, for the new one."""
@@ -461,6 +511,8 @@ class Reencrypt:
             self.rds.modify_db_cluster(DBClusterIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
             arn = resource["DBClusterArn"]
         else:
+            for replica in self.replica_names(resource):
+                self.rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=True, ApplyImmediately=True)
             self.rds.modify_db_instance(DBInstanceIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
             arn = resource["DBInstanceArn"]
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
@@ -477,12 +529,47 @@ class Reencrypt:
             if self.kind == "cluster" and (old.get("Endpoint") or "").replace(self.names.old, self.names.identifier, 1) != current.get("Endpoint"):
                 raise ReencryptError(f"{self.names.identifier}: endpoint {current.get('Endpoint')} is not the original "
                                      f"name pattern", self.changed)
+            if self.kind == "instance":
+                self.verify_instances_cutover(current, old)
         if self.strategy == rds_plan.SNAPSHOT_RESTORE:
             started = self.snapshot_started()
             if started:
                 self.measures["downtime_seconds"] = round((_utcnow() - started).total_seconds(), 1)
         arn = current.get("DBClusterArn") or current.get("DBInstanceArn")
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "complete"}))
+
+    def verify_instances_cutover(self, current, old):
+        """Every instance of the database - the instance and each read replica - is on the key under its original
+        identifier and endpoint, and matches the retained old copy of it (<name>-old1)."""
+        pairs = [(self.names.old, self.names.identifier)]
+        old_replicas = {rds_settings.base_name(r, self.names.old_suffix): r for r in self.replica_names(old)}
+        live_replicas = self.replica_names(current)
+        if sorted(old_replicas) != live_replicas:
+            raise ReencryptError(f"{self.names.identifier}: read replicas {live_replicas} after the re-key, "
+                                 f"{sorted(old_replicas)} before (kept as {self.names.old}'s replicas)", self.changed)
+        pairs += [(old_replicas[name], name) for name in live_replicas]
+        for before, after in pairs:
+            reference, described = self.describe_instance(before), self.describe_instance(after)
+            key = described.get("KmsKeyId") if described.get("StorageEncrypted") else None
+            if key != self.key_arn:
+                raise ReencryptError(f"{after} is on {key}, not {self.key_arn}: a read replica is encrypted on its own and "
+                                     f"this one was not re-keyed; fix: re-create it from {self.names.identifier} (a replica "
+                                     f"in the same Region is always on its source's key)", self.changed)
+            address = (reference.get("Endpoint") or {}).get("Address", "")
+            if address.replace(before, after, 1) != (described.get("Endpoint") or {}).get("Address"):
+                raise ReencryptError(f"{after}: endpoint {(described.get('Endpoint') or {}).get('Address')} is not its "
+                                     f"original name pattern", self.changed)
+            if before != self.names.old:
+                lines = self.compare_instances(before, after)
+                if lines:
+                    raise ReencryptError(f"{after} (re-keyed) differs from the retained {before}: " + "; ".join(lines), self.changed)
+
+    def compare_instances(self, reference, target):
+        ref = rds_settings.instance_settings(self.describe_instance(reference))
+        tgt = rds_settings.instance_settings(self.describe_instance(target))
+        for settings in (ref, tgt):
+            settings.pop("DeletionProtection", None)  # the retained old side gets deletion protection on purpose
+        return rds_settings.differences(ref, tgt, f"{target}.")
 
     def snapshot_started(self):
         try:
@@ -550,14 +637,28 @@ class Reencrypt:
         if problems:
             raise ReencryptError(f"{self.names.identifier}: Blue/Green prerequisites not met: " + "; ".join(problems), self.changed)
         arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        # RDS encrypts each DB instance on its own: the source and every read replica need an entry, or the green
+        # replica keeps the old key (an Aurora cluster's entry covers its instances).
+        sources = [arn] + [self.describe_instance(r)["DBInstanceArn"] for r in self.replica_names(resource)] \
+            if self.kind == "instance" else [arn]
         self.rds.create_blue_green_deployment(
             BlueGreenDeploymentName=self.names.deployment, Source=arn,
-            TargetResourceConfigurations=[{"SourceArn": arn, "TargetKmsKeyId": self.key_arn}],
+            TargetResourceConfigurations=[{"SourceArn": source, "TargetKmsKeyId": self.key_arn} for source in sources],
             Tags=rds_settings.tag_list(self.bookkeeping_tags()))
 
     def step_verify_green(self, facts):
         deployment = self.deployment()
         green = deployment["Target"].rsplit(":", 1)[-1]
+        if self.kind == "instance":
+            # Every read replica first: the green instance's "verified" tag is what says the whole green side is.
+            pairs = dict(self.green_replica_pairs(deployment))
+            missing = sorted(set(self.replica_names(self.describe_instance(self.names.identifier))) - set(pairs))
+            if missing:
+                raise ReencryptError(f"{self.names.identifier}: the green environment has no copy of the read replicas "
+                                     f"{', '.join(missing)}; delete the deployment {self.names.deployment} (the blue side is "
+                                     f"untouched) and run again", self.changed)
+            for blue, green_replica in sorted(pairs.items()):
+                self.verify(blue, green_replica, f"green.{blue}")
         self.verify(self.names.identifier, green, "green")
 
     def step_switchover(self, facts):
@@ -574,9 +675,10 @@ class Reencrypt:
 
     def step_delete_deployment(self, facts):
         deployment = self.deployment()
-        # DeleteTarget=false: after a switchover the "target" is the live database.
-        self.rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"],
-                                              DeleteTarget=False)
+        # After a switchover the green side is the live database and AWS refuses DeleteTarget in any form; before one
+        # (never chosen by the plan, kept for safety) DeleteTarget=false keeps the green side.
+        keep = {} if deployment["Status"] == "SWITCHOVER_COMPLETED" else {"DeleteTarget": False}
+        self.rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"], **keep)
 
     # -- rollback and clean-up -----------------------------------------------------------------------------------
 
@@ -822,12 +924,32 @@ class GlobalReencrypt:
                                   log=self.log, **self.kwargs)
 
     def global_state(self):
-        rds = self.clients("rds", self.clusters[self.primary])
-        found = find_global_cluster(rds, self.global_id)
-        if not found:
-            raise ReencryptError(f"global_cluster: {self.global_id} not found")
+        found = self.global_cluster()
         return {m["DBClusterArn"].rsplit(":", 1)[-1]: m.get("IsWriter", False) for m in found["GlobalClusterMembers"]}, \
             {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found["GlobalClusterMembers"]}
+
+    def global_cluster(self):
+        found = find_global_cluster(self.clients("rds", self.clusters[self.primary]), self.global_id)
+        if not found:
+            raise ReencryptError(f"global_cluster: {self.global_id} not found")
+        return found
+
+    def wait_failover_state(self, what, done=lambda found: True):
+        """Poll until the global cluster shows no FailoverState (a switchover or failover is over only then, even
+        when the promoted cluster already shows as the writer) and `done(found)`."""
+        deadline = _now() + self.switchover_timeout
+        polls = 0
+        while True:
+            found = self.global_cluster()
+            state = found.get("FailoverState") or {}
+            if not state.get("Status") and done(found):
+                return
+            if _now() >= deadline:
+                raise ReencryptError(f"{self.global_id}: {what} did not finish in {self.switchover_timeout} s (FailoverState "
+                                     f"{state.get('Status') or 'none'}); run again to resume", self.changed)
+            self.log(f"{self.global_id}: waiting for {what}: {state.get('Status') or 'members'} ({self.elapsed()} s)")
+            time.sleep(min(self.kwargs.get("poll_seconds", 15), FIRST_POLL_SECONDS * 2 ** polls))
+            polls += 1
 
     def observe(self):
         writers = self.global_state()[0]
@@ -850,6 +972,10 @@ class GlobalReencrypt:
     def run(self, check_mode=False, max_seconds=None):
         steps_run = 0
         while True:
+            if not check_mode and (self.global_cluster().get("FailoverState") or {}).get("Status"):
+                # A switchover in progress (an earlier run stopped during one, or someone else's): nothing is changed
+                # until it is over.
+                self.wait_failover_state("the switchover in progress")
             facts = self.observe()
             try:
                 step, target = rds_plan.next_global_step(facts)
@@ -890,15 +1016,9 @@ class GlobalReencrypt:
         arns = self.global_state()[1]
         began = _utcnow()
         rds.switchover_global_cluster(GlobalClusterIdentifier=self.global_id, TargetDbClusterIdentifier=arns[target])
-        deadline = _now() + self.switchover_timeout
-        while True:
-            writers = self.global_state()[0]
-            if writers.get(target):
-                break
-            if _now() >= deadline:
-                raise ReencryptError(f"{self.global_id}: switchover to {target} did not finish in {self.switchover_timeout} s; "
-                                     f"run again to resume", True)
-            time.sleep(self.kwargs.get("poll_seconds", 15))
+        self.changed = True
+        self.wait_failover_state(f"the switchover to {target}", lambda found: any(
+            m.get("IsWriter") and m["DBClusterArn"] == arns[target] for m in found["GlobalClusterMembers"]))
         seconds = round((_utcnow() - began).total_seconds(), 1)
         self.switchovers.append({"to": target, "region": self.clusters[target], "seconds": seconds})
         if target != self.primary:
