@@ -109,6 +109,35 @@ REFUSED = [
 ]
 
 
+# An instance with read replicas: every green replica and, after the switchover, every live replica on the key.
+INSTANCE_REPLICAS = [
+    ("green replicas on the key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": KEY})), "verify_green"),
+    ("green verified with replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY})), "switchover"),
+    ("no replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={})), "verify_green"),
+    ("switched, replicas on the key", facts(current=res(KEY, members=(), replicas_off_key=[]), old=res(members=(), protected=True)), "verify_cutover"),
+    ("switched, old unprotected, a replica off the key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=())), "protect_old"),
+]
+
+
+@pytest.mark.parametrize("name,observed,expected", INSTANCE_REPLICAS, ids=[c[0] for c in INSTANCE_REPLICAS])
+def test_blue_green_instance_with_replicas(name, observed, expected):
+    assert rds_plan.next_step("blue_green", "instance", observed, BG) == expected
+
+
+REPLICAS_REFUSED = [
+    ("a green replica on the old key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": OLD_KEY})), "db-r2-green-b are not on"),
+    ("a green replica unencrypted", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={"db-r1-green-a": None})), "db-r1-green-a"),
+    ("a live replica on the old key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=(), protected=True)), "read replicas db-r2 are not"),
+    ("completed by an earlier version, a replica off the key", facts(current=res(KEY, members=(), step="complete", replicas_off_key=["db-r1", "db-r2"])), "db-r1, db-r2"),
+]
+
+
+@pytest.mark.parametrize("name,observed,message", REPLICAS_REFUSED, ids=[c[0] for c in REPLICAS_REFUSED])
+def test_replicas_off_the_key_are_never_done(name, observed, message):
+    with pytest.raises(PlanError, match=message):
+        rds_plan.next_step("blue_green", "instance", observed, BG)
+
+
 @pytest.mark.parametrize("strategy,name,observed,message", REFUSED, ids=[c[1] for c in REFUSED])
 def test_refused_states_name_the_fix(strategy, name, observed, message):
     with pytest.raises(PlanError, match=message):
