@@ -473,7 +473,8 @@ class Reencrypt:
         self.wait(f"the rename of {old} to {new}", lambda: (self.describe_cluster(new) is not None, "renaming"))
 
     def rename_group(self, cluster, to, from_suffix, to_suffix, **extra):
-        """Rename a database and its instances: the instances first, so that every partial state is recognisable."""
+        """Rename a database and its instances (a cluster's members, an instance's read replicas, from `from_suffix` to
+        `to_suffix`): the instances first, so that every partial state is recognisable."""
         if self.kind == "cluster":
             resource = self.describe_cluster(cluster)
             for member in self.member_names(resource):
@@ -485,6 +486,10 @@ class Reencrypt:
                 self.rename_instance(member, base + to_suffix)
             self.rename_cluster(cluster, to, **extra)
         else:
+            for replica in self.replica_names(self.describe_instance(cluster)):
+                if (to_suffix and replica.endswith(to_suffix)) or (not to_suffix and from_suffix and not replica.endswith(from_suffix)):
+                    continue
+                self.rename_instance(replica, rds_settings.base_name(replica, from_suffix) + to_suffix)
             self.rename_instance(cluster, to, **extra)
 
     def remember_protection(self):
@@ -497,10 +502,7 @@ class Reencrypt:
 
     def step_rename_old(self, facts):
         self.remember_protection()
-        if self.kind == "cluster":
-            self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
-        else:
-            self.rename_group(self.names.identifier, self.names.old, "", "", DeletionProtection=True)
+        self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
 
     def step_rename_new(self, facts):
         self.rename_group(self.names.new, self.names.identifier, self.names.new_suffix, "")
@@ -683,15 +685,13 @@ class Reencrypt:
     # -- rollback and clean-up -----------------------------------------------------------------------------------
 
     def step_set_aside_new(self, facts):
-        suffix = self.names.new_suffix if self.kind == "cluster" else ""
-        self.rename_group(self.names.identifier, self.names.new, "", suffix)
+        self.rename_group(self.names.identifier, self.names.new, "", self.names.new_suffix)
         resource = self.describe(self.names.new)
         arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "rolled-back"}))
 
     def step_restore_old_names(self, facts):
-        suffix = self.names.old_suffix if self.kind == "cluster" else ""
-        self.rename_group(self.names.old, self.names.identifier, suffix, "")
+        self.rename_group(self.names.old, self.names.identifier, self.names.old_suffix, "")
 
     def clean(self, check_mode=False):
         """Delete what was kept aside: the old database after a cut-over, or the re-keyed copy after a rollback."""
@@ -705,7 +705,11 @@ class Reencrypt:
             targets.append((self.names.new, self.names.new_suffix, False))
         if current is None:
             raise ReencryptError(f"{self.names.identifier}: no such database; nothing is deleted while the original is missing")
-        deleted = [target[0] for target in targets]
+        deleted = []
+        for target in targets:
+            if self.kind == "instance":
+                deleted += self.replica_names(self.describe_instance(target[0]))
+            deleted.append(target[0])
         if check_mode or not targets:
             return {"changed": bool(targets), "complete": True, "deleted": deleted, "identifier": self.names.identifier}
         for name, dummy_suffix, final_snapshot in targets:
@@ -726,6 +730,10 @@ class Reencrypt:
             else:
                 self.rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
         else:
+            # Its read replicas first: deleting a source instance would promote them to standalone databases.
+            for replica in self.replica_names(self.describe_instance(name)):
+                self.rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=False, ApplyImmediately=True)
+                self.rds.delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
             self.rds.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
             self.rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=not snapshot, **snapshot)
 

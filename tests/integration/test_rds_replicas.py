@@ -73,6 +73,22 @@ def test_instance_and_two_read_replicas_blue_green(local_aws, play, rds, keys, u
     again = play(identifier=name, kind="instance", key_arn=keys["new"])
     assert not again["changed"] and again["complete"] and again["step"] == "done"
 
+    # Rollback: the old instance and its replicas back under the original names (and endpoints), the re-keyed ones
+    # set aside as *-byok-new; then cleaned.
+    back = play(identifier=name, kind="instance", key_arn=keys["new"], rds_state="rolled_back")
+    assert back["changed"] and back["complete"], back
+    restored = reader(rds, names)
+    for instance in names:
+        assert restored[instance]["key"] == keys["old"], instance
+        assert {k: v for k, v in restored[instance].items() if k != "key"} == {k: v for k, v in before[instance].items() if k != "key"}
+    aside = reader(rds, [f"{n}-byok-new" for n in names])
+    assert aside[f"{name}-byok-new"]["replicas"] == [f"{name}-r1-byok-new", f"{name}-r2-byok-new"]
+    assert {v["key"] for v in aside.values()} == {keys["new"]}
+    cleaned = play(identifier=name, kind="instance", key_arn=keys["new"], rds_state="cleaned")
+    assert cleaned["changed"] and cleaned["deleted"] == [f"{name}-r1-byok-new", f"{name}-r2-byok-new", f"{name}-byok-new"]
+    assert h.inventory(rds, name)["instances"] == sorted(names)
+    assert reader(rds, names) == restored
+
 
 def test_snapshot_restore_refuses_an_instance_with_replicas(local_aws, play, rds, keys, unique_name):  # noqa: F811
     name = unique_name("rs")
