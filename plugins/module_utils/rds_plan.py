@@ -118,7 +118,12 @@ def _finished_cutover(current, old, facts, names) -> str:
         raise PlanError(f"{names.identifier} is on the key but its read replicas {', '.join(current['replicas_off_key'])} "
                         f"are not (each replica is encrypted on its own); fix: re-create each from {names.identifier} "
                         f"(a read replica in the same Region is always on its source's key), then run again")
-    if current.get("step") != "complete":
+    return _verified_or_verify(current, old)
+
+
+def _verified_or_verify(current, old) -> str:
+    """Done once the cut-over is verified: recorded on the retained old side, no byok:* tag left on the live one."""
+    if current.get("bookkeeping") or (old is not None and not old.get("cutover_verified")):
         return "verify_cutover"
     return DONE
 
@@ -260,9 +265,7 @@ def next_secondary_step(facts: dict, names: Names) -> str:
             return "wait_new"
         if old is not None and not old.get("protected"):
             return "protect_old"
-        if current.get("step") != "complete":
-            return "verify_cutover"
-        return DONE
+        return _verified_or_verify(current, old)
     if current is not None:
         if current.get("in_global"):
             return "remove_from_global"

@@ -26,6 +26,9 @@ TAG_SOURCE = "byok:reencrypt-source"
 TAG_KEY = "byok:reencrypt-key"
 TAG_STEP = "byok:reencrypt-step"
 TAG_PROTECTION = "byok:original-deletion-protection"
+# Set on the retained old side when the cut-over is verified: the record that the re-key is complete. The live
+# database keeps none of the byok:* tags (they are removed at that moment), so it ends with the customer's tags only.
+TAG_CUTOVER = "byok:reencrypt-cutover-verified"
 # Set on a global database member before it is removed (and on its re-created secondary), so an interrupted run
 # still finds it once it is no longer in the global database's member list.
 TAG_GLOBAL = "byok:reencrypt-global-cluster"
@@ -146,14 +149,20 @@ class Reencrypt:
                  "status": resource.get("Status") or resource.get("DBInstanceStatus"),
                  "step": tags.get(TAG_STEP), "rolled_back": tags.get(TAG_STEP) == "rolled-back",
                  "protected": bool(resource.get("DeletionProtection")), "members": [], "members_available": True,
-                 "in_global": bool(resource.get("GlobalClusterIdentifier"))}
+                 "in_global": bool(resource.get("GlobalClusterIdentifier")), "cutover_verified": TAG_CUTOVER in tags,
+                 "bookkeeping": sorted(k for k in tags if k.startswith(rds_settings.BYOK_TAG_PREFIX))}
         if self.kind == "cluster":
             facts["members"] = self.member_names(resource)
-            statuses = [(self.describe_instance(m, rds) or {}).get("DBInstanceStatus") for m in facts["members"]]
-            facts["members_available"] = all(s == "available" for s in statuses)
+            described = [self.describe_instance(m, rds) or {} for m in facts["members"]]
+            facts["members_available"] = all(d.get("DBInstanceStatus") == "available" for d in described)
+            facts["bookkeeping"] += sorted({t["Key"] for d in described for t in d.get("TagList", [])
+                                            if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)})
         elif facts["key"] == self.key_arn:
             # An instance is on the key only when each of its read replicas is too (each is encrypted on its own).
             facts["replicas_off_key"] = sorted(name for name, key in self.replica_keys(resource, rds).items() if key != self.key_arn)
+            for name in self.replica_names(resource):
+                facts["bookkeeping"] += [t["Key"] for t in (self.describe_instance(name, rds) or {}).get("TagList", [])
+                                         if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)]
         return facts
 
     def replica_names(self, instance):
@@ -410,8 +419,12 @@ class Reencrypt:
         ref = self.describe(reference)
         tgt = self.describe(target)
         if self.kind == "cluster":
-            kwargs = rds_settings.modify_kwargs(rds_settings.cluster_settings(ref), rds_settings.cluster_settings(tgt),
-                                                self.accepted("ModifyDBCluster"))
+            wanted = rds_settings.cluster_settings(ref)
+            # The retained old side was protected on purpose: the re-keyed one gets what the original had.
+            recorded = self.tags(ref).get(TAG_PROTECTION)
+            if recorded is not None:
+                wanted["DeletionProtection"] = recorded == "True"
+            kwargs = rds_settings.modify_kwargs(wanted, rds_settings.cluster_settings(tgt), self.accepted("ModifyDBCluster"))
             if kwargs:
                 self.rds.modify_db_cluster(DBClusterIdentifier=target, ApplyImmediately=True, **kwargs)
             accepted = self.accepted("ModifyDBInstance")
@@ -425,8 +438,11 @@ class Reencrypt:
                     if kwargs:
                         self.rds.modify_db_instance(DBInstanceIdentifier=member, ApplyImmediately=True, **kwargs)
         else:
-            kwargs = rds_settings.modify_kwargs(rds_settings.instance_settings(ref), rds_settings.instance_settings(tgt),
-                                                self.accepted("ModifyDBInstance"))
+            wanted = rds_settings.instance_settings(ref)
+            recorded = self.tags(ref).get(TAG_PROTECTION)
+            if recorded is not None:
+                wanted["DeletionProtection"] = recorded == "True"
+            kwargs = rds_settings.modify_kwargs(wanted, rds_settings.instance_settings(tgt), self.accepted("ModifyDBInstance"))
             if kwargs:
                 self.rds.modify_db_instance(DBInstanceIdentifier=target, ApplyImmediately=True, **kwargs)
 
@@ -537,8 +553,23 @@ class Reencrypt:
             started = self.snapshot_started()
             if started:
                 self.measures["downtime_seconds"] = round((_utcnow() - started).total_seconds(), 1)
-        arn = current.get("DBClusterArn") or current.get("DBInstanceArn")
-        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "complete"}))
+        if old is not None:
+            arn = old.get("DBClusterArn") or old.get("DBInstanceArn")
+            self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_CUTOVER: _utcnow().isoformat()}))
+        self.remove_bookkeeping(current)
+
+    def remove_bookkeeping(self, resource):
+        """Take this collection's byok:* tags off a live database and its instances (members or read replicas)."""
+        described = [resource]
+        if self.kind == "cluster":
+            described += [self.describe_instance(m) or {} for m in self.member_names(resource)]
+        else:
+            described += [self.describe_instance(r) or {} for r in self.replica_names(resource)]
+        for item in described:
+            arn = item.get("DBClusterArn") or item.get("DBInstanceArn")
+            keys = [k for k in self.tags(item) if k.startswith(rds_settings.BYOK_TAG_PREFIX)] if arn else []
+            if keys:
+                self.rds.remove_tags_from_resource(ResourceName=arn, TagKeys=keys)
 
     def verify_instances_cutover(self, current, old):
         """Every instance of the database - the instance and each read replica - is on the key under its original

@@ -202,3 +202,24 @@ def test_global_switchover_shows_failover_state(aws, rds, unique_name):
                       (None, secondary["DBClusterArn"])]
     assert not rds.describe_global_clusters(GlobalClusterIdentifier=global_id)["GlobalClusters"][0].get("FailoverState")
     rds.switchover_global_cluster(GlobalClusterIdentifier=global_id, TargetDbClusterIdentifier=primary["DBClusterArn"])
+
+
+@against_both("green cluster members take the cluster's CopyTagsToSnapshot and log exports, and every cluster gets its own HostedZoneId")
+def test_green_members_keep_their_settings_and_the_zone(aws, rds, unique_name):
+    """CreateBlueGreenDeployment copies each blue resource's configuration (API_CreateBlueGreenDeployment.html, "Any
+    resource that you don't include ... retains the same configuration as its counterpart in the blue environment");
+    HostedZoneId is the Route 53 zone of the region's RDS endpoints (API_DBCluster.html), the same for every cluster."""
+    name = unique_name("db")
+    blue = rds.create_db_cluster(DBClusterIdentifier=name, Engine="aurora-postgresql", MasterUsername="mmuser",
+                                 MasterUserPassword=PASSWORD, CopyTagsToSnapshot=True,
+                                 EnableCloudwatchLogsExports=["postgresql"])["DBCluster"]
+    rds.create_db_instance(DBInstanceIdentifier=f"{name}-1", DBClusterIdentifier=name, Engine="aurora-postgresql",
+                           DBInstanceClass="db.r6g.large")
+    blue_member = describe(rds, f"{name}-1")
+    deployment = rds.create_blue_green_deployment(BlueGreenDeploymentName=unique_name("bg"),
+                                                  Source=blue["DBClusterArn"])["BlueGreenDeployment"]
+    green = rds.describe_db_clusters(DBClusterIdentifier=deployment["Target"].rsplit(":", 1)[-1])["DBClusters"][0]
+    green_member = describe(rds, green["DBClusterMembers"][0]["DBInstanceIdentifier"])
+    seen = {f: (blue_member.get(f), green_member.get(f)) for f in ("CopyTagsToSnapshot", "EnabledCloudwatchLogsExports")}
+    expect(all(b == g for b, g in seen.values()), f"green member settings differ from the blue member's: {seen}")
+    expect(green["HostedZoneId"] == blue["HostedZoneId"], f"HostedZoneId {blue['HostedZoneId']} -> {green['HostedZoneId']}")

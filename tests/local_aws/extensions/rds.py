@@ -195,6 +195,9 @@ def apply_lifecycle() -> None:
         original(self, backend, *args, **kwargs)
         digest = hashlib.sha256(f"{backend.account_id}:{backend.region_name}".encode()).hexdigest()
         self.url_identifier = "c" + digest[:11]
+        # HostedZoneId is the Route 53 zone of the region's RDS endpoints, one per region (moto: random per cluster,
+        # so a re-created or renamed cluster seemed to move zones).
+        self.hosted_zone_id = "Z" + hashlib.sha256(backend.region_name.encode()).hexdigest()[:13].upper()
 
     # A cluster or instance created under the name another one had a minute ago (a rename swap) must not collide
     # with that one's automated snapshot: AWS's automated snapshot names never collide.
@@ -300,8 +303,10 @@ def apply_lifecycle() -> None:
             blue_members = {m.db_instance_identifier: m for m in _members_named(backend, source.db_cluster_identifier)}
             for green in _members_named(backend, target.db_cluster_identifier):
                 blue = blue_members.get(green.db_instance_identifier.rsplit("-green-", 1)[0])
+                # moto gives each green member the cluster's copy-tags and log-export settings; AWS copies the member's.
                 for name in GREEN_INSTANCE_COPIED + ("performance_insights_enabled", "performance_insights_kms_key_id",
-                                                     "performance_insights_retention_period"):
+                                                     "performance_insights_retention_period", "copy_tags_to_snapshot",
+                                                     "enabled_cloudwatch_logs_exports"):
                     if blue is not None and hasattr(blue, name):
                         setattr(green, name, copy.deepcopy(getattr(blue, name)))
         polls = transition_polls()

@@ -46,8 +46,13 @@ SNAPSHOT_CLUSTER = [
                                          new=res(KEY, members=("db-1", "db-2-byok-new"), step="verified")), "rename_new"),
     ("swapped", facts(current=res(KEY, step="verified"), old=res(members=("db-1-byok-old",), protected=True)), "verify_cutover"),
     ("swapped, old unprotected", facts(current=res(KEY, step="verified"), old=res(members=("db-1-byok-old",))), "protect_old"),
-    ("complete", facts(current=res(KEY, step="complete"), old=res(protected=True)), DONE),
-    ("already on the key, never re-keyed", facts(current=res(KEY, step=None)), "verify_cutover"),
+    ("complete", facts(current=res(KEY), old=res(protected=True, cutover_verified=True)), DONE),
+    ("complete, a byok tag left on the live one", facts(current=res(KEY, bookkeeping=["byok:reencrypt-step"]),
+                                                        old=res(protected=True, cutover_verified=True)), "verify_cutover"),
+    ("completed by an earlier version (tags on the live one, no record on the old)",
+     facts(current=res(KEY, step="complete", bookkeeping=["byok:reencrypt-step"]), old=res(protected=True)), "verify_cutover"),
+    ("already on the key, never re-keyed", facts(current=res(KEY, step=None)), DONE),
+    ("on the key, old cleaned, tags left", facts(current=res(KEY, bookkeeping=["byok:reencrypt-key"])), "verify_cutover"),
 ]
 
 
@@ -86,7 +91,9 @@ BLUE_GREEN = [
     ("switched", facts(current=res(KEY), old=res(), deployment=dep("SWITCHOVER_COMPLETED")), "delete_deployment"),
     ("deployment deleted", facts(current=res(KEY), old=res()), "protect_old"),
     ("old protected", facts(current=res(KEY), old=res(protected=True)), "verify_cutover"),
-    ("complete", facts(current=res(KEY, step="complete"), old=res(protected=True)), DONE),
+    ("complete", facts(current=res(KEY), old=res(protected=True, cutover_verified=True)), DONE),
+    ("verified green tag still on the live one", facts(current=res(KEY, step="verified", bookkeeping=["byok:reencrypt-step"]),
+                                                       old=res(protected=True, cutover_verified=True)), "verify_cutover"),
 ]
 
 
@@ -171,7 +178,10 @@ SECONDARY = [
     ("re-added, creating", {"current": res(KEY, members=(), status="creating", in_global=True), "old": res(members=("db-1-byok-old",))}, "wait_new"),
     ("re-added, no instances", {"current": res(KEY, members=(), in_global=True), "old": res(members=("db-1-byok-old",))}, "create_instances"),
     ("instances there", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True)}, "verify_cutover"),
-    ("done", {"current": res(KEY, members=("db-1",), in_global=True, step="complete"), "old": res(members=("db-1-byok-old",), protected=True)}, DONE),
+    ("done", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True, cutover_verified=True)}, DONE),
+    ("tags left on the re-created secondary", {"current": res(KEY, members=("db-1",), in_global=True, bookkeeping=["byok:reencrypt-global-cluster"]),
+                                               "old": res(members=("db-1-byok-old",), protected=True, cutover_verified=True)}, "verify_cutover"),
+    ("not yet verified", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True)}, "verify_cutover"),
 ]
 
 
