@@ -42,7 +42,7 @@ STEPS = {
     (BLUE_GREEN, "instance"): ("create_green", "verify_green", "switchover", "delete_deployment", "protect_old",
                                "verify_cutover"),
 }
-ROLLBACK_STEPS = ("set_aside_new", "restore_old_names")
+ROLLBACK_STEPS = ("set_aside_new", "restore_old_names", "restore_settings")
 SECONDARY_STEPS = ("remove_from_global", "rename_old", "create_secondary", "create_instances", "protect_old",
                    "verify_cutover")
 
@@ -241,6 +241,8 @@ def next_rollback_step(facts: dict, names: Names) -> str:
         raise PlanError(f"{names.identifier} is not on the key and {names.old} exists too; resolve by hand")
     if _with_suffix(current["members"], names.old_suffix):
         return "restore_old_names"  # interrupted while renaming the old instances back
+    if current.get("bookkeeping"):
+        return "restore_settings"  # the original's deletion protection back, this collection's tags off
     return DONE
 
 

@@ -157,9 +157,10 @@ class Reencrypt:
             facts["members_available"] = all(d.get("DBInstanceStatus") == "available" for d in described)
             facts["bookkeeping"] += sorted({t["Key"] for d in described for t in d.get("TagList", [])
                                             if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)})
-        elif facts["key"] == self.key_arn:
-            # An instance is on the key only when each of its read replicas is too (each is encrypted on its own).
-            facts["replicas_off_key"] = sorted(name for name, key in self.replica_keys(resource, rds).items() if key != self.key_arn)
+        else:
+            if facts["key"] == self.key_arn:
+                # An instance is on the key only when each of its read replicas is too (each is encrypted on its own).
+                facts["replicas_off_key"] = sorted(name for name, key in self.replica_keys(resource, rds).items() if key != self.key_arn)
             for name in self.replica_names(resource):
                 facts["bookkeeping"] += [t["Key"] for t in (self.describe_instance(name, rds) or {}).get("TagList", [])
                                          if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)]
@@ -508,6 +509,12 @@ class Reencrypt:
                 self.rename_instance(replica, rds_settings.base_name(replica, from_suffix) + to_suffix)
             self.rename_instance(cluster, to, **extra)
 
+    def record_protection(self, resource):
+        if TAG_PROTECTION not in self.tags(resource):
+            arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+            self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
+                {TAG_PROTECTION: str(bool(resource.get("DeletionProtection")))}))
+
     def remember_protection(self):
         """The original's deletion protection, kept on it before the old side is protected, for the new one."""
         resource = self.describe(self.names.identifier)
@@ -525,6 +532,11 @@ class Reencrypt:
 
     def step_protect_old(self, facts):
         resource = self.describe(self.names.old)
+        # What each one had, recorded before it is protected: a rollback puts it back exactly.
+        self.record_protection(resource)
+        if self.kind == "instance":
+            for replica in self.replica_names(resource):
+                self.record_protection(self.describe_instance(replica))
         if self.kind == "cluster":
             self.rds.modify_db_cluster(DBClusterIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
             arn = resource["DBClusterArn"]
@@ -723,6 +735,23 @@ class Reencrypt:
 
     def step_restore_old_names(self, facts):
         self.rename_group(self.names.old, self.names.identifier, self.names.old_suffix, "")
+
+    def step_restore_settings(self, facts):
+        """After a rollback: each instance's deletion protection as it was before the re-key, then the byok:* tags off
+        (the recorded value last, so that an interrupted run still finds it)."""
+        current = self.describe(self.names.identifier)
+        described = [current] + ([self.describe_instance(r) for r in self.replica_names(current)] if self.kind == "instance" else [])
+        for item in described:
+            recorded = self.tags(item).get(TAG_PROTECTION)
+            if recorded is None or bool(item.get("DeletionProtection")) == (recorded == "True"):
+                continue
+            if "DBClusterArn" in item:
+                self.rds.modify_db_cluster(DBClusterIdentifier=item["DBClusterIdentifier"], DeletionProtection=recorded == "True",
+                                           ApplyImmediately=True)
+            else:
+                self.rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"], DeletionProtection=recorded == "True",
+                                            ApplyImmediately=True)
+        self.remove_bookkeeping(current)
 
     def clean(self, check_mode=False):
         """Delete what was kept aside: the old database after a cut-over, or the re-keyed copy after a rollback."""

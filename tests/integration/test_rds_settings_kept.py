@@ -4,7 +4,8 @@
 """Every RDS setting read before and after each strategy by an independent reader (tests/integration/rds_reader.py:
 every field RDS returns for the database and each of its instances, all tags), through ansible-playbook: nothing
 changes but the key and the fields docs/rds.md lists ("What a re-key changes"). Deletion protection is carried as it
-was (off here, as the demo fleet's global database had it), and no byok:* tag stays on a live database."""
+was (off here, as the demo fleet's global database had it), and no byok:* tag stays on a live database. A rollback
+gives back the original database exactly."""
 
 from __future__ import annotations
 
@@ -66,3 +67,7 @@ def test_blue_green_and_snapshot_restore_keep_every_setting(local_aws, play, rds
         assert {v["KmsKeyId"] for v in after.values()} == {keys["new"]}, name
         assert no_bookkeeping(after) == {}, name
         assert not play(identifier=name, kind=kind, key_arn=keys["new"], **options)["changed"], name
+        # Rolled back: the original database itself again, every setting as it was (deletion protection, tags).
+        back = play(identifier=name, kind=kind, key_arn=keys["new"], rds_state="rolled_back", **options)
+        assert back.get("complete"), {k: v for k, v in back.items() if k != "_output"}
+        assert rds_reader.differences(before, rds_reader.database(rds, name, kind), {"LatestRestorableTime"}) == [], name

@@ -157,6 +157,8 @@ ROLLBACK = [
     ("old instances half back", facts(current=None, old=res(members=("db-1",)), new=res(KEY)), "restore_old_names"),
     ("old cluster back, an instance still suffixed", facts(current=res(members=("db-1-byok-old",)), new=res(KEY)), "restore_old_names"),
     ("rolled back", facts(current=res(), new=res(KEY, step="rolled-back")), DONE),
+    ("rolled back, the original still tagged", facts(current=res(bookkeeping=["byok:original-deletion-protection"]),
+                                                     new=res(KEY, step="rolled-back")), "restore_settings"),
 ]
 
 
