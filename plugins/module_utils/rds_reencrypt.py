@@ -281,7 +281,7 @@ class Reencrypt:
         if step == "final_snapshot" and facts.get("current") is None:
             raise ReencryptError(f"{self.names.identifier}: no such database")
         if step == "final_snapshot" and self.kind == "instance":
-            replicas = self.replica_names(self.describe_instance(self.names.identifier))
+            replicas = sorted((self.describe_instance(self.names.identifier) or {}).get("ReadReplicaDBInstanceIdentifiers") or [])
             if replicas:
                 raise ReencryptError(f"{self.names.identifier} has read replicas ({', '.join(replicas)}): snapshot_restore "
                                      f"re-creates the instance only, and the replicas would go on replicating from the old "
@@ -648,6 +648,11 @@ class Reencrypt:
         elif version and version < minimum:
             problems.append(f"{engine} {resource.get('EngineVersion')} is older than Blue/Green supports "
                             f"({'.'.join(map(str, minimum))}); fix: upgrade the engine or use strategy=snapshot_restore")
+        cross_region = [r for r in resource.get("ReadReplicaDBInstanceIdentifiers") or [] if r.startswith("arn:")]
+        if cross_region:
+            problems.append(f"cross-Region read replicas ({', '.join(cross_region)}) are not supported by Blue/Green "
+                            f"deployments; fix: delete them before the re-key and re-create them afterwards from the "
+                            f"re-keyed instance, with a key of their Region")
         if resource.get("MasterUserSecret"):
             problems.append("the master password is managed in Secrets Manager, which Blue/Green does not support; "
                             "fix: use strategy=snapshot_restore")

@@ -111,3 +111,20 @@ def test_a_replica_left_on_the_old_key_is_never_reported_done(local_aws, play, r
     result = play(identifier=name, kind="instance", key_arn=keys["new"])
     assert result["failed"] and "green read replicas" in result["msg"] and "delete the deployment" in result["msg"], result
     assert {describe(rds, n)["KmsKeyId"] for n in names} == {keys["old"]}
+
+
+def test_cross_region_replica_is_a_prerequisite_named_before_any_change(local_aws, play, rds, keys, unique_name):  # noqa: F811
+    """Blue/Green deployments do not support cross-Region read replicas (RDS User Guide, blue/green limitations)."""
+    name = unique_name("xr")
+    h.make_instance(local_aws, name, keys["old"])
+    west = local_aws.client("rds", account=h.PROVIDER, region="us-west-2")
+    # moto copies the source's parameter group name to the replica and answers HTTP 500 when the destination Region
+    # has no group of that name; one is made there first.
+    west.create_db_parameter_group(DBParameterGroupName=f"{name}-params", DBParameterGroupFamily="postgres15", Description="t")
+    west.create_db_instance_read_replica(DBInstanceIdentifier=f"{name}-west", SourceDBInstanceIdentifier=describe(rds, name)["DBInstanceArn"],
+                                         DBInstanceClass="db.r6g.large", KmsKeyId=h.new_key(local_aws, account=h.PROVIDER, region="us-west-2"))
+    plan = play("--check", identifier=name, kind="instance", key_arn=keys["new"])
+    assert any("cross-Region read replicas" in p and "fix:" in p for p in plan["prerequisites"]), plan["prerequisites"]
+    result = play(identifier=name, kind="instance", key_arn=keys["new"])
+    assert result["failed"] and "cross-Region" in result["msg"] and not result.get("changed")
+    assert h.inventory(rds, name)["deployments"] == [] and describe(rds, name)["KmsKeyId"] == keys["old"]
