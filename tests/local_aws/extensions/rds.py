@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import DBClusterNotFoundError, InvalidBlueGreenDeploymentStateFault, KMSKeyNotAccessibleFault, RDSClientError
-from moto.rds.models import BlueGreenDeployment, DBCluster, DBInstance, DBInstanceClustered, GlobalCluster, RDSBackend, rds_backends
+from moto.rds.models import BlueGreenDeployment, DBCluster, DBInstanceClustered, GlobalCluster, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from ._patching import add, replace, wrap
@@ -383,6 +384,7 @@ def apply_lifecycle() -> None:
 # Every intermediate state lasts a number of describes of the resource, not seconds (BYOK_LOCAL_AWS_RDS_TRANSITION_POLLS).
 
 RENAME_STATES = ("renaming", "rebooting")
+_COUNTDOWN_LOCK = threading.Lock()  # the server answers requests in threads; two describes may tick the same resource
 
 
 class InvalidParameterValue(RDSClientError):
@@ -446,13 +448,14 @@ def _create_green_replicas(backend: RDSBackend, deployment: Any, overrides: dict
 
 def _tick(resource: Any, attribute: str) -> Any:
     """Advance a resource's countdown of intermediate states by one describe; returns the state now shown or None."""
-    steps = getattr(resource, attribute, None)
-    while steps and steps[0][1] <= 0:
-        steps.pop(0)
-    if not steps:
-        return None
-    steps[0][1] -= 1
-    return steps[0][0]
+    with _COUNTDOWN_LOCK:
+        steps = getattr(resource, attribute, None)
+        while steps and steps[0][1] <= 0:
+            steps.pop(0)
+        if not steps:
+            return None
+        steps[0][1] -= 1
+        return steps[0][0]
 
 
 def _instance_describe_tick(database: Any) -> None:

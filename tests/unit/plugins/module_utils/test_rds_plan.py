@@ -118,8 +118,10 @@ REFUSED = [
 
 # An instance with read replicas: every green replica and, after the switchover, every live replica on the key.
 INSTANCE_REPLICAS = [
-    ("green replicas on the key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": KEY})), "verify_green"),
-    ("green verified with replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY})), "switchover"),
+    ("green replicas on the key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"),
+                                                                                 green_keys={"db-r1-green-a": KEY, "db-r2-green-b": KEY})), "verify_green"),
+    ("green verified with replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True),
+                                                                                    green_keys={"db-r1-green-a": KEY})), "switchover"),
     ("no replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={})), "verify_green"),
     ("switched, replicas on the key", facts(current=res(KEY, members=(), replicas_off_key=[]), old=res(members=(), protected=True)), "verify_cutover"),
     ("switched, old unprotected, a replica off the key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=())), "protect_old"),
@@ -132,10 +134,13 @@ def test_blue_green_instance_with_replicas(name, observed, expected):
 
 
 REPLICAS_REFUSED = [
-    ("a green replica on the old key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": OLD_KEY})), "db-r2-green-b are not on"),
+    ("a green replica on the old key", facts(current=res(members=()), deployment=dict(
+        dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": OLD_KEY})), "db-r2-green-b are not on"),
     ("a green replica unencrypted", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={"db-r1-green-a": None})), "db-r1-green-a"),
-    ("a live replica on the old key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=(), protected=True)), "read replicas db-r2 are not"),
-    ("completed by an earlier version, a replica off the key", facts(current=res(KEY, members=(), step="complete", replicas_off_key=["db-r1", "db-r2"])), "db-r1, db-r2"),
+    ("a live replica on the old key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=(), protected=True)),
+     "read replicas db-r2 are not"),
+    ("completed by an earlier version, a replica off the key", facts(current=res(KEY, members=(), step="complete", replicas_off_key=["db-r1", "db-r2"])),
+     "db-r1, db-r2"),
 ]
 
 
