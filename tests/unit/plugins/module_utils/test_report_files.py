@@ -25,6 +25,7 @@ def _race(barrier, directory, results):
         results.put(("error", repr(e)))
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # the workers only mkdir
 def test_workers_racing_on_the_same_new_directories(tmp_path):
     context = multiprocessing.get_context("fork")
     errors, created_once = [], True
