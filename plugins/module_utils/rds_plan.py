@@ -10,12 +10,14 @@ something is chosen only when that thing is absent.
 
 Facts (dicts built by the driver from Describe* calls):
   target_key        the key ARN the database must end on
-  current           the resource under the original identifier: {key, status, step, members, protected} or None
+  current           the resource under the original identifier: {key, status, step, members, protected} or None;
+                    an instance on the target key also has replicas_off_key (its read replicas on another key)
   old               the retained old resource (Names.old): same shape, or None
   new               the re-keyed copy before cut-over / after a rollback (Names.new): same shape plus
                     rolled_back, or None
   snapshot, copy    status of the final snapshot and (instances) of its re-keyed copy, or None
-  deployment        Blue/Green deployment {status, target_key, green_verified, details} or None
+  deployment        Blue/Green deployment {status, target_key, green_verified, details} or None; an instance's
+                    also has green_keys {green read replica: key}
   allow_switchover  whether the disruptive step may run now (else the plan stops there, deferred)
 `members` are instance identifiers (clusters only; [] for an instance).
 """
@@ -40,7 +42,7 @@ STEPS = {
     (BLUE_GREEN, "instance"): ("create_green", "verify_green", "switchover", "delete_deployment", "protect_old",
                                "verify_cutover"),
 }
-ROLLBACK_STEPS = ("set_aside_new", "restore_old_names")
+ROLLBACK_STEPS = ("set_aside_new", "restore_old_names", "restore_settings")
 SECONDARY_STEPS = ("remove_from_global", "rename_old", "create_secondary", "create_instances", "protect_old",
                    "verify_cutover")
 
@@ -112,7 +114,16 @@ def _finished_cutover(current, old, facts, names) -> str:
                         f"{names.identifier}); finish it with state=rolled_back")
     if old and not old.get("protected"):
         return "protect_old"
-    if current.get("step") != "complete":
+    if current.get("replicas_off_key"):
+        raise PlanError(f"{names.identifier} is on the key but its read replicas {', '.join(current['replicas_off_key'])} "
+                        f"are not (each replica is encrypted on its own); fix: re-create each from {names.identifier} "
+                        f"(a read replica in the same Region is always on its source's key), then run again")
+    return _verified_or_verify(current, old)
+
+
+def _verified_or_verify(current, old) -> str:
+    """Done once the cut-over is verified: recorded on the retained old side, no byok:* tag left on the live one."""
+    if current.get("bookkeeping") or (old is not None and not old.get("cutover_verified")):
         return "verify_cutover"
     return DONE
 
@@ -199,6 +210,11 @@ def _next_blue_green(kind, facts, names) -> str:
             raise PlanError(f"Blue/Green deployment {names.deployment}: the green side is on "
                             f"{deployment.get('target_key')}, not {facts['target_key']}; delete the deployment "
                             f"(with its green resources) and run again")
+        off_key = sorted(n for n, k in (deployment.get("green_keys") or {}).items() if k != facts["target_key"])
+        if off_key:
+            raise PlanError(f"Blue/Green deployment {names.deployment}: the green read replicas {', '.join(off_key)} are "
+                            f"not on {facts['target_key']} (a deployment created without an entry for each replica); "
+                            f"delete the deployment (with its green resources) and run again")
         if not deployment.get("green_verified"):
             return "verify_green"
         return "switchover" if facts.get("allow_switchover", True) else DEFERRED
@@ -225,6 +241,8 @@ def next_rollback_step(facts: dict, names: Names) -> str:
         raise PlanError(f"{names.identifier} is not on the key and {names.old} exists too; resolve by hand")
     if _with_suffix(current["members"], names.old_suffix):
         return "restore_old_names"  # interrupted while renaming the old instances back
+    if current.get("bookkeeping"):
+        return "restore_settings"  # the original's deletion protection back, this collection's tags off
     return DONE
 
 
@@ -249,9 +267,7 @@ def next_secondary_step(facts: dict, names: Names) -> str:
             return "wait_new"
         if old is not None and not old.get("protected"):
             return "protect_old"
-        if current.get("step") != "complete":
-            return "verify_cutover"
-        return DONE
+        return _verified_or_verify(current, old)
     if current is not None:
         if current.get("in_global"):
             return "remove_from_global"

@@ -26,9 +26,15 @@ TAG_SOURCE = "byok:reencrypt-source"
 TAG_KEY = "byok:reencrypt-key"
 TAG_STEP = "byok:reencrypt-step"
 TAG_PROTECTION = "byok:original-deletion-protection"
+# Set on the retained old side when the cut-over is verified: the record that the re-key is complete. The live
+# database keeps none of the byok:* tags (they are removed at that moment), so it ends with the customer's tags only.
+TAG_CUTOVER = "byok:reencrypt-cutover-verified"
 # Set on a global database member before it is removed (and on its re-created secondary), so an interrupted run
 # still finds it once it is no longer in the global database's member list.
 TAG_GLOBAL = "byok:reencrypt-global-cluster"
+# The first wait re-reads after this many seconds, doubling up to poll_seconds: a rename or a switchover is usually
+# over in well under a minute, and a short first poll finds it without a full poll interval.
+FIRST_POLL_SECONDS = 1.0
 # Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
 STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
@@ -144,12 +150,34 @@ class Reencrypt:
                  "status": resource.get("Status") or resource.get("DBInstanceStatus"),
                  "step": tags.get(TAG_STEP), "rolled_back": tags.get(TAG_STEP) == "rolled-back",
                  "protected": bool(resource.get("DeletionProtection")), "members": [], "members_available": True,
-                 "in_global": bool(resource.get("GlobalClusterIdentifier"))}
+                 "in_global": bool(resource.get("GlobalClusterIdentifier")), "cutover_verified": TAG_CUTOVER in tags,
+                 "bookkeeping": sorted(k for k in tags if k.startswith(rds_settings.BYOK_TAG_PREFIX))}
         if self.kind == "cluster":
             facts["members"] = self.member_names(resource)
-            statuses = [(self.describe_instance(m, rds) or {}).get("DBInstanceStatus") for m in facts["members"]]
-            facts["members_available"] = all(s == "available" for s in statuses)
+            described = [self.describe_instance(m, rds) or {} for m in facts["members"]]
+            facts["members_available"] = all(d.get("DBInstanceStatus") == "available" for d in described)
+            facts["bookkeeping"] += sorted({t["Key"] for d in described for t in d.get("TagList", [])
+                                            if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)})
+        else:
+            if facts["key"] == self.key_arn:
+                # An instance is on the key only when each of its read replicas is too (each is encrypted on its own).
+                facts["replicas_off_key"] = sorted(name for name, key in self.replica_keys(resource, rds).items() if key != self.key_arn)
+            for name in self.replica_names(resource):
+                facts["bookkeeping"] += [t["Key"] for t in (self.describe_instance(name, rds) or {}).get("TagList", [])
+                                         if t["Key"].startswith(rds_settings.BYOK_TAG_PREFIX)]
         return facts
+
+    def replica_names(self, instance):
+        """The read replicas of a DB instance in its region (a cross-Region replica is listed by its ARN)."""
+        return sorted(r for r in (instance or {}).get("ReadReplicaDBInstanceIdentifiers") or [] if not r.startswith("arn:"))
+
+    def replica_keys(self, instance, rds=None):
+        """{replica identifier: its key (None when unencrypted or gone)} for a DB instance's read replicas."""
+        keys = {}
+        for name in self.replica_names(instance):
+            replica = self.describe_instance(name, rds) or {}
+            keys[name] = replica.get("KmsKeyId") if replica.get("StorageEncrypted") else None
+        return keys
 
     def snapshot_status(self, name):
         try:
@@ -177,7 +205,20 @@ class Reencrypt:
             if green is not None:
                 facts["target_key"] = green.get("KmsKeyId") if green.get("StorageEncrypted") else None
                 facts["green_verified"] = self.tags(green).get(TAG_STEP) == "verified"
+            if self.kind == "instance":
+                facts["green_keys"] = {}
+                for blue_name, green_name in self.green_replica_pairs(deployment):
+                    replica = self.describe_instance(green_name) or {}
+                    facts["green_keys"][green_name] = replica.get("KmsKeyId") if replica.get("StorageEncrypted") else None
         return facts
+
+    @staticmethod
+    def green_replica_pairs(deployment):
+        """[(blue read replica, its green counterpart)] of an instance's deployment, from its SwitchoverDetails."""
+        source, target = deployment.get("Source"), deployment.get("Target")
+        return sorted((d["SourceMember"].rsplit(":", 1)[-1], d["TargetMember"].rsplit(":", 1)[-1])
+                      for d in deployment.get("SwitchoverDetails") or []
+                      if d.get("SourceMember") and d.get("TargetMember") and (d["SourceMember"], d["TargetMember"]) != (source, target))
 
     def observe(self):
         names = self.names
@@ -252,10 +293,21 @@ class Reencrypt:
         """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
         if step == "final_snapshot" and facts.get("current") is None:
             raise ReencryptError(f"{self.names.identifier}: no such database")
+        if step == "final_snapshot" and self.kind == "instance":
+            replicas = sorted((self.describe_instance(self.names.identifier) or {}).get("ReadReplicaDBInstanceIdentifiers") or [])
+            if replicas:
+                raise ReencryptError(f"{self.names.identifier} has read replicas ({', '.join(replicas)}): snapshot_restore "
+                                     f"re-creates the instance only, and the replicas would go on replicating from the old "
+                                     f"instance on the old key; fix: use strategy=blue_green, which re-keys each replica")
 
     def result(self, complete, step, facts, deferred=False):
         current = facts.get("current") or {}
-        return {"changed": self.changed, "complete": complete, "step": step, "deferred": deferred,
+        extra = {}
+        if self.kind == "instance":
+            described = self.describe_instance(self.names.identifier)
+            extra["read_replicas"] = [{"identifier": name, "current_key": key, "on_key": key == self.key_arn}
+                                      for name, key in sorted(self.replica_keys(described).items())] if described else []
+        return {"changed": self.changed, "complete": complete, "step": step, "deferred": deferred, **extra,
                 "identifier": self.names.identifier, "strategy": self.strategy, "kind": self.kind,
                 "key_arn": self.key_arn, "current_key": current.get("key"), "status": current.get("status"),
                 "retained_old": self.names.old if facts.get("old") else None,
@@ -266,6 +318,7 @@ class Reencrypt:
     def wait(self, what, ready, timeout=None):
         """Poll `ready()` (returns (done, status)) until done, the time box or the timeout; progress to the log."""
         deadline = _now() + (timeout or self.wait_timeout)
+        polls = 0
         while True:
             done, status = ready()
             if done:
@@ -276,7 +329,8 @@ class Reencrypt:
             if self.out_of_time():
                 return  # the loop returns complete=false at the same step
             self.log(f"{self.names.identifier}: waiting for {what}: {status} ({self.elapsed()} s)")
-            time.sleep(self.poll_seconds)
+            time.sleep(min(self.poll_seconds, FIRST_POLL_SECONDS * 2 ** polls))
+            polls += 1
 
     def step_wait_snapshot(self, facts):
         self.wait("the final snapshot", lambda: (self.snapshot_status(self.names.snapshot) == "available",
@@ -379,8 +433,12 @@ class Reencrypt:
         ref = self.describe(reference)
         tgt = self.describe(target)
         if self.kind == "cluster":
-            kwargs = rds_settings.modify_kwargs(rds_settings.cluster_settings(ref), rds_settings.cluster_settings(tgt),
-                                                self.accepted("ModifyDBCluster"))
+            wanted = rds_settings.cluster_settings(ref)
+            # The retained old side was protected on purpose: the re-keyed one gets what the original had.
+            recorded = self.tags(ref).get(TAG_PROTECTION)
+            if recorded is not None:
+                wanted["DeletionProtection"] = recorded == "True"
+            kwargs = rds_settings.modify_kwargs(wanted, rds_settings.cluster_settings(tgt), self.accepted("ModifyDBCluster"))
             if kwargs:
                 self.rds.modify_db_cluster(DBClusterIdentifier=target, ApplyImmediately=True, **kwargs)
             accepted = self.accepted("ModifyDBInstance")
@@ -394,8 +452,11 @@ class Reencrypt:
                     if kwargs:
                         self.rds.modify_db_instance(DBInstanceIdentifier=member, ApplyImmediately=True, **kwargs)
         else:
-            kwargs = rds_settings.modify_kwargs(rds_settings.instance_settings(ref), rds_settings.instance_settings(tgt),
-                                                self.accepted("ModifyDBInstance"))
+            wanted = rds_settings.instance_settings(ref)
+            recorded = self.tags(ref).get(TAG_PROTECTION)
+            if recorded is not None:
+                wanted["DeletionProtection"] = recorded == "True"
+            kwargs = rds_settings.modify_kwargs(wanted, rds_settings.instance_settings(tgt), self.accepted("ModifyDBInstance"))
             if kwargs:
                 self.rds.modify_db_instance(DBInstanceIdentifier=target, ApplyImmediately=True, **kwargs)
 
@@ -426,16 +487,24 @@ class Reencrypt:
     def step_verify_new(self, facts):
         self.verify(self.names.identifier, self.names.new, "new")
 
-    def rename_instance(self, old, new):
-        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True)
-        self.wait(f"the rename of {old} to {new}", lambda: (self.describe_instance(new) is not None, "renaming"))
+    def rename_instance(self, old, new, **extra):
+        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True, **extra)
+        self.wait_instance_available(new, f"the rename of {old} to {new}")
+
+    def wait_instance_available(self, name, what):
+        """A renamed instance reboots (renaming, then rebooting): the next change to it waits until it is available."""
+        def ready():
+            status = (self.describe_instance(name) or {}).get("DBInstanceStatus")
+            return status == "available", status or "renaming"
+        self.wait(what, ready)
 
     def rename_cluster(self, old, new, **extra):
         self.rds.modify_db_cluster(DBClusterIdentifier=old, NewDBClusterIdentifier=new, ApplyImmediately=True, **extra)
         self.wait(f"the rename of {old} to {new}", lambda: (self.describe_cluster(new) is not None, "renaming"))
 
     def rename_group(self, cluster, to, from_suffix, to_suffix, **extra):
-        """Rename a database and its instances: the instances first, so that every partial state is recognisable."""
+        """Rename a database and its instances (a cluster's members, an instance's read replicas, from `from_suffix` to
+        `to_suffix`): the instances first, so that every partial state is recognisable."""
         if self.kind == "cluster":
             resource = self.describe_cluster(cluster)
             for member in self.member_names(resource):
@@ -447,8 +516,17 @@ class Reencrypt:
                 self.rename_instance(member, base + to_suffix)
             self.rename_cluster(cluster, to, **extra)
         else:
-            self.rds.modify_db_instance(DBInstanceIdentifier=cluster, NewDBInstanceIdentifier=to, ApplyImmediately=True, **extra)
-            self.wait(f"the rename of {cluster} to {to}", lambda: (self.describe_instance(to) is not None, "renaming"))
+            for replica in self.replica_names(self.describe_instance(cluster)):
+                if (to_suffix and replica.endswith(to_suffix)) or (not to_suffix and from_suffix and not replica.endswith(from_suffix)):
+                    continue
+                self.rename_instance(replica, rds_settings.base_name(replica, from_suffix) + to_suffix)
+            self.rename_instance(cluster, to, **extra)
+
+    def record_protection(self, resource):
+        if TAG_PROTECTION not in self.tags(resource):
+            arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+            self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
+                {TAG_PROTECTION: str(bool(resource.get("DeletionProtection")))}))
 
     def remember_protection(self):
         """The original's deletion protection, kept on it before the old side is protected, for the new one."""
@@ -460,20 +538,24 @@ class Reencrypt:
 
     def step_rename_old(self, facts):
         self.remember_protection()
-        if self.kind == "cluster":
-            self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
-        else:
-            self.rename_group(self.names.identifier, self.names.old, "", "", DeletionProtection=True)
+        self.rename_group(self.names.identifier, self.names.old, "", self.names.old_suffix, DeletionProtection=True)
 
     def step_rename_new(self, facts):
         self.rename_group(self.names.new, self.names.identifier, self.names.new_suffix, "")
 
     def step_protect_old(self, facts):
         resource = self.describe(self.names.old)
+        # What each one had, recorded before it is protected: a rollback puts it back exactly.
+        self.record_protection(resource)
+        if self.kind == "instance":
+            for replica in self.replica_names(resource):
+                self.record_protection(self.describe_instance(replica))
         if self.kind == "cluster":
             self.rds.modify_db_cluster(DBClusterIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
             arn = resource["DBClusterArn"]
         else:
+            for replica in self.replica_names(resource):
+                self.rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=True, ApplyImmediately=True)
             self.rds.modify_db_instance(DBInstanceIdentifier=self.names.old, DeletionProtection=True, ApplyImmediately=True)
             arn = resource["DBInstanceArn"]
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list(
@@ -490,12 +572,62 @@ class Reencrypt:
             if self.kind == "cluster" and (old.get("Endpoint") or "").replace(self.names.old, self.names.identifier, 1) != current.get("Endpoint"):
                 raise ReencryptError(f"{self.names.identifier}: endpoint {current.get('Endpoint')} is not the original "
                                      f"name pattern", self.changed)
+            if self.kind == "instance":
+                self.verify_instances_cutover(current, old)
         if self.strategy == rds_plan.SNAPSHOT_RESTORE:
             started = self.snapshot_started()
             if started:
                 self.measures["downtime_seconds"] = round((_utcnow() - started).total_seconds(), 1)
-        arn = current.get("DBClusterArn") or current.get("DBInstanceArn")
-        self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "complete"}))
+        if old is not None:
+            arn = old.get("DBClusterArn") or old.get("DBInstanceArn")
+            self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_CUTOVER: _utcnow().isoformat()}))
+        self.remove_bookkeeping(current)
+
+    def remove_bookkeeping(self, resource):
+        """Take this collection's byok:* tags off a live database and its instances (members or read replicas)."""
+        described = [resource]
+        if self.kind == "cluster":
+            described += [self.describe_instance(m) or {} for m in self.member_names(resource)]
+        else:
+            described += [self.describe_instance(r) or {} for r in self.replica_names(resource)]
+        for item in described:
+            arn = item.get("DBClusterArn") or item.get("DBInstanceArn")
+            keys = [k for k in self.tags(item) if k.startswith(rds_settings.BYOK_TAG_PREFIX)] if arn else []
+            if keys:
+                self.rds.remove_tags_from_resource(ResourceName=arn, TagKeys=keys)
+
+    def verify_instances_cutover(self, current, old):
+        """Every instance of the database - the instance and each read replica - is on the key under its original
+        identifier and endpoint, and matches the retained old copy of it (<name>-old1)."""
+        pairs = [(self.names.old, self.names.identifier)]
+        old_replicas = {rds_settings.base_name(r, self.names.old_suffix): r for r in self.replica_names(old)}
+        live_replicas = self.replica_names(current)
+        if sorted(old_replicas) != live_replicas:
+            raise ReencryptError(f"{self.names.identifier}: read replicas {live_replicas} after the re-key, "
+                                 f"{sorted(old_replicas)} before (kept as {self.names.old}'s replicas)", self.changed)
+        pairs += [(old_replicas[name], name) for name in live_replicas]
+        for before, after in pairs:
+            reference, described = self.describe_instance(before), self.describe_instance(after)
+            key = described.get("KmsKeyId") if described.get("StorageEncrypted") else None
+            if key != self.key_arn:
+                raise ReencryptError(f"{after} is on {key}, not {self.key_arn}: a read replica is encrypted on its own and "
+                                     f"this one was not re-keyed; fix: re-create it from {self.names.identifier} (a replica "
+                                     f"in the same Region is always on its source's key)", self.changed)
+            address = (reference.get("Endpoint") or {}).get("Address", "")
+            if address.replace(before, after, 1) != (described.get("Endpoint") or {}).get("Address"):
+                raise ReencryptError(f"{after}: endpoint {(described.get('Endpoint') or {}).get('Address')} is not its "
+                                     f"original name pattern", self.changed)
+            if before != self.names.old:
+                lines = self.compare_instances(before, after)
+                if lines:
+                    raise ReencryptError(f"{after} (re-keyed) differs from the retained {before}: " + "; ".join(lines), self.changed)
+
+    def compare_instances(self, reference, target):
+        ref = rds_settings.instance_settings(self.describe_instance(reference))
+        tgt = rds_settings.instance_settings(self.describe_instance(target))
+        for settings in (ref, tgt):
+            settings.pop("DeletionProtection", None)  # the retained old side gets deletion protection on purpose
+        return rds_settings.differences(ref, tgt, f"{target}.")
 
     def snapshot_started(self):
         try:
@@ -529,6 +661,11 @@ class Reencrypt:
         elif version and version < minimum:
             problems.append(f"{engine} {resource.get('EngineVersion')} is older than Blue/Green supports "
                             f"({'.'.join(map(str, minimum))}); fix: upgrade the engine or use strategy=snapshot_restore")
+        cross_region = [r for r in resource.get("ReadReplicaDBInstanceIdentifiers") or [] if r.startswith("arn:")]
+        if cross_region:
+            problems.append(f"cross-Region read replicas ({', '.join(cross_region)}) are not supported by Blue/Green "
+                            f"deployments; fix: delete them before the re-key and re-create them afterwards from the "
+                            f"re-keyed instance, with a key of their Region")
         if resource.get("MasterUserSecret"):
             problems.append("the master password is managed in Secrets Manager, which Blue/Green does not support; "
                             "fix: use strategy=snapshot_restore")
@@ -563,14 +700,28 @@ class Reencrypt:
         if problems:
             raise ReencryptError(f"{self.names.identifier}: Blue/Green prerequisites not met: " + "; ".join(problems), self.changed)
         arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
+        # RDS encrypts each DB instance on its own: the source and every read replica need an entry, or the green
+        # replica keeps the old key (an Aurora cluster's entry covers its instances).
+        sources = [arn] + [self.describe_instance(r)["DBInstanceArn"] for r in self.replica_names(resource)] \
+            if self.kind == "instance" else [arn]
         self.rds.create_blue_green_deployment(
             BlueGreenDeploymentName=self.names.deployment, Source=arn,
-            TargetResourceConfigurations=[{"SourceArn": arn, "TargetKmsKeyId": self.key_arn}],
+            TargetResourceConfigurations=[{"SourceArn": source, "TargetKmsKeyId": self.key_arn} for source in sources],
             Tags=rds_settings.tag_list(self.bookkeeping_tags()))
 
     def step_verify_green(self, facts):
         deployment = self.deployment()
         green = deployment["Target"].rsplit(":", 1)[-1]
+        if self.kind == "instance":
+            # Every read replica first: the green instance's "verified" tag is what says the whole green side is.
+            pairs = dict(self.green_replica_pairs(deployment))
+            missing = sorted(set(self.replica_names(self.describe_instance(self.names.identifier))) - set(pairs))
+            if missing:
+                raise ReencryptError(f"{self.names.identifier}: the green environment has no copy of the read replicas "
+                                     f"{', '.join(missing)}; delete the deployment {self.names.deployment} (the blue side is "
+                                     f"untouched) and run again", self.changed)
+            for blue, green_replica in sorted(pairs.items()):
+                self.verify(blue, green_replica, f"green.{blue}")
         self.verify(self.names.identifier, green, "green")
 
     def step_switchover(self, facts):
@@ -587,22 +738,38 @@ class Reencrypt:
 
     def step_delete_deployment(self, facts):
         deployment = self.deployment()
-        # DeleteTarget=false: after a switchover the "target" is the live database.
-        self.rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"],
-                                              DeleteTarget=False)
+        # After a switchover the green side is the live database and AWS refuses DeleteTarget in any form; before one
+        # (never chosen by the plan, kept for safety) DeleteTarget=false keeps the green side.
+        keep = {} if deployment["Status"] == "SWITCHOVER_COMPLETED" else {"DeleteTarget": False}
+        self.rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=deployment["BlueGreenDeploymentIdentifier"], **keep)
 
     # -- rollback and clean-up -----------------------------------------------------------------------------------
 
     def step_set_aside_new(self, facts):
-        suffix = self.names.new_suffix if self.kind == "cluster" else ""
-        self.rename_group(self.names.identifier, self.names.new, "", suffix)
+        self.rename_group(self.names.identifier, self.names.new, "", self.names.new_suffix)
         resource = self.describe(self.names.new)
         arn = resource.get("DBClusterArn") or resource.get("DBInstanceArn")
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=rds_settings.tag_list({TAG_STEP: "rolled-back"}))
 
     def step_restore_old_names(self, facts):
-        suffix = self.names.old_suffix if self.kind == "cluster" else ""
-        self.rename_group(self.names.old, self.names.identifier, suffix, "")
+        self.rename_group(self.names.old, self.names.identifier, self.names.old_suffix, "")
+
+    def step_restore_settings(self, facts):
+        """After a rollback: each instance's deletion protection as it was before the re-key, then the byok:* tags off
+        (the recorded value last, so that an interrupted run still finds it)."""
+        current = self.describe(self.names.identifier)
+        described = [current] + ([self.describe_instance(r) for r in self.replica_names(current)] if self.kind == "instance" else [])
+        for item in described:
+            recorded = self.tags(item).get(TAG_PROTECTION)
+            if recorded is None or bool(item.get("DeletionProtection")) == (recorded == "True"):
+                continue
+            if "DBClusterArn" in item:
+                self.rds.modify_db_cluster(DBClusterIdentifier=item["DBClusterIdentifier"], DeletionProtection=recorded == "True",
+                                           ApplyImmediately=True)
+            else:
+                self.rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"], DeletionProtection=recorded == "True",
+                                            ApplyImmediately=True)
+        self.remove_bookkeeping(current)
 
     def clean(self, check_mode=False):
         """Delete what was kept aside: the old database after a cut-over, or the re-keyed copy after a rollback."""
@@ -616,7 +783,11 @@ class Reencrypt:
             targets.append((self.names.new, self.names.new_suffix, False))
         if current is None:
             raise ReencryptError(f"{self.names.identifier}: no such database; nothing is deleted while the original is missing")
-        deleted = [target[0] for target in targets]
+        deleted = []
+        for target in targets:
+            if self.kind == "instance":
+                deleted += self.replica_names(self.describe_instance(target[0]))
+            deleted.append(target[0])
         if check_mode or not targets:
             return {"changed": bool(targets), "complete": True, "deleted": deleted, "identifier": self.names.identifier}
         for name, dummy_suffix, final_snapshot in targets:
@@ -637,6 +808,10 @@ class Reencrypt:
             else:
                 self.rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
         else:
+            # Its read replicas first: deleting a source instance would promote them to standalone databases.
+            for replica in self.replica_names(self.describe_instance(name)):
+                self.rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=False, ApplyImmediately=True)
+                self.rds.delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
             self.rds.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
             self.rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=not snapshot, **snapshot)
 
@@ -836,12 +1011,32 @@ class GlobalReencrypt:
                                   log=self.log, **self.kwargs)
 
     def global_state(self):
-        rds = self.clients("rds", self.clusters[self.primary])
-        found = find_global_cluster(rds, self.global_id)
-        if not found:
-            raise ReencryptError(f"global_cluster: {self.global_id} not found")
+        found = self.global_cluster()
         return {m["DBClusterArn"].rsplit(":", 1)[-1]: m.get("IsWriter", False) for m in found["GlobalClusterMembers"]}, \
             {m["DBClusterArn"].rsplit(":", 1)[-1]: m["DBClusterArn"] for m in found["GlobalClusterMembers"]}
+
+    def global_cluster(self):
+        found = find_global_cluster(self.clients("rds", self.clusters[self.primary]), self.global_id)
+        if not found:
+            raise ReencryptError(f"global_cluster: {self.global_id} not found")
+        return found
+
+    def wait_failover_state(self, what, done=lambda found: True):
+        """Poll until the global cluster shows no FailoverState (a switchover or failover is over only then, even
+        when the promoted cluster already shows as the writer) and `done(found)`."""
+        deadline = _now() + self.switchover_timeout
+        polls = 0
+        while True:
+            found = self.global_cluster()
+            state = found.get("FailoverState") or {}
+            if not state.get("Status") and done(found):
+                return
+            if _now() >= deadline:
+                raise ReencryptError(f"{self.global_id}: {what} did not finish in {self.switchover_timeout} s (FailoverState "
+                                     f"{state.get('Status') or 'none'}); run again to resume", self.changed)
+            self.log(f"{self.global_id}: waiting for {what}: {state.get('Status') or 'members'} ({self.elapsed()} s)")
+            time.sleep(min(self.kwargs.get("poll_seconds", 15), FIRST_POLL_SECONDS * 2 ** polls))
+            polls += 1
 
     def observe(self):
         writers = self.global_state()[0]
@@ -864,6 +1059,10 @@ class GlobalReencrypt:
     def run(self, check_mode=False, max_seconds=None):
         steps_run = 0
         while True:
+            if not check_mode and (self.global_cluster().get("FailoverState") or {}).get("Status"):
+                # A switchover in progress (an earlier run stopped during one, or someone else's): nothing is changed
+                # until it is over.
+                self.wait_failover_state("the switchover in progress")
             facts = self.observe()
             try:
                 step, target = rds_plan.next_global_step(facts)
@@ -911,15 +1110,9 @@ class GlobalReencrypt:
         arns = self.global_state()[1]
         began = _utcnow()
         rds.switchover_global_cluster(GlobalClusterIdentifier=self.global_id, TargetDbClusterIdentifier=arns[target])
-        deadline = _now() + self.switchover_timeout
-        while True:
-            writers = self.global_state()[0]
-            if writers.get(target):
-                break
-            if _now() >= deadline:
-                raise ReencryptError(f"{self.global_id}: switchover to {target} did not finish in {self.switchover_timeout} s; "
-                                     f"run again to resume", True)
-            time.sleep(self.kwargs.get("poll_seconds", 15))
+        self.changed = True
+        self.wait_failover_state(f"the switchover to {target}", lambda found: any(
+            m.get("IsWriter") and m["DBClusterArn"] == arns[target] for m in found["GlobalClusterMembers"]))
         seconds = round((_utcnow() - began).total_seconds(), 1)
         self.switchovers.append({"to": target, "region": self.clusters[target], "seconds": seconds})
         if target != self.primary:

@@ -37,6 +37,13 @@ description:
   - O(state=rolled_back) puts the old database back under the original identifiers and sets the re-keyed one aside
     as C(<identifier>-byok-new); O(state=cleaned) deletes what was kept aside (the old database after a cut-over,
     with a final snapshot; or the re-keyed copy after a rollback).
+  - B(Read replicas) of a DB instance (O(kind=instance)) - RDS encrypts each instance on its own, so the Blue/Green
+    deployment gets one C(TargetResourceConfigurations) entry per read replica besides the instance's; every green
+    replica is verified before the switchover and every live one after it (key, identifier, endpoint, settings).
+    Rollback and clean-up take the replicas along. C(snapshot_restore) refuses an instance with read replicas, and
+    C(blue_green) one with cross-Region read replicas (not supported by Blue/Green deployments).
+  - B(Settings carried exactly) - deletion protection is the original's, and the C(byok:*) tags leave the live
+    database when the cut-over is verified (the completion record goes on the retained old side).
 author:
   - Mattermost Infrastructure SRE (@mattermost)
 options:
@@ -197,6 +204,22 @@ prerequisites:
   returned: when strategy is blue_green
   type: list
   elements: str
+read_replicas:
+  description: O(kind=instance) - each read replica of the instance with its key (RV(read_replicas[].current_key)) and
+    whether it is on O(key_arn) (RV(read_replicas[].on_key)).
+  returned: with kind=instance
+  type: list
+  elements: dict
+  contains:
+    identifier:
+      description: The read replica's identifier.
+      type: str
+    current_key:
+      description: The key the read replica is encrypted with.
+      type: str
+    on_key:
+      description: Whether that is O(key_arn).
+      type: bool
 dr_exposure:
   description: Global database - what was (or will be) without an up-to-date replica, and where writes were served from.
   returned: with global_cluster

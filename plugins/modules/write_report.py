@@ -89,6 +89,8 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 
+from ansible_collections.mattermost.byok.plugins.module_utils import report_files
+
 
 def read_bytes(path):
     try:
@@ -99,12 +101,7 @@ def read_bytes(path):
 
 
 def make_parents(module, directory, mode):
-    missing = []
-    while directory and not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for path in reversed(missing):
-        os.mkdir(path)
+    for path in report_files.make_parents(directory):
         module.set_mode_if_different(path, mode, False)
 
 

@@ -148,6 +148,10 @@ def test_global_cluster_remove_and_switchover(aws, rds, unique_name):
     west.remove_from_global_cluster(GlobalClusterIdentifier=global_id, DbClusterIdentifier=first["DBClusterArn"])
     assert set(writers()) == {primary["DBClusterArn"], second["DBClusterArn"]}
     rds.switchover_global_cluster(GlobalClusterIdentifier=global_id, TargetDbClusterIdentifier=second["DBClusterArn"])
+    # In progress while FailoverState is shown (test_rds_replicas_and_states pins the states).
+    for dummy in range(10):
+        if not rds.describe_global_clusters(GlobalClusterIdentifier=global_id)["GlobalClusters"][0].get("FailoverState"):
+            break
     assert writers() == {primary["DBClusterArn"]: False, second["DBClusterArn"]: True}
 
 

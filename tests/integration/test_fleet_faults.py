@@ -228,11 +228,6 @@ def test_nothing_changed_but_the_key(faulty_run, service):
     assert changes_of(faulty_run, service) == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 14 item 11 (settings carried exactly): the re-keyed instances of acme-db and initech-db come back with "
-    "CopyTagsToSnapshot true where the originals had false, the re-keyed global database's clusters with "
-    "DeletionProtection on (umbrella-db, umbrella-db-west), and every re-created cluster with another HostedZoneId "
-    "(the local AWS draws one per cluster; AWS has one per region)"))
 def test_nothing_changed_in_the_databases_but_the_key(faulty_run):
     assert changes_of(faulty_run, "rds") == {}
 

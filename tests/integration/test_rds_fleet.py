@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 
+from tests.integration import rds_reader
 from tests.integration import runner
 from tests.integration import test_rds_helpers as h
 
@@ -54,6 +55,9 @@ def test_demo_fleet_databases_move_to_customer_keys(fresh_local_aws, tmp_path):
               for c, (r, dummy) in CLUSTERS.items()}
     keys = customer_keys()
     blue_green = "acme,initech,umbrella"
+    # Every field RDS returns for each database and its instances, all tags: only the key and what docs/rds.md lists
+    # may differ afterwards (umbrella's global members had deletion protection off and must keep it off).
+    full_before = {c: rds_reader.database(rds[r], c) for c, (r, dummy) in CLUSTERS.items()}
 
     # Check mode: the plan, nothing changed.
     out, results = play(aws, tmp_path / "plan", "--check", "-l", blue_green, "-e", ALLOWED)
@@ -89,6 +93,10 @@ def test_demo_fleet_databases_move_to_customer_keys(fresh_local_aws, tmp_path):
         old = [c for c in h.inventory(client, cluster)["clusters"] if c != cluster and c.startswith(cluster + "-") and "west" not in c[len(cluster):]]
         assert len(old) == 1 and h.key_of(client, old[0]) == old_key, (cluster, old)
         assert client.describe_db_clusters(DBClusterIdentifier=old[0])["DBClusters"][0]["DeletionProtection"]
+    for cluster, (region, dummy) in CLUSTERS.items():
+        full_after = rds_reader.database(rds[region], cluster)
+        assert rds_reader.differences(full_before[cluster], full_after, rds_reader.documented_changes()) == [], cluster
+        assert not any(k.startswith("byok:") for view in full_after.values() for k in view["TagList"]), cluster
     members = rds["us-east-1"].describe_global_clusters(GlobalClusterIdentifier="umbrella-global")["GlobalClusters"][0]["GlobalClusterMembers"]
     assert {m["DBClusterArn"].rsplit(":", 1)[-1]: m["IsWriter"] for m in members} == {"umbrella-db": True, "umbrella-db-west": False}
     assert keys["umbrella-db"].split(":")[3] == "us-east-1" and keys["umbrella-db-west"].split(":")[3] == "us-west-2"

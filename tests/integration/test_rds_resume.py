@@ -30,7 +30,7 @@ SCENARIOS = {
                                  "protect_old", "verify_cutover"],
 }
 CASES = [(strategy, kind, step) for (strategy, kind), steps in SCENARIOS.items() for step in steps]
-ROLLBACK_STEPS = ["set_aside_new", "restore_old_names"]
+ROLLBACK_STEPS = ["set_aside_new", "restore_old_names", "restore_settings"]
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import DBClusterNotFoundError, InvalidBlueGreenDeploymentStateFault, KMSKeyNotAccessibleFault, RDSClientError
-from moto.rds.models import BlueGreenDeployment, DBCluster, DBInstanceClustered, RDSBackend, rds_backends
+from moto.rds.models import BlueGreenDeployment, DBCluster, DBInstanceClustered, GlobalCluster, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from ._patching import add, replace, wrap
@@ -84,6 +85,7 @@ def apply() -> None:
         return deployment
 
     apply_lifecycle()
+    apply_replicas_and_transitions()
 
 
 # -- Renames, Blue/Green switchover, global databases, transitional states (rds_reencrypt needs these) ------------
@@ -194,6 +196,9 @@ def apply_lifecycle() -> None:
         original(self, backend, *args, **kwargs)
         digest = hashlib.sha256(f"{backend.account_id}:{backend.region_name}".encode()).hexdigest()
         self.url_identifier = "c" + digest[:11]
+        # HostedZoneId is the Route 53 zone of the region's RDS endpoints, one per region (moto: random per cluster,
+        # so a re-created or renamed cluster seemed to move zones).
+        self.hosted_zone_id = "Z" + hashlib.sha256(backend.region_name.encode()).hexdigest()[:13].upper()
 
     # A cluster or instance created under the name another one had a minute ago (a rename swap) must not collide
     # with that one's automated snapshot: AWS's automated snapshot names never collide.
@@ -299,8 +304,10 @@ def apply_lifecycle() -> None:
             blue_members = {m.db_instance_identifier: m for m in _members_named(backend, source.db_cluster_identifier)}
             for green in _members_named(backend, target.db_cluster_identifier):
                 blue = blue_members.get(green.db_instance_identifier.rsplit("-green-", 1)[0])
+                # moto gives each green member the cluster's copy-tags and log-export settings; AWS copies the member's.
                 for name in GREEN_INSTANCE_COPIED + ("performance_insights_enabled", "performance_insights_kms_key_id",
-                                                     "performance_insights_retention_period"):
+                                                     "performance_insights_retention_period", "copy_tags_to_snapshot",
+                                                     "enabled_cloudwatch_logs_exports"):
                     if blue is not None and hasattr(blue, name):
                         setattr(green, name, copy.deepcopy(getattr(blue, name)))
         polls = transition_polls()
@@ -342,3 +349,277 @@ def apply_lifecycle() -> None:
         for old, new in renames:
             if old != new:
                 self.backend.modify_db_instance(db_instance_identifier=old, db_kwargs={"new_db_instance_identifier": new})
+
+
+# -- Read replicas in Blue/Green, DeleteTarget after a switchover, rename and global switchover states -------------
+#
+# Blue/Green of an RDS DB instance copies its read replicas into the green environment, each one encrypted as its own
+# TargetResourceConfigurations entry says, or as its blue counterpart when no entry names it:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_TargetResourceConfiguration.html ("For RDS,
+# encryption applies at the DB instance level. Specify a DB instance ARN in SourceArn. To encrypt read replicas,
+# include a separate entry for each one"; CreateBlueGreenDeployment: "Any resource that you don't include in this
+# parameter retains the same configuration as its counterpart in the blue environment. ... You can't specify the
+# same SourceArn in more than one entry"). The switchover renames every instance of the blue environment with -old1
+# and gives each green instance its blue counterpart's name:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-switching.html. Plain moto copies
+# only the source instance and renames only it.
+#
+# DeleteBlueGreenDeployment refuses DeleteTarget once the switchover completed:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteBlueGreenDeployment.html ("DeleteTarget ...
+# You can't specify this option if the blue/green deployment status is SWITCHOVER_COMPLETED"). Plain moto accepts it.
+#
+# Renaming a DB instance reboots it: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
+# ("NewDBInstanceIdentifier ... When you change the DB instance identifier, an instance reboot occurs immediately if
+# you enable ApplyImmediately"); the instance is "renaming", then "rebooting" (DB instance status table,
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html), and ModifyDBInstance on an
+# instance in such a state is refused with InvalidDBInstanceState. Plain moto renames instantly and stays available.
+#
+# A global database switchover is in progress while the global cluster shows a FailoverState:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_FailoverState.html ("empty unless a switchover or
+# failover operation is scheduled or is in progress"; pending, then switching-over: "demoting the primary Aurora DB
+# cluster, promoting the secondary Aurora DB cluster, and synchronizing replicas"). The promoted cluster already shows
+# IsWriter while the state is switching-over; RemoveFromGlobalCluster and another switchover are refused
+# (InvalidGlobalClusterStateFault) until it clears. Plain moto has no SwitchoverGlobalCluster at all.
+#
+# Every intermediate state lasts a number of describes of the resource, not seconds (BYOK_LOCAL_AWS_RDS_TRANSITION_POLLS).
+
+RENAME_STATES = ("renaming", "rebooting")
+_COUNTDOWN_LOCK = threading.Lock()  # the server answers requests in threads; two describes may tick the same resource
+
+
+class InvalidParameterValue(RDSClientError):
+    def __init__(self, message: str):
+        super().__init__("InvalidParameterValue", message)
+
+
+class InvalidDBInstanceState(RDSClientError):
+    def __init__(self, identifier: str, status: str):
+        super().__init__("InvalidDBInstanceState", f"Database instance {identifier} is not in available state ({status}).")
+
+
+def _same_region_replicas(database: Any) -> list:
+    """The blue instance's read replicas in its own region (cross-Region ones are listed by ARN)."""
+    backend = database.backend
+    return [backend.databases[r] for r in getattr(database, "replicas", []) if not r.startswith("arn:") and r in backend.databases]
+
+
+def _check_target_configurations(backend: RDSBackend, bg_kwargs: dict[str, Any]) -> None:
+    """Each SourceArn once, and each one a resource of the blue environment."""
+    configurations = bg_kwargs.get("target_resource_configurations") or []
+    arns = [c.get("source_arn") for c in configurations]
+    duplicates = sorted({a for a in arns if arns.count(a) > 1})
+    if duplicates:
+        raise InvalidParameterValue(f"You can't specify the same SourceArn in more than one entry: {duplicates[0]}")
+    source_arn = bg_kwargs.get("source", "")
+    blue = {source_arn}
+    if ":cluster:" not in source_arn:
+        source = backend.databases.get(source_arn.rsplit(":", 1)[-1])
+        if source is not None:
+            blue |= {r.db_instance_arn for r in _same_region_replicas(source)}
+    else:
+        cluster = backend.clusters.get(source_arn.rsplit(":", 1)[-1])
+        if cluster is not None:
+            blue |= {m.db_instance_arn for m in _members_named(backend, cluster.db_cluster_identifier)}
+    outside = [a for a in arns if a not in blue]
+    if outside:
+        raise InvalidParameterValue(f"SourceArn {outside[0]} is not a resource of the blue environment of {source_arn}")
+
+
+def _create_green_replicas(backend: RDSBackend, deployment: Any, overrides: dict[str, str]) -> None:
+    """A green read replica of the green instance for each blue read replica, keyed by its entry or as its blue."""
+    blue = backend.databases[deployment.source.rsplit(":", 1)[-1]]
+    green = backend.databases[deployment.target.rsplit(":", 1)[-1]]
+    pairs = []
+    for replica in _same_region_replicas(blue):
+        name = deployment._generate_green_id(replica.db_instance_identifier)  # pylint: disable=protected-access
+        created = backend.create_db_instance_read_replica({"db_instance_identifier": name,
+                                                           "source_db_instance_identifier": green.db_instance_identifier})
+        for attribute in ("db_instance_class", "availability_zone", "publicly_accessible", "multi_az", "storage_type",
+                          "allocated_storage", "max_allocated_storage", "enabled_cloudwatch_logs_exports",
+                          "vpc_security_group_ids", "deletion_protection") + GREEN_INSTANCE_COPIED + PERFORMANCE_INSIGHTS[1:] + (
+                              "performance_insights_enabled", "enable_iam_database_authentication"):
+            if getattr(replica, attribute, None) is not None:
+                setattr(created, attribute, copy.deepcopy(getattr(replica, attribute)))
+        created.kms_key_id = overrides.get(replica.db_instance_arn, replica.kms_key_id)
+        created.storage_encrypted = bool(created.kms_key_id) or replica.storage_encrypted
+        pairs.append([replica.db_instance_arn, created.db_instance_arn])
+    deployment._byok_replica_pairs = pairs  # pylint: disable=protected-access
+
+
+def _tick(resource: Any, attribute: str) -> Any:
+    """Advance a resource's countdown of intermediate states by one describe; returns the state now shown or None."""
+    with _COUNTDOWN_LOCK:
+        steps = getattr(resource, attribute, None)
+        while steps and steps[0][1] <= 0:
+            steps.pop(0)
+        if not steps:
+            return None
+        steps[0][1] -= 1
+        return steps[0][0]
+
+
+def _instance_describe_tick(database: Any) -> None:
+    if getattr(database, "_byok_rename_states", None) is None:
+        return
+    state = _tick(database, "_byok_rename_states")
+    database.status = state or "available"
+    if state is None:
+        database._byok_rename_states = None  # pylint: disable=protected-access
+
+
+def _rename_keeps_replication(backend: RDSBackend, database: Any, old_id: str, new_id: str) -> None:
+    """A renamed source keeps its replicas and a renamed replica its source (the links name the new identifier)."""
+    for replica_id in getattr(database, "replicas", None) or []:
+        replica = backend.databases.get(replica_id)
+        if replica is not None and getattr(replica, "source_db_instance_identifier", None) == old_id:
+            replica.source_db_instance_identifier = new_id
+    source = backend.databases.get(getattr(database, "source_db_instance_identifier", None) or "")
+    if source is not None and old_id in source.replicas:
+        source.replicas[source.replicas.index(old_id)] = new_id
+
+
+def _global_describe_tick(global_cluster: Any) -> None:
+    if getattr(global_cluster, "_byok_failover_states", None) is None:
+        return
+    state = _tick(global_cluster, "_byok_failover_states")
+    target = global_cluster._byok_failover_target  # pylint: disable=protected-access
+    if state in (None, "switching-over"):
+        for member in global_cluster.members:
+            member.is_writer = member is target
+    if state is None:
+        global_cluster._byok_failover_states = None  # pylint: disable=protected-access
+        global_cluster._byok_failover = None  # pylint: disable=protected-access
+    else:
+        global_cluster._byok_failover["Status"] = state  # pylint: disable=protected-access
+
+
+def _failover_state(self: Any) -> Any:
+    return getattr(self, "_byok_failover", None) or None
+
+
+def _refuse_during_failover(global_cluster: Any, action: str) -> None:
+    if getattr(global_cluster, "_byok_failover", None):
+        raise InvalidGlobalClusterStateFault(
+            f"{action}: global cluster {global_cluster.global_cluster_identifier} is "
+            f"{global_cluster._byok_failover['Status']} (FailoverState); wait until the operation completes")  # pylint: disable=protected-access
+
+
+def apply_replicas_and_transitions() -> None:
+    @wrap(RDSBackend, "create_blue_green_deployment")
+    def create_blue_green_deployment(original, self, bg_kwargs):
+        _check_target_configurations(self, bg_kwargs)
+        overrides = {source: self._validate_kms_key(key) for source, key in _target_key_overrides(bg_kwargs).items()}  # pylint: disable=protected-access
+        result = original(self, bg_kwargs)
+        deployment = self.blue_green_deployments[result.blue_green_deployment_identifier]
+        deployment._byok_replica_pairs = []  # pylint: disable=protected-access
+        if ":cluster:" not in deployment.source:
+            _create_green_replicas(self, deployment, overrides)
+            deployment.set_status(deployment.SupportedStates[deployment.status])
+        result._byok_replica_pairs = deployment._byok_replica_pairs  # pylint: disable=protected-access
+        result.set_status(result.SupportedStates[result.status])
+        return result
+
+    @wrap(BlueGreenDeployment, "set_status")
+    def set_status(original, self, value):
+        original(self, value)
+        for blue, green in getattr(self, "_byok_replica_pairs", None) or []:
+            self.switchover_details.append(type(self.switchover_details[0])(blue, green, self.status))
+
+    @wrap(BlueGreenDeployment, "switchover")
+    def switchover(original, self):
+        pairs = getattr(self, "_byok_replica_pairs", None) or []
+        original(self)
+        backend = self.backend
+        renames = [(b.rsplit(":", 1)[-1], b.rsplit(":", 1)[-1] + "-old1") for b, g in pairs]
+        renames += [(g.rsplit(":", 1)[-1], b.rsplit(":", 1)[-1]) for b, g in pairs]
+        for old, new in renames:
+            backend.modify_db_instance(db_instance_identifier=old, db_kwargs={"new_db_instance_identifier": new})
+        for pair in pairs:
+            name = pair[0].rsplit(":", 1)[-1]
+            pair[:] = [backend.databases[name + "-old1"].db_instance_arn, backend.databases[name].db_instance_arn]
+        self.set_status(self.SupportedStates.SWITCHOVER_COMPLETED)
+
+    @wrap(RDSBackend, "modify_db_instance")
+    def modify_db_instance(original, self, db_instance_identifier, db_kwargs):
+        new_id = db_kwargs.get("new_db_instance_identifier")
+        database = original(self, db_instance_identifier, db_kwargs)
+        if new_id and new_id != db_instance_identifier:
+            _rename_keeps_replication(self, database, db_instance_identifier, database.db_instance_identifier)
+        return database
+
+    @wrap(RDSResponse, "modify_db_instance")
+    def modify_db_instance_response(original, self):
+        identifier = self.params.get("DBInstanceIdentifier")
+        database = self.backend.databases.get((identifier or "").lower()) or self.backend.databases.get(identifier)
+        if database is not None and database.status in RENAME_STATES:
+            raise InvalidDBInstanceState(identifier, database.status)
+        renamed = self.params.get("NewDBInstanceIdentifier")
+        result = original(self)
+        polls = transition_polls()
+        if renamed and self.params.get("ApplyImmediately") and polls and database is not None:
+            # Counted in describes of the instance: the first half renaming, the rest rebooting.
+            first = max(1, polls // 2)
+            database._byok_rename_states = [["renaming", first], ["rebooting", max(1, polls - first)]]  # pylint: disable=protected-access
+            database.status = "renaming"
+        return result
+
+    @wrap(RDSBackend, "describe_db_instances")
+    def describe_db_instances(original, self, *args, **kwargs):
+        databases = original(self, *args, **kwargs)
+        for database in databases:
+            _instance_describe_tick(database)
+        return databases
+
+    @wrap(RDSResponse, "delete_blue_green_deployment")
+    def delete_blue_green_deployment(original, self):
+        identifier = self.params.get("BlueGreenDeploymentIdentifier")
+        deployment = self.backend.blue_green_deployments.get(identifier)
+        if deployment is not None:
+            pending = getattr(deployment, "_byok_transition", None)
+            final = pending[2] if pending and pending[1] > 0 else deployment.status
+            if "DeleteTarget" in self.params and final == "SWITCHOVER_COMPLETED":
+                raise RDSClientError("InvalidBlueGreenDeploymentStateFault",
+                                     f"You can't specify DeleteTarget for blue/green deployment {identifier}: its status "
+                                     "is SWITCHOVER_COMPLETED.")
+            if self.params.get("DeleteTarget") and final != "SWITCHOVER_COMPLETED":
+                # The green replicas go with the green instance (moto deleted the target instance only).
+                for dummy_blue, green in getattr(deployment, "_byok_replica_pairs", None) or []:
+                    self.backend.delete_db_instance(db_instance_identifier=green.rsplit(":", 1)[-1])
+        return original(self)
+
+    add(GlobalCluster, "failover_state", property(_failover_state))
+
+    def switchover_with_state(self, global_cluster_identifier, target_db_cluster_identifier):
+        global_cluster = _global_cluster(self.account_id, global_cluster_identifier)
+        _refuse_during_failover(global_cluster, "SwitchoverGlobalCluster")
+        target = _cluster_by_ref(self, target_db_cluster_identifier)
+        if target not in global_cluster.members:
+            raise InvalidGlobalClusterStateFault(f"{target_db_cluster_identifier} is not a member of {global_cluster_identifier}")
+        current = next((m for m in global_cluster.members if m.is_writer), None)
+        polls = transition_polls()
+        if not polls:
+            return switchover_global_cluster(self, global_cluster_identifier, target_db_cluster_identifier)
+        first = max(1, polls // 2)
+        global_cluster._byok_failover = {"Status": "pending", "IsDataLossAllowed": False,  # pylint: disable=protected-access
+                                         "FromDbClusterArn": current.db_cluster_arn if current else None,
+                                         "ToDbClusterArn": target.db_cluster_arn}
+        global_cluster._byok_failover_states = [["pending", first], ["switching-over", max(1, polls - first)]]  # pylint: disable=protected-access
+        global_cluster._byok_failover_target = target  # pylint: disable=protected-access
+        return global_cluster
+
+    replace(RDSBackend, "switchover_global_cluster", switchover_with_state)
+
+    @wrap(RDSBackend, "remove_from_global_cluster")
+    def remove_from_global_cluster(original, self, global_cluster_identifier, db_cluster_identifier):
+        _refuse_during_failover(_global_cluster(self.account_id, global_cluster_identifier), "RemoveFromGlobalCluster")
+        return original(self, global_cluster_identifier, db_cluster_identifier)
+
+    @wrap(RDSResponse, "describe_global_clusters")
+    def describe_global_clusters(original, self):
+        wanted = self.params.get("GlobalClusterIdentifier")
+        if wanted:
+            _global_describe_tick(_global_cluster(self.current_account, wanted))
+        else:
+            for global_cluster in list(_global_backend(self.current_account).global_clusters.values()):
+                _global_describe_tick(global_cluster)
+        return original(self)

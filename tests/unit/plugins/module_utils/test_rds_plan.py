@@ -46,8 +46,13 @@ SNAPSHOT_CLUSTER = [
                                          new=res(KEY, members=("db-1", "db-2-byok-new"), step="verified")), "rename_new"),
     ("swapped", facts(current=res(KEY, step="verified"), old=res(members=("db-1-byok-old",), protected=True)), "verify_cutover"),
     ("swapped, old unprotected", facts(current=res(KEY, step="verified"), old=res(members=("db-1-byok-old",))), "protect_old"),
-    ("complete", facts(current=res(KEY, step="complete"), old=res(protected=True)), DONE),
-    ("already on the key, never re-keyed", facts(current=res(KEY, step=None)), "verify_cutover"),
+    ("complete", facts(current=res(KEY), old=res(protected=True, cutover_verified=True)), DONE),
+    ("complete, a byok tag left on the live one", facts(current=res(KEY, bookkeeping=["byok:reencrypt-step"]),
+                                                        old=res(protected=True, cutover_verified=True)), "verify_cutover"),
+    ("completed by an earlier version (tags on the live one, no record on the old)",
+     facts(current=res(KEY, step="complete", bookkeeping=["byok:reencrypt-step"]), old=res(protected=True)), "verify_cutover"),
+    ("already on the key, never re-keyed", facts(current=res(KEY, step=None)), DONE),
+    ("on the key, old cleaned, tags left", facts(current=res(KEY, bookkeeping=["byok:reencrypt-key"])), "verify_cutover"),
 ]
 
 
@@ -86,7 +91,9 @@ BLUE_GREEN = [
     ("switched", facts(current=res(KEY), old=res(), deployment=dep("SWITCHOVER_COMPLETED")), "delete_deployment"),
     ("deployment deleted", facts(current=res(KEY), old=res()), "protect_old"),
     ("old protected", facts(current=res(KEY), old=res(protected=True)), "verify_cutover"),
-    ("complete", facts(current=res(KEY, step="complete"), old=res(protected=True)), DONE),
+    ("complete", facts(current=res(KEY), old=res(protected=True, cutover_verified=True)), DONE),
+    ("verified green tag still on the live one", facts(current=res(KEY, step="verified", bookkeeping=["byok:reencrypt-step"]),
+                                                       old=res(protected=True, cutover_verified=True)), "verify_cutover"),
 ]
 
 
@@ -109,6 +116,40 @@ REFUSED = [
 ]
 
 
+# An instance with read replicas: every green replica and, after the switchover, every live replica on the key.
+INSTANCE_REPLICAS = [
+    ("green replicas on the key", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"),
+                                                                                 green_keys={"db-r1-green-a": KEY, "db-r2-green-b": KEY})), "verify_green"),
+    ("green verified with replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE", verified=True),
+                                                                                    green_keys={"db-r1-green-a": KEY})), "switchover"),
+    ("no replicas", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={})), "verify_green"),
+    ("switched, replicas on the key", facts(current=res(KEY, members=(), replicas_off_key=[]), old=res(members=(), protected=True)), "verify_cutover"),
+    ("switched, old unprotected, a replica off the key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=())), "protect_old"),
+]
+
+
+@pytest.mark.parametrize("name,observed,expected", INSTANCE_REPLICAS, ids=[c[0] for c in INSTANCE_REPLICAS])
+def test_blue_green_instance_with_replicas(name, observed, expected):
+    assert rds_plan.next_step("blue_green", "instance", observed, BG) == expected
+
+
+REPLICAS_REFUSED = [
+    ("a green replica on the old key", facts(current=res(members=()), deployment=dict(
+        dep("AVAILABLE", verified=True), green_keys={"db-r1-green-a": KEY, "db-r2-green-b": OLD_KEY})), "db-r2-green-b are not on"),
+    ("a green replica unencrypted", facts(current=res(members=()), deployment=dict(dep("AVAILABLE"), green_keys={"db-r1-green-a": None})), "db-r1-green-a"),
+    ("a live replica on the old key", facts(current=res(KEY, members=(), replicas_off_key=["db-r2"]), old=res(members=(), protected=True)),
+     "read replicas db-r2 are not"),
+    ("completed by an earlier version, a replica off the key", facts(current=res(KEY, members=(), step="complete", replicas_off_key=["db-r1", "db-r2"])),
+     "db-r1, db-r2"),
+]
+
+
+@pytest.mark.parametrize("name,observed,message", REPLICAS_REFUSED, ids=[c[0] for c in REPLICAS_REFUSED])
+def test_replicas_off_the_key_are_never_done(name, observed, message):
+    with pytest.raises(PlanError, match=message):
+        rds_plan.next_step("blue_green", "instance", observed, BG)
+
+
 @pytest.mark.parametrize("strategy,name,observed,message", REFUSED, ids=[c[1] for c in REFUSED])
 def test_refused_states_name_the_fix(strategy, name, observed, message):
     with pytest.raises(PlanError, match=message):
@@ -121,6 +162,8 @@ ROLLBACK = [
     ("old instances half back", facts(current=None, old=res(members=("db-1",)), new=res(KEY)), "restore_old_names"),
     ("old cluster back, an instance still suffixed", facts(current=res(members=("db-1-byok-old",)), new=res(KEY)), "restore_old_names"),
     ("rolled back", facts(current=res(), new=res(KEY, step="rolled-back")), DONE),
+    ("rolled back, the original still tagged", facts(current=res(bookkeeping=["byok:original-deletion-protection"]),
+                                                     new=res(KEY, step="rolled-back")), "restore_settings"),
 ]
 
 
@@ -142,7 +185,10 @@ SECONDARY = [
     ("re-added, creating", {"current": res(KEY, members=(), status="creating", in_global=True), "old": res(members=("db-1-byok-old",))}, "wait_new"),
     ("re-added, no instances", {"current": res(KEY, members=(), in_global=True), "old": res(members=("db-1-byok-old",))}, "create_instances"),
     ("instances there", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True)}, "verify_cutover"),
-    ("done", {"current": res(KEY, members=("db-1",), in_global=True, step="complete"), "old": res(members=("db-1-byok-old",), protected=True)}, DONE),
+    ("done", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True, cutover_verified=True)}, DONE),
+    ("tags left on the re-created secondary", {"current": res(KEY, members=("db-1",), in_global=True, bookkeeping=["byok:reencrypt-global-cluster"]),
+                                               "old": res(members=("db-1-byok-old",), protected=True, cutover_verified=True)}, "verify_cutover"),
+    ("not yet verified", {"current": res(KEY, members=("db-1",), in_global=True), "old": res(members=("db-1-byok-old",), protected=True)}, "verify_cutover"),
 ]
 
 
