@@ -28,6 +28,8 @@ except ImportError:
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import ResidualFinder
+from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import revocation_readiness
 
 # Record statuses. Only in-scope records count towards compliance.
 ON_CUSTOMER_KEY = "customer_key"
@@ -49,6 +51,7 @@ class CustomerAudit:
         self.sample = s3_object_sample
         self.concurrency = max(1, concurrency)
         self.records: list[dict] = []
+        self.copies: list[dict] = []
 
     # -- records -----------------------------------------------------------------------------------------
     def _expected(self, service: str, key_arn: str | None = None):
@@ -88,17 +91,34 @@ class CustomerAudit:
             jobs.append((self.audit_volumes,))
             if cfg.get("kops_state_store"):
                 jobs.append((self.audit_kops_spec,))
+        # Copies besides the live stores (kept-aside databases, snapshots, set-aside volumes, noncurrent versions),
+        # for the services on the customer's key: they decide whether revoking the key leaves anything readable.
+        copy_jobs = []
+        finder = ResidualFinder(cfg, self.clients)
+        if "s3" in cfg["services"]:
+            copy_jobs += [(finder.s3, bucket, self._expected("s3")) for bucket in cfg["s3_buckets"]]
+        if "rds" in cfg["services"]:
+            copy_jobs += [(finder.rds, cluster, self._expected("rds", cluster.get("key_arn"))) for cluster in cfg["rds_clusters"]]
+        if "ebs" in cfg["services"] and cfg.get("kops_cluster_name"):
+            copy_jobs.append((finder.ebs, cfg["kops_cluster_name"], self._expected("ebs")))
         # Two pools: jobs wait on their leaf calls (object heads, template versions), and a leaf never waits,
         # so a job can't starve the calls it waits for.
         with ThreadPoolExecutor(max_workers=self.concurrency) as leaves, \
-                ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(jobs)))) as outer:
+                ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(jobs) + len(copy_jobs)))) as outer:
             self.pool = leaves
+            finder.pool = leaves
             futures = [outer.submit(*job) for job in jobs]
+            copy_futures = [outer.submit(*job) for job in copy_jobs]
             for f in futures:
                 self.records.extend(f.result())
+            for f in copy_futures:
+                self.copies.extend(f.result())
         order = {"s3": 0, "rds": 1, "ebs": 2}
         self.records.sort(key=lambda r: (order.get(r["service"], 9), r["type"], r["id"]))
-        return {"resources": self.records, "summary": summarize(self.records),
+        self.copies.sort(key=lambda r: (order.get(r["service"], 9), r["type"], r["id"]))
+        summary = summarize(self.records)
+        summary.update(revocation_readiness(self.records, self.copies))
+        return {"resources": self.records, "copies": self.copies, "summary": summary,
                 "seconds": round(time.monotonic() - started, 3)}
 
     # -- S3 ------------------------------------------------------------------------------------------------
