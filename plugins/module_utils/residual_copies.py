@@ -359,6 +359,14 @@ def revocation_readiness(resources: list[dict], copies: list[dict]) -> dict:
     """
     readable = []
     for r in resources:
+        unread = (r.get("listed") or 0) - (r.get("sampled") or 0)
+        if r["type"] == "s3_objects" and r["status"] == "customer_key" and (unread > 0 or r.get("listing_truncated")):
+            # A sample on the key says nothing of the objects not read: revocable needs every object read.
+            readable.append({"kind": "unverified", "service": r["service"], "type": r["type"], "id": r["id"], "region": r["region"],
+                             "key_arn": None, "status": "not_read", "goes": None,
+                             "why": f"{unread}{'+' if r.get('listing_truncated') else ''} object(s) not read (the audit read a sample); "
+                                    "byok_audit_s3_object_sample=0 reads every object"})
+            continue
         if r["status"] in ("customer_key", "not_enabled", "info"):
             continue
         if r["status"] == "not_found":

@@ -79,7 +79,8 @@ def test_noncurrent_since_a_marker_written_in_the_same_second():
 
 
 def store(status, service="s3", **extra):
-    return {"service": service, "type": "s3_bucket", "id": f"{service}-{status}", "region": "us-east-1",
+    extra.setdefault("type", "s3_bucket")
+    return {"service": service, "id": f"{service}-{status}", "region": "us-east-1",
             "key_arn": K if status == "customer_key" else P, "status": status, "detail": f"{status} detail", **extra}
 
 
@@ -133,3 +134,15 @@ def test_readable_entries_say_where_which_key_and_when():
     [entry] = rc.revocation_readiness([store("customer_key")], [copy("other_key", "2026-01-08T00:00:00Z")])["readable_after_revocation"]
     assert entry == {"kind": "copy", "service": "rds", "type": "rds_cluster_snapshot", "id": "snap-other_key-2026-01-08T00:00:00Z",
                      "region": "us-east-1", "key_arn": P, "status": "other_key", "goes": "2026-01-08T00:00:00Z", "why": "ages out"}
+
+
+def test_a_sample_of_objects_on_the_key_is_not_proof():
+    sampled = store("customer_key", type="s3_objects", sampled=20, listed=26, listing_truncated=False)
+    result = rc.revocation_readiness([sampled], [])
+    assert result["revocable"] is False
+    [entry] = result["readable_after_revocation"]
+    assert entry["kind"] == "unverified" and entry["why"].startswith("6 object(s) not read")
+    full = store("customer_key", type="s3_objects", sampled=26, listed=26, listing_truncated=False)
+    assert rc.revocation_readiness([full], [])["revocable"] is True
+    truncated = store("customer_key", type="s3_objects", sampled=20, listed=20, listing_truncated=True)
+    assert rc.revocation_readiness([truncated], [])["readable_after_revocation"][0]["why"].startswith("0+ object(s)")
