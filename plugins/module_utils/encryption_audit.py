@@ -45,13 +45,14 @@ IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
 class CustomerAudit:
     """Collects records for one customer. `clients(service, region)` returns a (thread-safe) boto3 client."""
 
-    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16):
+    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16, residual_retention_days=None):
         self.config = config
         self.clients = clients
         self.sample = s3_object_sample
         self.concurrency = max(1, concurrency)
         self.records: list[dict] = []
         self.copies: list[dict] = []
+        self.retention_days = residual_retention_days
 
     # -- records -----------------------------------------------------------------------------------------
     def _expected(self, service: str, key_arn: str | None = None):
@@ -94,7 +95,7 @@ class CustomerAudit:
         # Copies besides the live stores (kept-aside databases, snapshots, set-aside volumes, noncurrent versions),
         # for the services on the customer's key: they decide whether revoking the key leaves anything readable.
         copy_jobs = []
-        finder = ResidualFinder(cfg, self.clients)
+        finder = ResidualFinder(cfg, self.clients, retention_days=self.retention_days)
         if "s3" in cfg["services"]:
             copy_jobs += [(finder.s3, bucket, self._expected("s3")) for bucket in cfg["s3_buckets"]]
         if "rds" in cfg["services"]:

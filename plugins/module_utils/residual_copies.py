@@ -38,6 +38,8 @@ KEPT_ASIDE_SUFFIXES = ("-old1", "-byok-old", "-byok-new")
 SET_ASIDE_TAG = "byok:set-aside-cluster"     # EBS volumes and snapshots the etcd re-key set aside, value = cluster name
 SET_ASIDE_AT_TAG = "byok:set-aside-at"       # when (ISO 8601, UTC)
 SET_ASIDE_MEMBER_TAG = "byok:set-aside-member"
+RESIDUAL_SINCE_TAG = "byok:residual-since"  # when the clean-up first saw a database kept aside (its retention starts)
+REKEYED_SUFFIX = "-rekeyed"                 # a manual snapshot's copy on the customer key
 
 
 def iso(value) -> str | None:
@@ -101,10 +103,15 @@ GIB = 1024 ** 3
 class ResidualFinder:
     """Finds one customer's copies. `clients(service, region)` returns a thread-safe boto3 client."""
 
-    def __init__(self, config: dict, clients, pool=None):
+    def __init__(self, config: dict, clients, pool=None, retention_days: int | None = None):
         self.config = config
         self.clients = clients
         self.pool = pool
+        self.retention_days = retention_days
+
+    def _due(self, since):
+        """When the clean-up removes a copy kept since `since` (None: retention or start unknown)."""
+        return add_days(since, self.retention_days) if self.retention_days is not None else None
 
     def _map(self, fn, items):
         return list(self.pool.map(fn, items)) if self.pool else [fn(i) for i in items]
@@ -150,10 +157,14 @@ class ResidualFinder:
         step = tags.get("byok:reencrypt-step", "")
         why = "re-keyed copy set aside by a rollback" if step == "rolled-back" else "old database kept for rollback"
         size = found.get("AllocatedStorage")
+        since = tags.get(RESIDUAL_SINCE_TAG)
         return copy_record("rds", "rds_retained_database", name, region, found.get("KmsKeyId"), found.get("StorageEncrypted"),
                            expected, source=source, size_bytes=(size * GIB if size and kind == "instance" else None),
                            created=found.get("ClusterCreateTime") or found.get("InstanceCreateTime"),
-                           goes=None, goes_how="deleted by the clean-up once older than the retention period", action=DELETE,
+                           goes=self._due(since), since=since,
+                           goes_how=("deleted by the clean-up (final snapshot copied onto the customer key) once kept aside "
+                                     "longer than the retention period, counted from " + (since or "the clean-up's first sight of it")),
+                           action=DELETE,
                            detail=f"{why}; {found.get('Status')}, deletion protection {'on' if found.get('DeletionProtection') else 'off'}",
                            kind=kind, retained_since=tags.get("byok:reencrypt-started"),
                            arn=found.get("DBClusterArn") or found.get("DBInstanceArn"))
@@ -188,9 +199,9 @@ class ResidualFinder:
                 elif owner is not None:
                     goes, how, action = None, f"deleted with {owner} (kept aside) by the clean-up", WITH_SOURCE
                 else:
-                    goes, how, action = None, f"its database {taken_of} is gone; the clean-up deletes it", DELETE
+                    goes, how, action = None, f"its database {taken_of} is gone; AWS deletes it with that database's backups", AGES_OUT
             else:
-                goes, how, action = None, "kept until deleted; the clean-up copies it onto the customer key and deletes it", REKEY
+                goes, how, action = None, "kept until deleted; the clean-up copies it onto the customer key, then deletes it", REKEY
             records.append(copy_record("rds", ctype, sid, region, snap.get("KmsKeyId"),
                                        snap.get("StorageEncrypted", snap.get("Encrypted")), expected, source=source,
                                        size_bytes=size * GIB if size else None, created=created, goes=goes, goes_how=how,
@@ -213,6 +224,8 @@ class ResidualFinder:
                     continue
                 window = backup.get("RestoreWindow") or {}
                 goes = add_days(window.get("LatestTime"), backup.get("BackupRetentionPeriod"))
+                due = self._due(window.get("LatestTime"))
+                goes = min(goes, due) if goes and due else goes or due
                 rid = backup.get("DbClusterResourceId") or backup.get("DbiResourceId") or name
                 records.append(copy_record("rds", "rds_retained_automated_backup", rid, region, backup.get("KmsKeyId"),
                                            backup.get("StorageEncrypted", backup.get("Encrypted")), expected, source=source,
@@ -221,7 +234,7 @@ class ResidualFinder:
                                            goes_how=f"ages out of its {backup.get('BackupRetentionPeriod')}-day retention; "
                                                     "the clean-up deletes it once older than the retention period",
                                            action=DELETE, detail=f"retained automated backup of deleted {name}", kind=kind,
-                                           database=name))
+                                           database=name, since=iso(window.get("LatestTime"))))
         return records
 
     # -- EBS ------------------------------------------------------------------------------------------------------
@@ -241,17 +254,22 @@ class ResidualFinder:
             return [problem_record("ebs", "ebs_copies", cluster_name, region, expected, error_text(e), cluster_name)]
         for sid, s in sorted(snaps.items()):
             tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+            ours = SET_ASIDE_TAG in tags  # taken by the etcd re-key: a step's by-product, deleted after the retention
+            since = tags.get(SET_ASIDE_AT_TAG) or iso(s.get("StartTime"))
             records.append(copy_record("ebs", "ebs_snapshot", sid, region, s.get("KmsKeyId"), s.get("Encrypted"), expected,
                                        source=cluster_name, size_bytes=(s.get("VolumeSize") or 0) * GIB or None,
-                                       created=s.get("StartTime"), goes=None,
-                                       goes_how="kept until deleted; the clean-up deletes it once older than the retention period",
-                                       action=DELETE, detail=f"snapshot of {s.get('VolumeId')} {tags.get('Name', '')}".strip(),
+                                       created=s.get("StartTime"), goes=self._due(since) if ours else None, since=since,
+                                       goes_how=("taken by the etcd re-key; the clean-up deletes it once older than the retention period"
+                                                 if ours else "kept until deleted; the clean-up copies it onto the customer key, then deletes it"),
+                                       action=DELETE if ours else REKEY,
+                                       detail=f"snapshot of {s.get('VolumeId')} {tags.get('Name', '')}".strip(),
                                        set_aside_at=tags.get(SET_ASIDE_AT_TAG)))
         for v in sorted(volumes, key=lambda v: v["VolumeId"]):
             tags = {t["Key"]: t["Value"] for t in v.get("Tags", [])}
             records.append(copy_record("ebs", "ebs_volume_set_aside", v["VolumeId"], region, v.get("KmsKeyId"), v.get("Encrypted"),
                                        expected, source=cluster_name, size_bytes=(v.get("Size") or 0) * GIB or None,
-                                       created=v.get("CreateTime"), goes=None,
+                                       created=v.get("CreateTime"), goes=self._due(tags.get(SET_ASIDE_AT_TAG)),
+                                       since=tags.get(SET_ASIDE_AT_TAG),
                                        goes_how="snapshotted onto the customer key and deleted by the clean-up once older than the retention period",
                                        action=DELETE, detail=f"set aside by the etcd re-key ({tags.get(SET_ASIDE_MEMBER_TAG, '?')}), "
                                                             f"{v.get('State')}", set_aside_at=tags.get(SET_ASIDE_AT_TAG),
@@ -290,13 +308,15 @@ class ResidualFinder:
                 continue
             since = _became_noncurrent(by_key.get(v["Key"], []), markers_by_key.get(v["Key"], []), v)
             goes = add_days(since, days) if days is not None else None
+            due = self._due(since)
+            goes = min(goes, due) if goes and due else goes or due
             how = (f"expires {days} days after it became noncurrent (bucket lifecycle rule)" if days is not None
                    else "kept until deleted; the clean-up deletes it once noncurrent longer than the retention period")
             records.append(copy_record("s3", "s3_noncurrent_version", f"{bucket}/{vid}", region, key, bool(algorithm),
                                        expected, source=bucket,
                                        size_bytes=v.get("Size"), created=v.get("LastModified"), goes=goes, goes_how=how,
                                        action=DELETE, detail=f"noncurrent since {iso(since) or '?'}, {algorithm or 'unencrypted'}",
-                                       bucket=bucket, key=v["Key"], version_id=v["VersionId"], noncurrent_since=iso(since),
+                                       bucket=bucket, key=v["Key"], version_id=v["VersionId"], noncurrent_since=iso(since), since=iso(since),
                                        algorithm=algorithm))
         return records
 
