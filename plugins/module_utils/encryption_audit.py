@@ -298,7 +298,7 @@ class CustomerAudit:
             rec = self._record("ebs", "ebs_volume", vid, region, vol.get("KmsKeyId"), vol.get("Encrypted"), expected, what.strip(),
                                etcd=etcd, name=tags.get("Name"))
             if etcd and rec["status"] in (OTHER_KEY, UNENCRYPTED):
-                rec["detail"] += "; etcd volumes cannot be re-keyed in a running cluster (needs an etcd migration)"
+                rec["detail"] += "; moved onto the key one member at a time by the EBS step's etcd re-key (byok_ebs_etcd_rekey)"
             records.append(rec)
         return records
 
@@ -367,7 +367,7 @@ def summarize(records: list[dict]) -> dict:
     statuses: dict[str, int] = {}
     for r in records:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    # etcd volumes can only be re-keyed by an etcd migration, outside BYOK's steps: counted, and named apart.
+    # etcd volumes move in their own step (a single-member etcd only in the window): counted, and named apart.
     etcd_off = sum(1 for r in records if r.get("etcd") and r["status"] not in (ON_CUSTOMER_KEY, NOT_ENABLED))
     return {"resources": len(records), "in_scope": in_scope, "on_customer_key": ok, "not_on_customer_key": in_scope - ok,
             "etcd_not_on_customer_key": etcd_off, "by_status": statuses, "by_service": by_service,

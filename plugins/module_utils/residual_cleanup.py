@@ -184,7 +184,12 @@ class Cleanup:
                         entries.append(entry)
         removed = {e["id"] for e in entries if e["do"] in ("rekey", "delete", "mark_delete")}
         # An automated snapshot goes with its database (AWS's default on delete).
-        removed |= {c["id"] for c in copies if c["action"] == rc.WITH_SOURCE and c.get("owner") in removed}
+        gone_with = {c["id"]: c["owner"] for c in copies if c["action"] == rc.WITH_SOURCE and c.get("owner") in removed}
+        removed |= set(gone_with)
+        for entry in entries:
+            if entry["id"] in gone_with:
+                entry["gone"] = True
+                entry["why"] = f"deleted with {gone_with[entry['id']]}" + (" (predicted)" if check_mode else "")
         after = sorted(set(before) - removed)
         changed = any(e["do"] for e in entries)
         return {"changed": changed, "actions": entries, "done": self.done,

@@ -113,7 +113,7 @@ summary:
       description: Every in-scope resource is on the customer's key.
       type: bool
     etcd_not_on_customer_key:
-      description: kops etcd volumes not on the customer's key; a running cluster's etcd volumes need an etcd migration.
+      description: kops etcd volumes not on the customer's key (moved by the EBS step's etcd re-key; a single-member etcd waits for the maintenance window).
       type: int
     compliant_except_etcd:
       description: Every in-scope resource but the kops etcd volumes is on the customer's key.
