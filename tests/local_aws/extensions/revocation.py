@@ -86,20 +86,21 @@ def apply() -> None:
 
     @wrap(RDSBackend, "start_db_cluster")
     def start_db_cluster(original, self, cluster_identifier, *args, **kwargs):
-        cluster = self.clusters.get(cluster_identifier)
+        # By identifier: a cluster renamed by a Blue/Green switchover stays under its first key in moto's dict.
+        cluster = next((c for c in self.clusters.values() if c.db_cluster_identifier == cluster_identifier), None)
         if cluster is not None and cluster.status == RECOVERABLE:
             if _unusable(self.account_id, self.region_name, _storage_key(cluster)):
                 raise KMSKeyNotAccessibleFault(cluster.kms_key_id)
             cluster.status = "available"
             for member in self.databases.values():
-                if getattr(member, "db_cluster_identifier", None) == cluster_identifier and member.status == RECOVERABLE:
+                if getattr(member, "db_cluster_identifier", None) == cluster.db_cluster_identifier and member.status == RECOVERABLE:
                     member.status = "available"
             return cluster
         return original(self, cluster_identifier, *args, **kwargs)
 
     @wrap(RDSBackend, "start_db_instance")
     def start_db_instance(original, self, db_instance_identifier, *args, **kwargs):
-        database = self.databases.get(db_instance_identifier)
+        database = next((d for d in self.databases.values() if d.db_instance_identifier == db_instance_identifier), None)
         if database is not None and database.status == RECOVERABLE:
             if _unusable(self.account_id, self.region_name, _storage_key(database)):
                 raise KMSKeyNotAccessibleFault(database.kms_key_id)
