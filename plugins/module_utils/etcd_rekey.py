@@ -184,7 +184,8 @@ class EtcdRekey:
         who = f"{etcd}/{member}"
         aside = [v for v in volumes if tags_of(v).get(rc.SET_ASIDE_MEMBER_TAG) == who and tags_of(v).get(rc.SET_ASIDE_TAG) == self.cluster]
         # The old volume of the move in progress: the live one if still off the key, else the newest set aside.
-        old = live[0] if live and not _on_key(live[0], self.key) else (sorted(aside, key=lambda v: tags_of(v).get(rc.SET_ASIDE_AT_TAG, ""))[-1] if aside else None)
+        newest_aside = sorted(aside, key=lambda v: tags_of(v).get(rc.SET_ASIDE_AT_TAG, ""))[-1] if aside else None
+        old = live[0] if live and not _on_key(live[0], self.key) else newest_aside
         old_id = old["VolumeId"] if old else None
         new = [v for v in volumes if old_id and tags_of(v).get(REKEY_OF_TAG) == old_id]
         snaps = [s for s in snapshots if old_id and tags_of(s).get(REKEY_OF_TAG) == old_id]
@@ -203,7 +204,7 @@ class EtcdRekey:
                 raise EtcdRekeyError(f"{self.cluster}: no volume with etcd-manager's tags for member {members[0][1]} of etcd "
                                      f"{', '.join(missing)} (and none set aside); check the cluster name and region")
             step = next_step(facts, self.key)
-            outage = any(sizes[e] < 2 for e, _ in members)
+            outage = any(sizes[etcd] < 2 for etcd, dummy_member in members)
             plan.append({"instance_group": ig, "members": [f"{e}/{m}" for e, m in members], "next_step": step,
                          "outage": outage, "quorum_kept": not outage,
                          "volumes": {e: {"live": (v["live"] or {}).get("VolumeId"), "live_key": (v["live"] or {}).get("KmsKeyId"),

@@ -271,8 +271,9 @@ class ResidualFinder:
                                        created=v.get("CreateTime"), goes=self._due(tags.get(SET_ASIDE_AT_TAG)),
                                        since=tags.get(SET_ASIDE_AT_TAG),
                                        goes_how="snapshotted onto the customer key and deleted by the clean-up once older than the retention period",
-                                       action=DELETE, detail=f"set aside by the etcd re-key ({tags.get(SET_ASIDE_MEMBER_TAG, '?')}), "
-                                                            f"{v.get('State')}", set_aside_at=tags.get(SET_ASIDE_AT_TAG),
+                                       action=DELETE,
+                                       detail=f"set aside by the etcd re-key ({tags.get(SET_ASIDE_MEMBER_TAG, '?')}), {v.get('State')}",
+                                       set_aside_at=tags.get(SET_ASIDE_AT_TAG),
                                        member=tags.get(SET_ASIDE_MEMBER_TAG)))
         return records
 

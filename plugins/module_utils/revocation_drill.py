@@ -18,7 +18,8 @@ import ipaddress
 import socket
 import time
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 try:
     from botocore.exceptions import ClientError
@@ -38,7 +39,7 @@ class DrillError(Exception):
     pass
 
 
-def local_endpoint(endpoint_url: str | None, opener=urllib.request.urlopen) -> str:
+def local_endpoint(endpoint_url: str | None, opener=open_url) -> str:
     """The endpoint when it is the local AWS (a loopback address that serves the local AWS's /moto-api/), else an
     error saying why the drill refuses to run: it disables keys and stops instances."""
     if not endpoint_url:
@@ -54,8 +55,8 @@ def local_endpoint(endpoint_url: str | None, opener=urllib.request.urlopen) -> s
         raise DrillError(f"endpoint_url: {endpoint_url} is not on this machine (loopback); the revocation drill disables "
                          "the customer's keys and runs only against the local AWS")
     try:
-        with opener(endpoint_url.rstrip("/") + "/moto-api/", timeout=10) as answer:  # nosec B310 - a loopback URL checked above
-            if answer.status != 200:
+        with opener(endpoint_url.rstrip("/") + "/moto-api/", timeout=10) as answer:
+            if getattr(answer, "status", getattr(answer, "code", 200)) != 200:
                 raise DrillError(f"endpoint_url: {endpoint_url} answers /moto-api/ with {answer.status}; not the local AWS")
     except OSError as e:
         raise DrillError(f"endpoint_url: {endpoint_url} does not serve the local AWS's /moto-api/ ({e}); the drill runs "

@@ -120,8 +120,8 @@ summary:
       type: bool
     revocable:
       description:
-        - Every in-scope store and every copy is on the customer's key (and every object was read): revoking the
-          key leaves nothing of the customer readable.
+        - Every in-scope store and every copy is on the customer's key (and every object was read), so revoking
+          the key leaves nothing of the customer readable.
       type: bool
     readable_after_revocation:
       description: What would stay readable after a revocation (C(kind) store, copy or unverified), with its key and when it goes.

@@ -99,7 +99,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 members:
-  description: Per control-plane instance group, after the call - C(instance_group), C(members), C(next_step) (C(done) when on the key), C(outage), C(quorum_kept), C(volumes).
+  description:
+    - Per control-plane instance group, after the call - C(instance_group), C(members), C(next_step) (C(done) when on
+      the key), C(outage), C(quorum_kept), C(volumes).
   returned: always
   type: list
   elements: dict
@@ -172,7 +174,7 @@ def main():
         argument_spec=dict(
             cluster_name=dict(type="str", required=True),
             state=dict(type="str", required=True),
-            key_arn=dict(type="str", required=True),
+            key_arn=dict(type="str", required=True, no_log=False),
             kops_binary=dict(type="str", default="kops"),
             allow_disruption=dict(type="bool", default=False),
             update_spec=dict(type="bool", default=True),

@@ -21,14 +21,14 @@ description:
     (from when it became noncurrent). A database is deleted with a final snapshot C(<name>-final), which is then copied
     onto the customer key like any manual snapshot; its automated backups go with it (AWS's default).
   - B(Re-keyed at once) - a manual RDS or EBS snapshot is copied onto the customer key (C(<id>-rekeyed) for RDS,
-    tagged C(byok:rekeyed-from) for EBS, tags kept) and the original deleted once the copy is available: the data
+    tagged C(byok:rekeyed-from) for EBS, tags kept) and the original deleted once the copy is available - the data
     stays, on the customer's key.
   - B(Reported only) - an automated snapshot of a live database ages out of its backup retention; its date is returned.
   - B(Never before the re-keyed side is verified) - a copy is touched only when the live store it belongs to is on
     the customer key (the database available on the key; the bucket's default encryption on the key and the object's
     current version too; every etcd volume of the cluster on the key and attached). Otherwise it is kept and the
     reason returned.
-  - Nothing here stops or moves a live store: it causes no disruption. Each step is found again from AWS (names and
+  - Nothing here stops or moves a live store - it causes no disruption. Each step is found again from AWS (names and
     tags), so an interrupted run is finished by the next; a run with nothing due changes nothing.
 author:
   - Mattermost Infrastructure SRE (@mattermost)
@@ -87,7 +87,9 @@ actions:
   elements: dict
   contains:
     type:
-      description: C(rds_retained_database), C(rds_cluster_snapshot), C(rds_db_snapshot), C(rds_retained_automated_backup), C(ebs_snapshot), C(ebs_volume_set_aside) or C(s3_noncurrent_version).
+      description:
+        - C(rds_retained_database), C(rds_cluster_snapshot), C(rds_db_snapshot), C(rds_retained_automated_backup),
+          C(ebs_snapshot), C(ebs_volume_set_aside) or C(s3_noncurrent_version).
       type: str
     id:
       description: The copy's identifier (a noncurrent version is C(<bucket>/<key>?versionId=<id>)).

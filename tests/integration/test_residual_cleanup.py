@@ -129,8 +129,8 @@ def test_cleanup_lifecycle(fleet):
         assert copied["KmsKeyId"] == KEY and copied["Status"] == "available"
     assert rep["summary"]["revocable"] is False
     kept = {r["id"]: r for r in rep["summary"]["readable_after_revocation"]}
-    assert kept[OLD]["goes"] == (datetime.datetime.fromisoformat(since.replace("Z", "+00:00"))
-                                          + datetime.timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    due = datetime.datetime.fromisoformat(since.replace("Z", "+00:00")) + datetime.timedelta(days=30)
+    assert kept[OLD]["goes"] == due.isoformat().replace("+00:00", "Z")
     automated = [s for s in rds.describe_db_cluster_snapshots(SnapshotType="automated")["DBClusterSnapshots"]
                  if s["KmsKeyId"] == provider_key and s["DBClusterIdentifier"] in (DB, OLD)]
     assert automated and {s["DBClusterSnapshotIdentifier"] for s in automated} <= set(kept)
