@@ -28,6 +28,8 @@ except ImportError:
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import ResidualFinder
+from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import revocation_readiness
 
 # Record statuses. Only in-scope records count towards compliance.
 ON_CUSTOMER_KEY = "customer_key"
@@ -43,12 +45,14 @@ IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
 class CustomerAudit:
     """Collects records for one customer. `clients(service, region)` returns a (thread-safe) boto3 client."""
 
-    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16):
+    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16, residual_retention_days=None):
         self.config = config
         self.clients = clients
         self.sample = s3_object_sample
         self.concurrency = max(1, concurrency)
         self.records: list[dict] = []
+        self.copies: list[dict] = []
+        self.retention_days = residual_retention_days
 
     # -- records -----------------------------------------------------------------------------------------
     def _expected(self, service: str, key_arn: str | None = None):
@@ -88,17 +92,34 @@ class CustomerAudit:
             jobs.append((self.audit_volumes,))
             if cfg.get("kops_state_store"):
                 jobs.append((self.audit_kops_spec,))
+        # Copies besides the live stores (kept-aside databases, snapshots, set-aside volumes, noncurrent versions),
+        # for the services on the customer's key: they decide whether revoking the key leaves anything readable.
+        copy_jobs = []
+        finder = ResidualFinder(cfg, self.clients, retention_days=self.retention_days)
+        if "s3" in cfg["services"]:
+            copy_jobs += [(finder.s3, bucket, self._expected("s3")) for bucket in cfg["s3_buckets"]]
+        if "rds" in cfg["services"]:
+            copy_jobs += [(finder.rds, cluster, self._expected("rds", cluster.get("key_arn"))) for cluster in cfg["rds_clusters"]]
+        if "ebs" in cfg["services"] and cfg.get("kops_cluster_name"):
+            copy_jobs.append((finder.ebs, cfg["kops_cluster_name"], self._expected("ebs")))
         # Two pools: jobs wait on their leaf calls (object heads, template versions), and a leaf never waits,
         # so a job can't starve the calls it waits for.
         with ThreadPoolExecutor(max_workers=self.concurrency) as leaves, \
-                ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(jobs)))) as outer:
+                ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(jobs) + len(copy_jobs)))) as outer:
             self.pool = leaves
+            finder.pool = leaves
             futures = [outer.submit(*job) for job in jobs]
+            copy_futures = [outer.submit(*job) for job in copy_jobs]
             for f in futures:
                 self.records.extend(f.result())
+            for f in copy_futures:
+                self.copies.extend(f.result())
         order = {"s3": 0, "rds": 1, "ebs": 2}
         self.records.sort(key=lambda r: (order.get(r["service"], 9), r["type"], r["id"]))
-        return {"resources": self.records, "summary": summarize(self.records),
+        self.copies.sort(key=lambda r: (order.get(r["service"], 9), r["type"], r["id"]))
+        summary = summarize(self.records)
+        summary.update(revocation_readiness(self.records, self.copies))
+        return {"resources": self.records, "copies": self.copies, "summary": summary,
                 "seconds": round(time.monotonic() - started, 3)}
 
     # -- S3 ------------------------------------------------------------------------------------------------
@@ -277,7 +298,7 @@ class CustomerAudit:
             rec = self._record("ebs", "ebs_volume", vid, region, vol.get("KmsKeyId"), vol.get("Encrypted"), expected, what.strip(),
                                etcd=etcd, name=tags.get("Name"))
             if etcd and rec["status"] in (OTHER_KEY, UNENCRYPTED):
-                rec["detail"] += "; etcd volumes cannot be re-keyed in a running cluster (needs an etcd migration)"
+                rec["detail"] += "; moved onto the key one member at a time by the EBS step's etcd re-key (byok_ebs_etcd_rekey)"
             records.append(rec)
         return records
 
@@ -346,7 +367,7 @@ def summarize(records: list[dict]) -> dict:
     statuses: dict[str, int] = {}
     for r in records:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    # etcd volumes can only be re-keyed by an etcd migration, outside BYOK's steps: counted, and named apart.
+    # etcd volumes move in their own step (a single-member etcd only in the window): counted, and named apart.
     etcd_off = sum(1 for r in records if r.get("etcd") and r["status"] not in (ON_CUSTOMER_KEY, NOT_ENABLED))
     return {"resources": len(records), "in_scope": in_scope, "on_customer_key": ok, "not_on_customer_key": in_scope - ok,
             "etcd_not_on_customer_key": etcd_off, "by_status": statuses, "by_service": by_service,

@@ -33,6 +33,12 @@ options:
     description: How many AWS calls run at once.
     type: int
     default: 16
+  residual_retention_days:
+    description:
+      - The clean-up's retention (C(byok_residual_retention_days)); with it, each copy kept under the old key is
+        reported with the date the clean-up removes it. Without it, only dates AWS sets (backup retention, lifecycle
+        rules) are given.
+    type: int
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -107,11 +113,29 @@ summary:
       description: Every in-scope resource is on the customer's key.
       type: bool
     etcd_not_on_customer_key:
-      description: kops etcd volumes not on the customer's key; a running cluster's etcd volumes need an etcd migration.
+      description: kops etcd volumes not on the customer's key (moved by the EBS step's etcd re-key; a single-member etcd waits for the maintenance window).
       type: int
     compliant_except_etcd:
       description: Every in-scope resource but the kops etcd volumes is on the customer's key.
       type: bool
+    revocable:
+      description:
+        - Every in-scope store and every copy is on the customer's key (and every object was read), so revoking
+          the key leaves nothing of the customer readable.
+      type: bool
+    readable_after_revocation:
+      description: What would stay readable after a revocation (C(kind) store, copy or unverified), with its key and when it goes.
+      type: list
+      elements: dict
+copies:
+  description:
+    - Every copy of the customer's data besides the live stores, for the enabled services - databases kept aside,
+      their snapshots, retained automated backups, EBS snapshots and set-aside volumes, noncurrent S3 versions - with
+      C(key_arn), C(status), C(size_bytes), C(created), C(goes) (when it goes, if known), C(goes_how) and C(action)
+      (what the clean-up does with it).
+  returned: always
+  type: list
+  elements: dict
 seconds:
   description: Time the reads took.
   returned: always
@@ -130,6 +154,7 @@ def main():
             config=dict(type="dict", required=True),
             s3_object_sample=dict(type="int", default=20),
             concurrency=dict(type="int", default=16),
+            residual_retention_days=dict(type="int"),
         ),
         supports_check_mode=True,
     )
@@ -153,7 +178,8 @@ def main():
                 clients[(service, region)] = module.byok_client(service, region=region, max_pool_connections=pool)
             return clients[(service, region)]
 
-    result = CustomerAudit(config, client, module.params["s3_object_sample"], module.params["concurrency"]).run()
+    result = CustomerAudit(config, client, module.params["s3_object_sample"], module.params["concurrency"],
+                           residual_retention_days=module.params["residual_retention_days"]).run()
     module.exit_json(changed=False, **result)
 
 

@@ -70,7 +70,7 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
     with open(os.path.join(artifacts, "fleet-summary.html")) as f:
         html = f.read()
     for name in DEMO:
-        assert f"| {name} | {'failed at' if name == 'hooli' else 'ok |'}" in md
+        assert f"| {name} | {'failed: ' if name == 'hooli' else 'ok |'}" in md
         assert f'id="{name}"' in html
     assert "<script" not in html and "http://" not in html.split("<body>")[1]  # self-contained
     assert "fleet-summary.html" in proc.stdout

@@ -102,7 +102,9 @@ def test_demo_fleet_ebs_on_customer_keys(fresh_local_aws, tmp_path):
         assert all(k != key for _i, k in volumes.values())
         [record, etcd_record] = runner.read_json(os.path.join(artifacts, f"steps-{name}.json"))
         assert record["deferred"] and record["disruptive"] and "rolling update deferred" in record["summary"]
-        assert not etcd_record["deferred"] and "etcd volumes stay on their key" in etcd_record["summary"]
+        # A single-member etcd is a control-plane outage: it waits for the window like the roll.
+        assert etcd_record["deferred"] and etcd_record["disruptive"] and not etcd_record["changed"]
+        assert "deferred to the maintenance window (single-member etcd" in etcd_record["summary"]
     assert not any(argv[0] == "rolling-update" for argv in kops_log(tmp_path, "deferred"))
 
     # Disruption allowed: everything from the start for two customers, the deferred roll for the other two.
@@ -115,19 +117,26 @@ def test_demo_fleet_ebs_on_customer_keys(fresh_local_aws, tmp_path):
         assert not replaced & {i for i, _k in before[name][1].values()}  # every node is a new one
         report = runner.read_json(os.path.join(artifacts, "ebs", f"{name}.json"))
         assert report["verification"] == {"launch_templates_on_key": True, "instances_on_key": True, "passed": True}
+        # The kops step's report is from before the etcd step, which then moved both members onto the key.
         assert [(m["etcd_cluster"], m["on_key"]) for m in report["etcd"]] == [("main", False), ("events", False)]
-        assert all(m["reason"] and len(m["options"]) == 4 and m["volume_id"] for m in report["etcd"])
+        assert report["etcd_rekey"]["complete"] is True
+        assert [m["next_step"] for m in report["etcd_rekey"]["members"]] == ["done"]
         assert report["storage_class"]["parameters"] == {"type": "gp3", "encrypted": "true", "kmsKeyId": key}
         # The customer, reading its own key: exactly one grant, for the Auto Scaling role of the provider account.
         grants = aws.client("kms", account=account, region=region).list_grants(KeyId=key)["Grants"]
         asg_grants = [g for g in grants if g["GranteePrincipal"] == SLR]
         assert len(asg_grants) == 1 and {"CreateGrant", "GenerateDataKeyWithoutPlaintext", "Decrypt"} <= set(asg_grants[0]["Operations"])
-        # etcd volumes untouched: still on the provider key, attached to the new control-plane node.
+        # etcd: the volumes etcd-manager finds are new ones on the key, attached to the running control-plane node;
+        # the old ones are set aside on their old key, out of etcd-manager's sight.
         ec2 = aws.client("ec2", account=PROVIDER, region=region)
         for member in report["etcd"]:
-            volume = ec2.describe_volumes(VolumeIds=[member["volume_id"]])["Volumes"][0]
-            assert volume["KmsKeyId"] == member["kms_key_id"] != key
-            assert volume["Attachments"] and volume["Attachments"][0]["InstanceId"] in replaced
+            old = ec2.describe_volumes(VolumeIds=[member["volume_id"]])["Volumes"][0]
+            old_tags = {t["Key"]: t["Value"] for t in old["Tags"]}
+            assert old["KmsKeyId"] == member["kms_key_id"] != key and old["State"] == "available"
+            assert f"k8s.io/etcd/{member['etcd_cluster']}" not in old_tags and old_tags["byok:set-aside-cluster"] == cluster
+            [new] = ec2.describe_volumes(Filters=[{"Name": f"tag:kubernetes.io/cluster/{cluster}", "Values": ["owned"]},
+                                                  {"Name": "tag-key", "Values": [f"k8s.io/etcd/{member['etcd_cluster']}"]}])["Volumes"]
+            assert new["KmsKeyId"] == key and new["Attachments"] and new["State"] == "in-use"
 
     # The customer without EBS keeps its cluster as it was.
     [other] = [n for n in yaml.safe_load(open(os.path.join(runner.DEMO_INVENTORY, "hosts.yml")))["all"]["children"]["dedicated"]["hosts"]
@@ -141,6 +150,7 @@ def test_demo_fleet_ebs_on_customer_keys(fresh_local_aws, tmp_path):
     # Again, with disruption allowed: nothing left to do (only the reports are written again).
     artifacts, _result = run(aws, tmp_path, "again", "-e", "byok_allow_disruption=true")
     for name in customers:
-        [record, _etcd] = runner.read_json(os.path.join(artifacts, f"steps-{name}.json"))
+        [record, etcd] = runner.read_json(os.path.join(artifacts, f"steps-{name}.json"))
         assert (record["changed"], record["disruptive"], record["deferred"]) == (False, False, False), record
+        assert (etcd["changed"], etcd["disruptive"], etcd["deferred"]) == (False, False, False), etcd
     assert all(argv[0] == "get" for argv in kops_log(tmp_path, "again"))

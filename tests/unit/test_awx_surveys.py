@@ -207,7 +207,8 @@ def test_workflow_answers_are_accepted_by_its_jobs() -> None:
     for job in ("plan", "apply"):
         for variable, question in workflow.items():
             assert variable in questions(job), (job, variable)
-            assert questions(job)[variable]["choices"] == question["choices"], (job, variable)
+            for field in ("type", "choices", "min", "max"):
+                assert questions(job)[variable].get(field) == question.get(field), (job, variable, field)
 
 
 def test_survey_answers_at_launch() -> None:

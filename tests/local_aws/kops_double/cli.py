@@ -527,6 +527,69 @@ def _replace_instance(cloud: Cloud, cluster: str, asg_name: str, instance: dict)
     return new[0]
 
 
+# -- validate cluster (and etcd-manager's volume discovery on control-plane nodes) ---------------------------------
+
+def _etcd_manager_attach(cloud: Cloud, cluster_name: str, etcd_name: str, instance: dict) -> str | None:
+    """What etcd-manager does on a control-plane node that has no volume for `etcd_name` attached: look in its own
+    zone for an available volume with the tags kops passes it (--volume-tag kubernetes.io/cluster/<cluster>=owned,
+    k8s.io/etcd/<name>, k8s.io/role/control-plane=1; kops pkg/model/components/etcdmanager/model.go) and attach it
+    (etcd-manager pkg/volumes/aws/volumes.go findVolumes/AttachVolume)."""
+    zone = instance["Placement"]["AvailabilityZone"]
+    found = cloud.ec2.describe_volumes(Filters=[
+        {"Name": "availability-zone", "Values": [zone]},
+        {"Name": f"tag:kubernetes.io/cluster/{cluster_name}", "Values": ["owned"]},
+        {"Name": "tag-key", "Values": [f"k8s.io/etcd/{etcd_name}"]},
+        {"Name": "tag:k8s.io/role/control-plane", "Values": ["1"]},
+        {"Name": "status", "Values": ["available"]}])["Volumes"]
+    if not found:
+        return None
+    device = "/dev/xvdu" if etcd_name == "main" else "/dev/xvdv"
+    cloud.ec2.attach_volume(VolumeId=found[0]["VolumeId"], InstanceId=instance["InstanceId"], Device=device)
+    return found[0]["VolumeId"]
+
+
+def cmd_validate(args, store: StateStore) -> str:
+    """kops validate cluster: every instance group at its size, and every control-plane node running etcd on its volume.
+
+    The double has no Kubernetes: a control-plane node is "Ready" when it runs with one volume per etcd cluster of the
+    spec attached, which etcd-manager on it attaches by tags when the node starts (played here, on first validation)."""
+    cluster = store.cluster(args.name)
+    groups = store.instance_groups(args.name)
+    cloud = Cloud(cluster_region(cluster))
+    etcd_names = [e.get("name") for e in cluster["spec"].get("etcdClusters") or []]
+    deadline = time.monotonic() + _seconds(args.wait)
+    while True:
+        failures = []
+        for group in groups:
+            asg_name, asg, instances, dummy_latest = _group_status(cloud, args.name, group)
+            running = [i for i in instances if i["State"]["Name"] == "running"]
+            if len(running) < asg["DesiredCapacity"]:
+                failures.append(f"InstanceGroup\t{group['metadata']['name']}\tInstanceGroup \"{group['metadata']['name']}\" did not have "
+                                f"enough nodes {len(running)} vs {asg['DesiredCapacity']}")
+            if group["spec"].get("role") not in CONTROL_PLANE_ROLES:
+                continue
+            for instance in running:
+                attached = {v["VolumeId"]: v for v in cloud.etcd_volumes(args.name)
+                            if any(a["InstanceId"] == instance["InstanceId"] for a in v.get("Attachments", []))}
+                for etcd_name in etcd_names:
+                    if not any(_tag(v, f"k8s.io/etcd/{etcd_name}") for v in attached.values()):
+                        if _etcd_manager_attach(cloud, args.name, etcd_name, instance) is None:
+                            failures.append(f"Pod\tkube-system/etcd-manager-{etcd_name}-{instance['InstanceId']}\tsystem-cluster-critical pod "
+                                            f"\"etcd-manager-{etcd_name}\" is pending: no etcd volume in {instance['Placement']['AvailabilityZone']}")
+        if not failures:
+            return f"\nYour cluster {args.name} is ready\n"
+        if time.monotonic() >= deadline:
+            raise KopsError("validation failed: cluster not yet healthy\nVALIDATION ERRORS\nKIND\tNAME\tMESSAGE\n" + "\n".join(failures))
+        time.sleep(1)
+
+
+def _seconds(text: str | None) -> float:
+    if not text:
+        return 0
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
 # -- entry point ---------------------------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -558,7 +621,12 @@ def parser() -> argparse.ArgumentParser:
     roll.add_argument("--yes", action="store_true")
     roll.add_argument("--instance-group", action="append")
     roll.add_argument("--cloudonly", action="store_true")
-    for sp in (get, replace, update, roll):
+    validate = sub.add_parser("validate")
+    validate.add_argument("resource", choices=["cluster"])
+    validate.add_argument("cluster_name", nargs="?")
+    validate.add_argument("--name")
+    validate.add_argument("--wait", default=None)
+    for sp in (get, replace, update, roll, validate):
         sp.add_argument("--state", dest="sub_state")
     return p
 
@@ -576,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "cluster_name", None) and not args.name:
             args.name = args.cluster_name
         store = StateStore(getattr(args, "sub_state", None) or args.state)
-        handler = {"get": cmd_get, "replace": cmd_replace, "update": cmd_update, "rolling-update": cmd_rolling_update}[args.command]
+        handler = {"get": cmd_get, "replace": cmd_replace, "update": cmd_update, "rolling-update": cmd_rolling_update,
+                   "validate": cmd_validate}[args.command]
         sys.stdout.write(handler(args, store))
         return 0
     except KopsError as e:
