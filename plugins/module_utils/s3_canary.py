@@ -60,7 +60,8 @@ def access_key_from_secret(text, where: str) -> dict:
     if not isinstance(key_id, str) or not key_id or not isinstance(secret, str) or not secret:
         raise CanaryCredentialsError(f"{where}: the secret has no access key (expected the fields ID and Secret, "
                                      f"found {', '.join(sorted(str(k) for k in data)) or 'none'})")
-    return {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    # No session token: an IAM user's access key has none (and the run's own token must not ride along).
+    return {"aws_access_key_id": key_id, "aws_secret_access_key": secret, "aws_session_token": None}
 
 
 def server_write_headers(sse_on: bool) -> dict:

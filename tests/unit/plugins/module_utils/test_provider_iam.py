@@ -209,8 +209,8 @@ def test_describe_missing_names_actions_and_how_they_are_called():
 
 # -- the canary's credentials and headers ---------------------------------------------------------------------------
 @pytest.mark.parametrize("text, expected", [
-    ('{"ID": "AKIA1", "Secret": "s1"}', {"aws_access_key_id": "AKIA1", "aws_secret_access_key": "s1"}),
-    ('{"AccessKeyId": "AKIA2", "SecretAccessKey": "s2"}', {"aws_access_key_id": "AKIA2", "aws_secret_access_key": "s2"}),
+    ('{"ID": "AKIA1", "Secret": "s1"}', {"aws_access_key_id": "AKIA1", "aws_secret_access_key": "s1", "aws_session_token": None}),
+    ('{"AccessKeyId": "AKIA2", "SecretAccessKey": "s2"}', {"aws_access_key_id": "AKIA2", "aws_secret_access_key": "s2", "aws_session_token": None}),
 ])
 def test_access_key_from_the_provisioners_secret(text, expected):
     assert s3_canary.access_key_from_secret(text, "v") == expected
