@@ -41,13 +41,15 @@ SERVER_ARN = f"arn:aws:iam::{PROVIDER}:user/{SERVER_USER}"
 SECRET = "serverco01inst-iam-access-key"
 SERVER_SID = "Allow use of the key Mattermost server"
 SERVER_POLICY = f"arn:aws:iam::{PROVIDER}:policy/mattermost-byok/mattermost-byok-{KEY.rsplit('/', 1)[1]}-server"
-PROVISIONING_USER = f"mattermost-cloud-demo-provisioning-vpc-0ac0e000000000031"
+PROVISIONING_USER = "mattermost-cloud-demo-provisioning-vpc-0ac0e000000000031"
+CLUSTER = "serverco01-kops.k8s.local"
+NODES_ROLE, NODES_POLICY = f"nodes.{CLUSTER}", f"additional.nodes.{CLUSTER}"
 
 
 def host_vars() -> dict:
     return {
         "byok_customer_account_id": ACCOUNT, "byok_region": "us-east-1", "byok_vpc_id": "vpc-0ac0e000000000031",
-        "byok_kops_cluster_id": "serverco01", "byok_services": ["s3"], "byok_keys": {"all": KEY}, "byok_s3_buckets": [BUCKET],
+        "byok_kops_cluster_id": "serverco01", "byok_services": ["s3", "ebs"], "byok_keys": {"all": KEY}, "byok_s3_buckets": [BUCKET],
         "byok_mattermost_installations": [{
             "id": "serverco01inst", "filestore": "aws-s3", "buckets": [BUCKET], "s3_identity_arn": SERVER_ARN,
             "canary_credentials": {"secret": SECRET}}],
@@ -60,7 +62,7 @@ def saved_key_policy() -> dict:
     principals = {**provider_principals(PROVIDER, "demo", "vpc-0ac0e000000000031", "serverco01"), "server_identities": [SERVER_ARN]}
     statements = [{"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
                    "Action": "kms:*", "Resource": "*"}]
-    statements += [s["statement"] for s in key_policy_statements(principals, ["s3"], PROVIDER, "us-east-1")]
+    statements += [s["statement"] for s in key_policy_statements(principals, ["s3", "ebs"], PROVIDER, "us-east-1")]
     return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": statements}
 
 
@@ -97,7 +99,7 @@ class World:
         lp.set_enforcement(self.aws.endpoint_url, True)
         try:
             result = lp.run(self.aws.endpoint_url, str(self.inventory / "hosts.yml"), "playbooks/byok.yml", artifacts, self.credentials,
-                            self.work / f"resource-actions-{self.runs}.jsonl", "--tags", "key_check,s3", *args)
+                            self.work / f"resource-actions-{self.runs}.jsonl", "--tags", "key_check,s3,ebs", *args)
         finally:
             lp.set_enforcement(self.aws.endpoint_url, False)
         summary = json.loads((artifacts / "fleet-summary.json").read_text())
@@ -114,6 +116,18 @@ class World:
                 head = s3.head_object(Bucket=BUCKET, Key=obj["Key"])
                 out[obj["Key"]] = (head["ETag"], head.get("ServerSideEncryption"), head.get("SSEKMSKeyId"))
         return out
+
+    def nodes_policy(self):
+        iam = self.aws.client("iam", PROVIDER)
+        if NODES_POLICY not in iam.list_role_policies(RoleName=NODES_ROLE)["PolicyNames"]:
+            return None
+        return iam.get_role_policy(RoleName=NODES_ROLE, PolicyName=NODES_POLICY)["PolicyDocument"]
+
+    def nodes_decide(self, action: str, via: str) -> str:
+        [result] = self.aws.client("iam", PROVIDER).simulate_principal_policy(
+            PolicySourceArn=f"arn:aws:iam::{PROVIDER}:role/{NODES_ROLE}", ActionNames=[action], ResourceArns=[KEY],
+            ContextEntries=[{"ContextKeyName": "kms:ViaService", "ContextKeyValues": [via], "ContextKeyType": "string"}])["EvaluationResults"]
+        return result["EvalDecision"]
 
     def attached(self, user: str) -> set:
         return {p["PolicyArn"] for p in self.aws.client("iam", PROVIDER).list_attached_user_policies(UserName=user)["AttachedPolicies"]}
@@ -174,6 +188,9 @@ def test_check_mode_predicts_the_iam_changes_and_makes_none(world):
     assert any(v["principal"] == SERVER_ARN and v["decision"] == "allowed" for v in check["verdicts"])
     assert world.attached(SERVER_USER) == set() and world.attached(PROVISIONING_USER) == set()
     assert world.objects() == before
+    # The kops roles: predicted for the cluster spec, nothing applied.
+    assert "node" in check["iam"]["kops_additional_policies"]
+    assert world.nodes_policy() is None and world.nodes_decide("kms:Decrypt", "ec2.us-east-1.amazonaws.com") == "implicitDeny"
 
 
 def test_a_key_policy_without_the_server_statement_stops_the_customer_naming_it(world):
@@ -218,10 +235,16 @@ def test_the_run_gives_the_server_its_policy_and_the_canary_passes_before_and_af
     assert server.get_object(Bucket=BUCKET, Key=sample)["Body"].read() is not None
     leftovers = world.aws.client("s3", PROVIDER).list_object_versions(Bucket=BUCKET, Prefix=".mattermost-byok-canary/")
     assert not leftovers.get("Versions") and not leftovers.get("DeleteMarkers")
+    # The kops node role got its statements through the cluster spec (kops update writes additional.nodes.<cluster>).
+    document = world.nodes_policy()
+    assert document and all(s["Resource"] == KEY for s in document["Statement"])
+    assert world.nodes_decide("kms:Decrypt", "ec2.us-east-1.amazonaws.com") == "allowed"
+    assert world.nodes_decide("kms:Decrypt", "rds.us-east-1.amazonaws.com") == "implicitDeny"  # only what it needs
 
 
 def test_a_second_run_changes_nothing(world):
     result, customer, check, _ = world.play()
     assert customer["outcome"]["status"] == "ok", result.stdout[-3000:]
-    assert check["iam"]["changes"] == [] and all(not p["missing"] for p in check["iam"]["principals"] if p["name"] != "nodes_role")
+    assert check["iam"]["changes"] == [] and all(not p["missing"] for p in check["iam"]["principals"])
+    assert check["iam"]["kops_additional_policies"] == {}
     assert not any(s["changed"] for s in customer["steps"]), customer["steps"]
