@@ -186,7 +186,7 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _statement(item: dict, arns: dict, key_arn: str, autoscaling_role: str, region: str = "") -> dict:
+def _statement(item: dict, arns: dict, key_arn: str, autoscaling_role: str) -> dict:
     principals = [arns[name] for name, _served in item["grantees"]]
     principal = {"AWS": principals[0] if len(principals) == 1 else principals}
     statement = {"Sid": item["sid"], "Effect": "Allow", "Principal": principal}
@@ -198,10 +198,10 @@ def _statement(item: dict, arns: dict, key_arn: str, autoscaling_role: str, regi
         statement["Resource"] = key_arn
         statement["Condition"] = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     elif item["kind"] == "server":
-        # Only through S3: the server's access key can't use the key directly.
+        # The provider-side IAM policy the run attaches to the server's identity narrows this to requests through S3
+        # (kms:ViaService); the key policy names the principal and the two actions only.
         statement["Action"] = list(SERVER_ACTIONS)
         statement["Resource"] = key_arn
-        statement["Condition"] = {"StringEquals": {"kms:ViaService": via_service("s3", region)}}
     else:
         statement["Action"] = "kms:CreateGrant"
         statement["Resource"] = key_arn
@@ -224,7 +224,7 @@ def key_policy_statements(principals: dict, services: list[str], provider_accoun
     if key_arn != "*":
         key_arn = str(parse_kms_key_arn(key_arn, "key_arn"))
     autoscaling_role = autoscaling_role_arn(principals, provider_account_id) if "ebs" in services else None
-    return [{"sid": item["sid"], "statement": _statement(item, arns, key_arn, autoscaling_role, region), "documented": item["documented"],
+    return [{"sid": item["sid"], "statement": _statement(item, arns, key_arn, autoscaling_role), "documented": item["documented"],
              "services": item["services"], "reason": _reason(item)} for item in plan]
 
 

@@ -72,7 +72,7 @@ def server_statement_policy(document: dict, with_server: bool) -> dict:
     if with_server:
         document["Statement"].append({
             "Sid": SERVER_SID, "Effect": "Allow", "Principal": {"AWS": SERVER_ARN}, "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": KEY, "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}})
+            "Resource": KEY})
     return document
 
 
