@@ -142,7 +142,16 @@ def generalize(arn: str, bucket_patterns: Iterable[str] = DEFAULT_BUCKET_PATTERN
     if service == "autoscaling":
         return f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"
     if service == "iam":
+        kind, _slash, name = resource.partition("/")
+        if kind == "policy" and "/" in name:  # a managed policy under a path of ours: the path covers every customer's
+            return f"arn:{partition}:iam::*:policy/{name.rsplit('/', 1)[0]}/*"
+        if kind == "user":  # provisioning users and the Mattermost servers' identities: one per customer
+            return f"arn:{partition}:iam::*:user/*"
+        if kind == "role" and name.split(".", 1)[0] in ("nodes", "masters") and "." in name:  # kops roles, one per cluster
+            return f"arn:{partition}:iam::*:role/{name.split('.', 1)[0]}.*"
         return f"arn:{partition}:iam::*:{resource}"
+    if service == "secretsmanager":  # the installations' access-key secrets, one per installation
+        return f"arn:{partition}:secretsmanager:*:*:secret:*"
     return arn
 
 
