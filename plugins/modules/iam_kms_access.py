@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_kms_access
 short_description: Check, and give, the provider's IAM principals permission on a customer's KMS key
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - A principal of another account can use a KMS key only when the key policy allows it (checked by
     M(mattermost.byok.kms_policy_check)) B(and) an IAM policy in its own account allows it. This module checks the

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_server_canary
 short_description: Prove the Mattermost server's own identity can still read and write its bucket on the customer key
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - With the server's credentials - an IAM access key read from a Secrets Manager secret (as the provisioner stores
     it, C({"ID": ..., "Secret": ...})) or a role to assume - writes, reads, copies (server-side) and multipart-uploads
@@ -60,6 +60,10 @@ options:
     description: Names the canary's folder under the reserved prefix.
     type: str
     default: canary
+  credentials_only:
+    description: Only read the credentials (fail naming O(variable) when they can't be read); try nothing as the server.
+    type: bool
+    default: false
   fail_on_error:
     description: Fail when a step fails.
     type: bool
@@ -162,6 +166,7 @@ def main():
             object_key=dict(type="str", no_log=False),
             phase=dict(type="str", default="before"),
             run_id=dict(type="str", default="canary"),
+            credentials_only=dict(type="bool", default=False),
             fail_on_error=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("credentials_secret", "credentials_role_arn")],
@@ -178,6 +183,9 @@ def main():
         module.exit_json(changed=False, passed=True, static_only=True, steps=[],
                          summary=f"{p['bucket']} ({p['phase']}): no canary credentials for {identity}; only the static check "
                                  "(key policy and IAM simulation) vouches for the server")
+    if p["credentials_only"]:
+        module.exit_json(changed=False, passed=True, static_only=False, steps=[],
+                         summary=f"{p['variable']}: the credentials of {identity} are readable")
     server = module.client("s3", **credentials)
     run = module.byok_client("s3")
     canary = s3_canary.Canary(server, run, p["bucket"], key_arn, p["sse_enabled"], p["run_id"], identity)

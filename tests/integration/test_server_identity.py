@@ -193,6 +193,20 @@ def test_check_mode_predicts_the_iam_changes_and_makes_none(world):
     assert world.nodes_policy() is None and world.nodes_decide("kms:Decrypt", "ec2.us-east-1.amazonaws.com") == "implicitDeny"
 
 
+def test_unreadable_canary_credentials_stop_the_customer_naming_the_variable(world):
+    installations = host_vars()["byok_mattermost_installations"]
+    installations[0]["canary_credentials"]["secret"] = "serverco01inst-no-such-secret"
+    extra = world.work / "bad-secret.json"
+    extra.write_text(json.dumps({"byok_mattermost_installations": installations}))
+    before = world.objects()
+    result, customer, _check, _ = world.play("-e", f"@{extra}")
+    assert customer["outcome"]["status"] == "failed", result.stdout[-3000:]
+    message = customer["outcome"]["message"]
+    assert "byok_mattermost_installations[0].canary_credentials.secret" in message and "nothing was changed" in message
+    assert world.attached(SERVER_USER) == set() and world.attached(PROVISIONING_USER) == set()  # stopped before the IAM fix
+    assert world.objects() == before and world.nodes_policy() is None
+
+
 def test_a_key_policy_without_the_server_statement_stops_the_customer_naming_it(world):
     world.set_key_policy(with_server=False)
     before = world.objects()
