@@ -146,14 +146,16 @@ class Canary:
         head = self.run.head_object(Bucket=self.bucket, Key=key)
         if not on_key(head, self.key_arn):
             return f"{key} is not on the key yet: nothing to read"
-        self.server.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        # The first byte is enough to make S3 decrypt; an empty object has no byte to ask for (InvalidRange).
+        ranged = {"Range": "bytes=0-0"} if head.get("ContentLength") else {}
+        self.server.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"].read()
         return f"{key}: read as the server"
 
     def _find_on_key(self, limit: int = 20) -> str | None:
         """The newest of the first objects of the listing that is on the key (a few HEADs, not a scan)."""
         listed = self.run.list_objects_v2(Bucket=self.bucket, MaxKeys=200).get("Contents") or []
         listed = [o for o in listed if not o["Key"].startswith(CANARY_PREFIX)]
-        for obj in sorted(listed, key=lambda o: o["LastModified"], reverse=True)[:limit]:
+        for obj in sorted(listed, key=lambda o: (o["Size"] > 0, o["LastModified"]), reverse=True)[:limit]:  # non-empty first
             if on_key(self.run.head_object(Bucket=self.bucket, Key=obj["Key"]), self.key_arn):
                 return obj["Key"]
         return None

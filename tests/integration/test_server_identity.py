@@ -236,8 +236,9 @@ def test_the_run_gives_the_server_its_policy_and_the_canary_passes_before_and_af
     document = world.aws.client("iam", PROVIDER).get_policy_version(PolicyArn=SERVER_POLICY, VersionId="v1")["PolicyVersion"]["Document"]
     assert document["Statement"] == [{"Sid": "MattermostByokServerKey0", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                                       "Resource": KEY, "Condition": {"StringEquals": {"kms:ViaService": ["s3.us-east-1.amazonaws.com"]}}}]
-    canaries = [s for s in customer["steps"] if s["resource"] == f"{BUCKET} (server canary)"]
-    assert [("(before)" in s["summary"], "passed" in s["summary"]) for s in canaries] == [(True, True), (False, True)], canaries
+    [step] = [s for s in customer["steps"] if s["resource"] == BUCKET]
+    assert [("(before)" in c, "(after)" in c, "passed" in c) for c in step["canary"]] == [(True, False, True), (False, True, True)], step
+    assert "Server canary:" in step["summary"]
     objects = world.objects()
     assert objects and all(enc == "aws:kms" and key == KEY for _etag, enc, key in objects.values())
     # The server, with its own access key, reads what was re-encrypted; nothing is left under the canary's prefix.
