@@ -97,7 +97,9 @@ summary:
   returned: always
   type: str
 principals:
-  description: Per principal - C(principal), C(name), C(route) (managed_policy, kops_spec, none), C(missing) (actions the IAM policies did not allow), C(missing_after) (after the fix), C(policy_arn).
+  description:
+    - Per principal - C(principal), C(name), C(route) (managed_policy, kops_spec, none), C(missing) (actions the IAM
+      policies did not allow), C(missing_after) (after the fix), C(policy_arn).
   returned: always
   type: list
   elements: dict
@@ -107,7 +109,7 @@ changes:
   type: list
   elements: dict
 kops_additional_policies:
-  description: The statements the kops roles lack, as C({node: [...], master: [...]}), for C(spec.additionalPolicies).
+  description: The statements the kops roles lack, per kops role (C(node), C(master)), for C(spec.additionalPolicies).
   returned: always
   type: dict
 delegations:

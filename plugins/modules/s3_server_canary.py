@@ -11,11 +11,11 @@ module: s3_server_canary
 short_description: Prove the Mattermost server's own identity can still read and write its bucket on the customer key
 version_added: 0.1.0
 description:
-  - With the server's credentials - an IAM access key read from a Secrets Manager secret (as the provisioner stores
-    it, C({"ID": ..., "Secret": ...})) or a role to assume - writes, reads, copies (server-side) and multipart-uploads
+  - "With the server's credentials - an IAM access key read from a Secrets Manager secret (as the provisioner stores
+    it, a JSON object with C(ID) and C(Secret)) or a role to assume - writes, reads, copies (server-side) and multipart-uploads
     objects under the reserved prefix C(.mattermost-byok-canary/<run id>/) with exactly the server's headers
     (C(x-amz-server-side-encryption: AES256) when O(sse_enabled), none otherwise), writes and reads one object
-    explicitly on the customer key, reads one object already on the key, then deletes what it wrote.
+    explicitly on the customer key, reads one object already on the key, then deletes what it wrote."
   - Versions and delete markers left in a versioned bucket are removed with the run's own credentials. A bucket with a
     default object-lock retention gets the read-only steps only (a canary object there could not be deleted).
   - Without O(credentials_secret) or O(credentials_role_arn) nothing is tried and the result says C(static_only), so the

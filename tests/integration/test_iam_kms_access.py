@@ -55,13 +55,11 @@ def test_a_delegation_to_the_provider_account_is_decided_by_its_iam_policies(loc
     key = client(endpoint, "kms", account=CUSTOMER).create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
     config = {"principals": {**principals, "server_identities": [server]}, "provider_account_id": PROVIDER, "region": "us-east-1",
               "services": ["s3"], "distinct_keys": [{"arn": key, "region": "us-east-1", "services": ["s3"]}]}
-    tasks = [
-        {"name": "Key check", "mattermost.byok.kms_policy_check": {"key_arn": key, "config": config, "policy": json.dumps(policy),
-                                                                  "offline": True, "fail_on_error": False}, "register": "r_check"},
-        {"name": "IAM", "mattermost.byok.iam_kms_access": {"key_arn": key, "config": config, "server_identities": [server],
-                                                          "fix": "{{ fix }}", "key_verdicts": "{{ r_check.verdicts }}",
-                                                          "fail_on_error": False}, "register": "r_iam"},
-    ]
+    check = {"key_arn": key, "config": config, "policy": json.dumps(policy), "offline": True, "fail_on_error": False}
+    access = {"key_arn": key, "config": config, "server_identities": [server], "fix": "{{ fix }}",
+              "key_verdicts": "{{ r_check.verdicts }}", "fail_on_error": False}
+    tasks = [{"name": "Key check", "mattermost.byok.kms_policy_check": check, "register": "r_check"},
+             {"name": "IAM", "mattermost.byok.iam_kms_access": access, "register": "r_iam"}]
 
     refuted, _ = play(endpoint, tmp_path, "refuted", tasks, "-e", "fix=false")
     server_verdicts = [v for v in refuted["check"]["verdicts"] if v["principal"] == server]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -181,8 +182,7 @@ def test_kops_additional_policies_only_for_kops_roles():
 @pytest.mark.parametrize("document", [
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]},
     json.dumps({"Statement": [{"Resource": KEY, "Action": "kms:Decrypt", "Effect": "Allow"}], "Version": "2012-10-17"}),
-    "%7B%22Version%22%3A%20%222012-10-17%22%2C%20%22Statement%22%3A%20%5B%7B%22Effect%22%3A%20%22Allow%22%2C%20%22Action%22%3A%20%22kms%3ADecrypt%22%2C%20%22Resource%22%3A%20%22"
-    + KEY.replace(":", "%3A").replace("/", "%2F") + "%22%7D%5D%7D",
+    quote(json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]})),
 ])
 def test_documents_compare_whatever_form_iam_returns(document):
     assert provider_iam.normalize_document(document) == provider_iam.normalize_document(
