@@ -61,7 +61,7 @@ def test_a_delegation_to_the_provider_account_is_decided_by_its_iam_policies(loc
     tasks = [{"name": "Key check", "mattermost.byok.kms_policy_check": check, "register": "r_check"},
              {"name": "IAM", "mattermost.byok.iam_kms_access": access, "register": "r_iam"}]
 
-    refuted, _ = play(endpoint, tmp_path, "refuted", tasks, "-e", "fix=false")
+    refuted, _proc = play(endpoint, tmp_path, "refuted", tasks, "-e", "fix=false")
     server_verdicts = [v for v in refuted["check"]["verdicts"] if v["principal"] == server]
     assert server_verdicts and {v["decision"] for v in server_verdicts} == {"delegated_to_iam"}
     assert refuted["iam"]["passed"] is False
@@ -82,5 +82,5 @@ def test_a_delegation_to_the_provider_account_is_decided_by_its_iam_policies(loc
     assert {r["EvalActionName"]: r["EvalDecision"] for r in decisions["EvaluationResults"]} == {
         "kms:Decrypt": "allowed", "kms:GenerateDataKey": "allowed", "kms:Encrypt": "implicitDeny"}
 
-    again, _ = play(endpoint, tmp_path, "again", tasks, "-e", "fix=true")
+    again, _proc = play(endpoint, tmp_path, "again", tasks, "-e", "fix=true")
     assert again["iam"]["changed"] is False and again["iam"]["changes"] == []

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 
 from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
 from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
@@ -196,7 +195,7 @@ def test_unreadable_canary_credentials_stop_the_customer_naming_the_variable(wor
     extra = world.work / "bad-secret.json"
     extra.write_text(json.dumps({"byok_mattermost_installations": installations}))
     before = world.objects()
-    result, customer, _check, _ = world.play("-e", f"@{extra}")
+    result, customer, _check, _artifacts = world.play("-e", f"@{extra}")
     assert customer["outcome"]["status"] == "failed", result.stdout[-3000:]
     message = customer["outcome"]["message"]
     assert "byok_mattermost_installations[0].canary_credentials.secret" in message and "nothing was changed" in message
@@ -207,7 +206,7 @@ def test_unreadable_canary_credentials_stop_the_customer_naming_the_variable(wor
 def test_a_key_policy_without_the_server_statement_stops_the_customer_naming_it(world):
     world.set_key_policy(with_server=False)
     before = world.objects()
-    result, customer, check, _ = world.play()
+    result, customer, check, _artifacts = world.play()
     assert customer["outcome"]["status"] == "failed", result.stdout[-3000:]
     assert SERVER_SID in customer["outcome"]["message"] and SERVER_ARN in customer["outcome"]["message"]
     missing = [f for f in check["findings"] if f["severity"] == "error" and f["principal"] == SERVER_ARN]
@@ -219,7 +218,7 @@ def test_a_key_policy_without_the_server_statement_stops_the_customer_naming_it(
 
 def test_without_the_iam_fix_the_customer_stops_naming_what_the_server_lacks(world):
     before = world.objects()
-    result, customer, check, _ = world.play("-e", "byok_key_iam_fix=false")
+    result, customer, check, _artifacts = world.play("-e", "byok_key_iam_fix=false")
     assert customer["outcome"]["status"] == "failed", result.stdout[-3000:]
     message = customer["outcome"]["message"]
     assert "IAM_PERMISSION_MISSING" in message and SERVER_ARN in message and "kms:Decrypt" in message
@@ -255,7 +254,7 @@ def test_the_run_gives_the_server_its_policy_and_the_canary_passes_before_and_af
 
 
 def test_a_second_run_changes_nothing(world):
-    result, customer, check, _ = world.play()
+    result, customer, check, _artifacts = world.play()
     assert customer["outcome"]["status"] == "ok", result.stdout[-3000:]
     assert check["iam"]["changes"] == [] and all(not p["missing"] for p in check["iam"]["principals"])
     assert check["iam"]["kops_additional_policies"] == {}

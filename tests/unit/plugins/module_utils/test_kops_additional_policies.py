@@ -43,7 +43,7 @@ def test_existing_statements_are_kept_and_ours_appended():
 
 
 def test_a_single_statement_object_is_read_as_a_list():
-    new, _ = kops_spec.plan_cluster(cluster({"node": json.dumps(VELERO)}), additional_policies={"node": [NODE]})
+    new, _changes = kops_spec.plan_cluster(cluster({"node": json.dumps(VELERO)}), additional_policies={"node": [NODE]})
     assert statements(new, "node") == [VELERO, NODE]
 
 
