@@ -412,7 +412,7 @@ def main():
             server_identities=dict(type="list", elements="str", default=[]),
             automation_role_arn=dict(type="str"),
             fix=dict(type="bool", default=True),
-            key_verdicts=dict(type="list", elements="dict", default=[]),
+            key_verdicts=dict(type="list", elements="dict", default=[], no_log=False),
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

@@ -96,8 +96,9 @@ options:
   additional_policies:
     description:
       - IAM statements the kops roles need on the key, a list per kops role (C(node), C(master)), as
-        RV(mattermost.byok.iam_kms_access#module:kops_additional_policies) returns them, merged into the Cluster's C(spec.additionalPolicies) by C(Sid) (added or replaced, never removed). kops puts them on the
-        node and control-plane roles at C(kops update cluster); it detaches managed policies it was not told about.
+        RV(mattermost.byok.iam_kms_access#module:kops_additional_policies) returns them, merged into the Cluster's
+        C(spec.additionalPolicies) by C(Sid) (added or replaced, never removed). kops puts them on the node and
+        control-plane roles at C(kops update cluster); it detaches managed policies it was not told about.
     type: dict
 extends_documentation_fragment:
   - amazon.aws.common.modules

@@ -96,7 +96,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 passed:
-  description: Every step that ran succeeded (true as well when O(static_only)).
+  description: Every step that ran succeeded (true as well when RV(static_only)).
   returned: always
   type: bool
 static_only:
