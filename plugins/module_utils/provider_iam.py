@@ -187,7 +187,12 @@ def kops_additional_policies(missing_by_principal: dict, key_arn: str) -> dict:
     out = {}
     for name, reqs in missing_by_principal.items():
         if name in KOPS_ROLES and reqs:
-            out[KOPS_ROLES[name]] = statements_for(reqs, key_arn, f"{purpose_of(name)}{key_id(key_arn)[:8]}")
+            statements = statements_for(reqs, key_arn, purpose_of(name))
+            # One list per role holds the statements of every key: the Sid names the whole key id (keys of one customer
+            # can share a prefix), so merging by Sid never lets one key's statement replace another's.
+            for i, statement in enumerate(statements):
+                statement["Sid"] = f"MattermostByok{purpose_of(name).title()}{key_id(key_arn).replace('-', '')}Key{i}"
+            out[KOPS_ROLES[name]] = statements
     return out
 
 

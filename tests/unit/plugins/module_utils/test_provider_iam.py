@@ -239,3 +239,13 @@ def test_the_canary_sends_the_servers_headers(sse_on, headers):
 ])
 def test_on_key(head, on_key):
     assert s3_canary.on_key(head, KEY) is on_key
+
+
+def test_kops_statements_of_two_keys_with_a_common_prefix_keep_their_own_sids():
+    other = KEY.replace("000000000001", "000000000002")
+    reqs = provider_iam.requirements(principals(), ["ebs"], MM, "us-east-1")
+    nodes = [r for r in reqs if r["principal_name"] == "nodes_role"]
+    first = provider_iam.kops_additional_policies({"nodes_role": nodes}, KEY)["node"]
+    second = provider_iam.kops_additional_policies({"nodes_role": nodes}, other)["node"]
+    assert not {s["Sid"] for s in first} & {s["Sid"] for s in second}
+    assert all(s["Sid"].isalnum() for s in first + second)
