@@ -35,6 +35,9 @@ Principal ARNs match exactly, letter case included (IAM itself does not tell rol
 turns on case says so). The root user of an account is allowed by an account principal itself; an account-wide
 ``"*"`` grant counts as allowing the root too.
 
+A statement with neither ``Resource`` nor ``NotResource`` has no effect (KMS ignores it; the policy is not refused).
+A principal of another account than the key's is never allowed an action outside CROSS_ACCOUNT_ACTIONS.
+
 Not modelled: permission boundaries, SCPs/RCPs and the caller's own IAM policies (a cross-account caller also needs
 an IAM policy in its account that allows the action on the key), grants, anonymous callers, and policy variables
 outside condition values.
@@ -94,6 +97,17 @@ def _iam_action_names(operations) -> tuple:
 KMS_ACTIONS: tuple = _iam_action_names(_kms_operations())
 
 DECISIONS = ("allowed", "denied", "implicitly_denied", "conditional", "delegated_to_iam")
+
+# What KMS lets a principal of another account do with a key at all, whatever the key policy says: the cryptographic
+# operations, CreateGrant, DescribeKey, GetKeyRotationStatus, GetPublicKey, ListGrants, RetireGrant and RevokeGrant
+# (AWS KMS developer guide, "Allowing users in other accounts to use a KMS key",
+# https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
+CROSS_ACCOUNT_ACTIONS = frozenset(a.lower() for a in (
+    "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateMac", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:Sign", "kms:Verify",
+    "kms:VerifyMac", "kms:DeriveSharedSecret", "kms:Encapsulate", "kms:Decapsulate",
+    "kms:CreateGrant", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:GetPublicKey", "kms:ListGrants", "kms:RetireGrant",
+    "kms:RevokeGrant"))
 
 _GRANT_KEY_ACTIONS = {"kms:creategrant", "kms:listgrants", "kms:revokegrant"}  # carry kms:GrantIsForAWSResource
 _CREATE_GRANT_ONLY_KEYS = ("kms:GrantOperations", "kms:GranteePrincipal", "kms:RetiringPrincipal")
@@ -438,20 +452,22 @@ def _statement(index: int, stmt, variables: bool) -> _Statement:
         raise PolicyDocumentError(f"{where} has Effect {json.dumps(effect)}; it must be \"Allow\" or \"Deny\"")
     p_name = _one_of(stmt, where, ("Principal", "NotPrincipal"))
     a_name = _one_of(stmt, where, ("Action", "NotAction"))
-    r_name = _one_of(stmt, where, ("Resource", "NotResource"))
+    # KMS ignores a key-policy statement that has neither Resource nor NotResource: it has no effect, and the policy
+    # is not refused for it (it stays as saved). An empty tuple of resources matches nothing.
+    r_name = _one_of(stmt, where, ("Resource", "NotResource")) if ("Resource" in stmt or "NotResource" in stmt) else None
     refs = _parse_principal(stmt[p_name], f"{where}.{p_name}")
     actions = _string_list(stmt[a_name], f"{where}.{a_name}")
     for a in actions:
         if a != "*" and not re.match(r"^[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+$", a):
             raise PolicyDocumentError(f"{where}.{a_name} entry {a!r} is not an action (\"kms:<Action>\", wildcards allowed, or \"*\")")
-    resources = _string_list(stmt[r_name], f"{where}.{r_name}")
+    resources = _string_list(stmt[r_name], f"{where}.{r_name}") if r_name else ()
     conditions = _parse_condition(stmt["Condition"], f"{where}.Condition") if "Condition" in stmt else ()
     return _Statement(
         index=index, sid=sid or None, effect=effect,
         principals=refs if p_name == "Principal" else None, not_principals=refs if p_name == "NotPrincipal" else None,
         raw_principal=stmt[p_name],
         actions=actions if a_name == "Action" else None, not_actions=actions if a_name == "NotAction" else None,
-        resources=resources if r_name == "Resource" else None, not_resources=resources if r_name == "NotResource" else None,
+        resources=resources if r_name in ("Resource", None) else None, not_resources=resources if r_name == "NotResource" else None,
         conditions=conditions, variables=variables)
 
 
@@ -487,9 +503,9 @@ def parse_policy(policy) -> dict:
             n["Action"] = list(s.actions)
         else:
             n["NotAction"] = list(s.not_actions)
-        if s.resources is not None:
+        if s.resources:
             n["Resource"] = list(s.resources)
-        else:
+        elif s.not_resources is not None:
             n["NotResource"] = list(s.not_resources)
         if s.conditions:
             cond = {}
@@ -870,7 +886,9 @@ def _miss_text(o: _Outcome, action: str, key_arn: str) -> str:
             reasons.append(f"does not include {action} in its Action ({listed}){hint}")
         else:
             reasons.append(f"excludes {action} by its NotAction")
-    if "resource" in miss:
+    if "resource" in miss and o.stmt.resources == ():
+        reasons.append("has no Resource element, so it has no effect (KMS ignores such a statement); add \"Resource\": \"*\"")
+    elif "resource" in miss:
         listed = ", ".join(o.stmt.resources if o.stmt.resources is not None else o.stmt.not_resources)
         reasons.append(f"does not cover {key_arn} with its {'Resource' if o.stmt.resources is not None else 'NotResource'} ({listed}); "
                        "in a key policy use \"*\" or the key ARN")
@@ -954,6 +972,11 @@ def _evaluate(statements: tuple, requirement: Requirement, key_arn: str) -> Verd
     if not isinstance(action, str) or not re.match(r"^[A-Za-z0-9-]+:[A-Za-z0-9]+$", action):
         raise ValueError(f"action {action!r} of {requirement.principal} must be one IAM action name such as \"kms:Decrypt\" (no wildcards)")
     key_region, key_account = _key(key_arn)
+    if caller.account != key_account and action.lower() not in CROSS_ACCOUNT_ACTIONS:
+        return Verdict(requirement.principal, action, "implicitly_denied", explanation=(
+            f"KMS never lets a principal of another account ({caller.account}) call {action} on a key of {key_account}, whatever "
+            "the key policy says: across accounts only the cryptographic operations, CreateGrant, DescribeKey, "
+            "GetKeyRotationStatus, GetPublicKey, ListGrants, RetireGrant and RevokeGrant work."))
     ctx = _context(requirement, caller, action, key_region, key_account)
     outcomes = [_assess(s, caller, action, key_arn, ctx, key_region) for s in statements]
     return _verdict(requirement, outcomes, key_arn, key_account)

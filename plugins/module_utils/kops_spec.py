@@ -22,6 +22,7 @@ with "Field cannot be changed: KmsKeyID", terraform would destroy and re-create 
 from __future__ import annotations
 
 import copy
+import json
 
 try:
     import yaml
@@ -134,13 +135,51 @@ def plan_instance_group(doc: dict, key_arn: str, extra_volumes: bool = True) -> 
     return new, changes
 
 
-def plan_cluster(doc: dict, manage_storage_classes: bool | None = None) -> tuple[dict, list[dict]]:
-    """(edited copy, changes) for the Cluster. Only `spec.cloudConfig.manageStorageClasses` is ever written (when
-    asked): false stops kops's channels from re-applying its own default StorageClass over the keyed one.
+ADDITIONAL_POLICY_ROLES = ("node", "master")
+
+
+def merge_additional_policies(spec: dict, additional: dict, changes: list, cluster: str) -> None:
+    """Merge IAM statements into `spec.additionalPolicies.<role>` (a JSON list of statements kept as a string, as
+    kops stores it; kops puts it on the role as the inline policy additional.<role>s.<cluster>). A statement whose
+    Sid is already there is replaced when it differs; others are appended; nothing is removed."""
+    for role, statements in sorted((additional or {}).items()):
+        if role not in ADDITIONAL_POLICY_ROLES:
+            raise KopsSpecError(f"additional_policies.{role}: kops takes additional policies for {', '.join(ADDITIONAL_POLICY_ROLES)}")
+        if not statements:
+            continue
+        policies = spec.get("additionalPolicies")
+        if policies is not None and not isinstance(policies, dict):
+            raise KopsSpecError(f"Cluster {cluster!r}: spec.additionalPolicies is not a mapping")
+        before_text = (policies or {}).get(role)
+        try:
+            current = json.loads(before_text) if before_text else []
+        except ValueError:
+            raise KopsSpecError(f"Cluster {cluster!r}: spec.additionalPolicies.{role} is not a JSON list of statements") from None
+        if isinstance(current, dict):
+            current = [current]
+        merged = list(current)
+        for statement in statements:
+            sid = statement.get("Sid")
+            at = next((i for i, s in enumerate(merged) if sid and isinstance(s, dict) and s.get("Sid") == sid), None)
+            if at is None:
+                merged.append(statement)
+            elif merged[at] != statement:
+                merged[at] = statement
+        if merged != current:
+            after_text = json.dumps(merged, indent=2)
+            spec.setdefault("additionalPolicies", {})[role] = after_text
+            changes.append({"path": f"spec.additionalPolicies.{role}", "before": before_text, "after": after_text})
+
+
+def plan_cluster(doc: dict, manage_storage_classes: bool | None = None, additional_policies: dict | None = None) -> tuple[dict, list[dict]]:
+    """(edited copy, changes) for the Cluster. Only `spec.cloudConfig.manageStorageClasses` (when asked: false stops
+    kops's channels from re-applying its own default StorageClass over the keyed one) and `spec.additionalPolicies`
+    (statements the kops roles need on the key; kops detaches managed policies it was not told about) are written.
     etcd members are read for the report, never edited."""
     _check(doc, "Cluster")
     new = copy.deepcopy(doc)
     changes = []
+    merge_additional_policies(new["spec"], additional_policies or {}, changes, name_of(doc))
     if manage_storage_classes is not None:
         cloud = new["spec"].get("cloudConfig")
         if cloud is not None and not isinstance(cloud, dict):

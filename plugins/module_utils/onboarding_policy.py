@@ -56,6 +56,11 @@ SID_USE_NODES = "Allow use of the key role nodes"
 SID_USE_MASTERS = "Allow use of the key role masters"
 SID_GRANTS = "Allow attachment of persistent resources"
 SID_AUTOSCALING = "Allow grant to the Auto Scaling service-linked role"
+SID_SERVER = "Allow use of the key Mattermost server"
+
+# What the Mattermost server's own S3 identity asks KMS for through S3: GenerateDataKey for every upload (PutObject,
+# CreateMultipartUpload, CopyObject's destination), Decrypt for every read and for each multipart part.
+SERVER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
 REASONS = {
     SID_USE: "The provisioning user creates and re-encrypts {things} with the key.",
@@ -67,6 +72,7 @@ REASONS = {
     SID_AUTOSCALING: "EC2 Auto Scaling launches the kops nodes with its service-linked role, which can use another account's key "
                      "only through a grant created from the provider account; this lets the provisioning user create that one "
                      "grant, which the provider does after the policy is saved.",
+    SID_SERVER: "The Mattermost server reads and writes its files in the S3 bucket with its own identity, so S3 asks KMS for it.",
 }
 
 # Why each principal needs the grant actions, per principal and service (for required_access).
@@ -93,7 +99,22 @@ def _services(services) -> list[str]:
     return [s for s in SERVICES if s in services]
 
 
+def server_identities(principals: dict) -> list[str]:
+    """The Mattermost servers' own S3 identities listed in principals["server_identities"] (may be empty)."""
+    value = principals.get("server_identities") if isinstance(principals, dict) else None
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"principals.server_identities: {value!r} must be a list of IAM user or role ARNs")
+    return list(dict.fromkeys(value))
+
+
 def _principal(principals: dict, name: str) -> str:
+    if name.startswith("server_identities["):
+        value = server_identities(principals)[int(name[len("server_identities["):-1])]
+        if not isinstance(value, str) or not (":user/" in value or ":role/" in value) or not value.startswith("arn:"):
+            raise ValueError(f"principals.{name}: {value!r} is not an IAM user or role ARN (the Mattermost server's s3_identity_arn)")
+        return value
     value = principals.get(name) if isinstance(principals, dict) else None
     if not isinstance(value, str) or not value.startswith("arn:"):
         raise ValueError(f"principals.{name}: {value!r} is not an IAM ARN; take the principals from mattermost.byok.customer_config")
@@ -117,7 +138,7 @@ def via_service(service: str, region: str) -> str:
     return f"{VIA_SERVICE[service]}.{region}.{suffix}"
 
 
-def _plan(services: list[str]) -> list[dict]:
+def _plan(services: list[str], servers: int = 0) -> list[dict]:
     """Which statements the services need: sid, kind, documented, and the principals with the services each serves."""
     grant_services = [s for s in services if s in ("rds", "ebs")]
     plan = [
@@ -133,6 +154,9 @@ def _plan(services: list[str]) -> list[dict]:
         plan.append({"sid": SID_GRANTS, "kind": "grants", "documented": False, "grantees": grantees})
     if "ebs" in services:
         plan.append({"sid": SID_AUTOSCALING, "kind": "autoscaling", "documented": False, "grantees": [("provisioning_user", ["ebs"])]})
+    if "s3" in services and servers:
+        plan.append({"sid": SID_SERVER, "kind": "server", "documented": False,
+                     "grantees": [(f"server_identities[{i}]", ["s3"]) for i in range(servers)]})
     for item in plan:
         item["services"] = [s for s in SERVICES if any(s in served for _name, served in item["grantees"])]
     return plan
@@ -142,7 +166,7 @@ def _check(principals, services, provider_account_id, region):
     services = _services(services)
     validate_account_id(provider_account_id, "provider_account_id")
     validate_region(region, "region")
-    plan = _plan(services)
+    plan = _plan(services, len(server_identities(principals)))
     arns = {name: _principal(principals, name) for item in plan for name, _served in item["grantees"]}
     return services, plan, arns
 
@@ -173,6 +197,11 @@ def _statement(item: dict, arns: dict, key_arn: str, autoscaling_role: str) -> d
         statement["Action"] = list(GRANT_ACTIONS)
         statement["Resource"] = key_arn
         statement["Condition"] = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    elif item["kind"] == "server":
+        # The provider-side IAM policy the run attaches to the server's identity narrows this to requests through S3
+        # (kms:ViaService); the key policy names the principal and the two actions only.
+        statement["Action"] = list(SERVER_ACTIONS)
+        statement["Resource"] = key_arn
     else:
         statement["Action"] = "kms:CreateGrant"
         statement["Resource"] = key_arn
@@ -227,6 +256,9 @@ def required_access(principals: dict, services: list[str], provider_account_id: 
                         add(item, name, action, {"kms:ViaService": via_service(service, region)}, [service], reason)
                 if name == "provisioning_user":
                     add(item, name, "kms:DescribeKey", {"kms:ViaService": None}, served, DIRECT_DESCRIBE_REASON)  # a direct call: no service in between
+            elif item["kind"] == "server":
+                for action in SERVER_ACTIONS:
+                    add(item, name, action, {"kms:ViaService": via_service("s3", region)}, ["s3"], REASONS[SID_SERVER])
             elif item["kind"] == "grants":
                 for action in GRANT_ACTIONS:
                     for service in served:

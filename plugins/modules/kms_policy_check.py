@@ -17,7 +17,8 @@ description:
     multi-Region replica there), not pending deletion or import, imported key material not about to expire, not
     AWS managed; rotation status.
   - B(Key policy) - for every principal and action the services need (the provisioning user, the kops node and
-    control-plane roles, grants for AWS resources, the Auto Scaling grant), the verdict under IAM evaluation rules
+    control-plane roles, the Mattermost servers' own S3 identities listed in C(principals.server_identities) of
+    O(config), grants for AWS resources, the Auto Scaling grant), the verdict under IAM evaluation rules
     (explicit Deny wins; C(Action)/C(NotAction), C(Principal)/C(NotPrincipal), wildcards, account principals,
     conditions) - C(allowed), C(denied), C(implicitly_denied), C(conditional) or C(delegated_to_iam). A policy that
     cannot be read (C(GetKeyPolicy) is not a cross-account operation) is reported as such, never as a pass; give the

@@ -93,6 +93,13 @@ options:
     description: After the changes, read the launch templates and instance volumes from AWS and fail if they are not on the key.
     type: bool
     default: true
+  additional_policies:
+    description:
+      - IAM statements the kops roles need on the key, a list per kops role (C(node), C(master)), as
+        RV(mattermost.byok.iam_kms_access#module:kops_additional_policies) returns them, merged into the Cluster's
+        C(spec.additionalPolicies) by C(Sid) (added or replaced, never removed). kops puts them on the node and
+        control-plane roles at C(kops update cluster); it detaches managed policies it was not told about.
+    type: dict
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -306,7 +313,7 @@ class Run:
         p = self.params
         self.edited = []
         try:
-            new_cluster, changes = kops_spec.plan_cluster(self.cluster, p["manage_storage_classes"])
+            new_cluster, changes = kops_spec.plan_cluster(self.cluster, p["manage_storage_classes"], p["additional_policies"])
             if changes:
                 self.edited.append((self.cluster, new_cluster, changes))
             for group in selected:
@@ -452,6 +459,7 @@ def main():
             allow_disruption=dict(type="bool", default=False),
             etcd=dict(type="str", choices=["report", "fail"], default="report"),
             verify=dict(type="bool", default=True),
+            additional_policies=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

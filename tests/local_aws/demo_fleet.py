@@ -116,6 +116,9 @@ class Customer:
     policy_omits: frozenset
     key_source: str
     profile: dict
+    # (s3_identity user name, canary secret name or None, buckets) of each installation whose server identity is an
+    # IAM user of the provider account: seeded as the provisioner makes it (S3 actions only, access key in a secret).
+    server_identities: tuple = ()
 
     @property
     def cluster_name(self):
@@ -169,7 +172,7 @@ KNOWN_HOST_VARS = {
     "byok_customer_account_id", "byok_region", "byok_vpc_id", "byok_kops_cluster_id", "byok_services", "byok_keys",
     "byok_s3_buckets", "byok_rds_clusters", "byok_rds_global_cluster", "demo_key_policy_omits", "demo_expected_outcome",
     "byok_key_source", "byok_provider_account_id", "byok_environment", "byok_assume_role_arn",
-    "byok_assume_role_external_id", "byok_kops_state_store"}
+    "byok_assume_role_external_id", "byok_kops_state_store", "byok_mattermost_installations"}
 KEY_SOURCES = ("customer", "external")
 DB_KINDS = ("cluster", "instance")
 
@@ -343,10 +346,27 @@ def parse_customer(host, variables, regions, profiles):
         db_clusters=db_clusters,
         global_cluster=global_cluster,
         policy_omits=frozenset(omits),
+        server_identities=parse_server_identities(host, variables),
         key_source=key_source,
         profile=profile_for(host, profiles))
     check_profile(customer)
     return customer
+
+
+def parse_server_identities(host, variables):
+    """The installations' server identities that are IAM users (the provisioner's aws-s3 installations)."""
+    found = []
+    for i, installation in enumerate(variables.get("byok_mattermost_installations") or []):
+        arn = (installation or {}).get("s3_identity_arn") or ""
+        m = re.match(r"^arn:aws:iam::(\d{12}):user/([\w+=,.@-]+)$", arn)
+        if not m:
+            continue  # a role, or none: nothing the seeder makes
+        secret = ((installation.get("canary_credentials") or {}).get("secret") or None)
+        if secret is not None and secret.startswith("arn:"):
+            raise InventoryError(f"{host}: byok_mattermost_installations[{i}].canary_credentials.secret: the seeder names "
+                                 "secrets by name (it can't choose an ARN's random suffix)")
+        found.append((m.group(2), secret, tuple(installation.get("buckets") or ())))
+    return tuple(found)
 
 
 def check_global_cluster(host, name, home_region, db_clusters):
@@ -711,6 +731,7 @@ class Seeder:
 
     def seed_customer(self, customer):
         self.ensure_customer_iam(customer)
+        self.ensure_server_identities(customer)
         self.ensure_customer_keys(customer)
         networks = {region: self.ensure_network(customer, region) for region in customer.regions}
         for bucket in customer.buckets:
@@ -730,6 +751,27 @@ class Seeder:
             self.tally.add(customer.name, "iam", True)
         for role in ("masters", "nodes"):
             self.ensure_kops_role(customer, role, self.release(customer))
+
+    def ensure_server_identities(self, customer):
+        """Each installation's own S3 identity as the provisioner makes it: an IAM user whose policy allows S3 actions on
+        its bucket only (no KMS action), its access key stored in Secrets Manager as {"ID": ..., "Secret": ...}."""
+        iam = self.aws("iam", self.provider)
+        for user, secret, buckets in customer.server_identities:
+            if user in self.users:
+                self.tally.add(customer.name, "iam", False)
+                continue
+            iam.create_user(UserName=user, Tags=tag_list({"Customer": customer.name, "Environment": self.fleet.environment}))
+            iam.put_user_policy(UserName=user, PolicyName=f"{user}-filestore", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{b}" for b in buckets]},
+                    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
+                     "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]}]}))
+            if secret:
+                key = iam.create_access_key(UserName=user)["AccessKey"]
+                self.aws("secretsmanager", self.provider, customer.region).create_secret(
+                    Name=secret, Description=f"IAM access key for user {user}",
+                    SecretString=json.dumps({"ID": key["AccessKeyId"], "Secret": key["SecretAccessKey"]}))
+            self.tally.add(customer.name, "iam", True)
 
     def ensure_kops_role(self, customer, role, release):
         """kops's IAM role, inline policy and instance profile, all named <role>.<cluster>."""
@@ -1079,6 +1121,7 @@ def customer_key_policy(fleet, customer, key):
     """AWS's default key policy plus every statement the collection asks the customer to add for the services
     that use this key (the runbook's two and those AWS also needs), minus those the customer left out."""
     principals = provider_principals(fleet.provider_account, fleet.environment, customer.vpc_id, customer.cluster_id)
+    principals["server_identities"] = [f"arn:aws:iam::{fleet.provider_account}:user/{user}" for user, _s, _b in customer.server_identities]
     services = key_services(customer, key)
     left_out = {RUNBOOK_SIDS[who] for who in customer.policy_omits}
     statements = [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",

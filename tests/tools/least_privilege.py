@@ -89,6 +89,21 @@ ON_BEHALF = {
     "ec2:CopySnapshot": ("ec2", EBS_KEY_USE), "ec2:CreateVolume": ("ec2", EBS_KEY_USE), "ec2:RunInstances": ("ec2", EBS_KEY_USE),
 }
 CUSTOMER_KEYS = "arn:aws:kms:*:*:key/*"
+BYOK_POLICIES = "arn:aws:iam::*:policy/mattermost-byok/*"
+# Calls the product makes on paths the demo fleet does not reach, with the resources it scopes them to: a managed
+# policy of the run that exists already (read, updated: IAM keeps five versions), a server identity that is a role,
+# and the canary's clean-up of versions and unfinished uploads in a versioned bucket.
+UNOBSERVED_PATHS = {
+    "iam:GetPolicyVersion": {BYOK_POLICIES}, "iam:CreatePolicyVersion": {BYOK_POLICIES},
+    "iam:ListPolicyVersions": {BYOK_POLICIES}, "iam:DeletePolicyVersion": {BYOK_POLICIES},
+    "iam:AttachRolePolicy": {"arn:aws:iam::*:role/*"}, "iam:ListAttachedRolePolicies": {"arn:aws:iam::*:role/*"},
+    "iam:SimulatePrincipalPolicy": {"arn:aws:iam::*:role/*"},
+    "s3:DeleteObjectVersion": {"arn:aws:s3:::mattermost-*/*"}, "s3:AbortMultipartUpload": {"arn:aws:s3:::mattermost-*/*"},
+}
+# The run attaches only its own managed policies: without this condition, iam:Attach*Policy on users and roles would
+# let the automation role attach any policy to anyone. (The local AWS does not evaluate identity-policy conditions;
+# allows() counts a statement with exactly this condition for these actions.)
+CONDITIONS = {action: {"ArnLike": {"iam:PolicyARN": BYOK_POLICIES}} for action in ("iam:AttachUserPolicy", "iam:AttachRolePolicy")}
 SERVICE_TITLES = {"kms": "Kms", "s3": "S3", "rds": "Rds", "ec2": "Ec2", "autoscaling": "AutoScaling", "sts": "Sts", "iam": "Iam"}
 
 
@@ -142,7 +157,16 @@ def generalize(arn: str, bucket_patterns: Iterable[str] = DEFAULT_BUCKET_PATTERN
     if service == "autoscaling":
         return f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"
     if service == "iam":
+        kind, _slash, name = resource.partition("/")
+        if kind == "policy" and "/" in name:  # a managed policy under a path of ours: the path covers every customer's
+            return f"arn:{partition}:iam::*:policy/{name.rsplit('/', 1)[0]}/*"
+        if kind == "user":  # provisioning users and the Mattermost servers' identities: one per customer
+            return f"arn:{partition}:iam::*:user/*"
+        if kind == "role" and name.split(".", 1)[0] in ("nodes", "masters") and "." in name:  # kops roles, one per cluster
+            return f"arn:{partition}:iam::*:role/{name.split('.', 1)[0]}.*"
         return f"arn:{partition}:iam::*:{resource}"
+    if service == "secretsmanager":  # the installations' access-key secrets, one per installation
+        return f"arn:{partition}:secretsmanager:*:*:secret:*"
     return arn
 
 
@@ -240,17 +264,19 @@ def _statement(sid: str, actions: Iterable[str], resources: Iterable[str], condi
 
 def build_policy(permissions: dict[str, set[str]], with_on_behalf: bool = True) -> dict[str, Any]:
     """One statement per service and resource set; KMS use by S3/RDS/EC2 on the caller's behalf in its own."""
-    groups: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    groups: dict[tuple[str, tuple[str, ...], str], set[str]] = defaultdict(set)
     for action, resources in permissions.items():
         scoped = ("*",) if "*" in resources else tuple(sorted(resources))
-        groups[(action.split(":", 1)[0], scoped)].add(action)
+        groups[(action.split(":", 1)[0], scoped, json.dumps(CONDITIONS.get(action), sort_keys=True))].add(action)
     statements, sids = [], set()
-    for (service, resources), actions in sorted(groups.items()):
+    for (service, resources, condition), actions in sorted(groups.items()):
         sid = SERVICE_TITLES.get(service, service.capitalize()) + "".join(dict.fromkeys(_kind(r) for r in resources))
+        if json.loads(condition):
+            sid += "OwnPoliciesOnly"
         while sid in sids:
             sid += "X"
         sids.add(sid)
-        statements.append(_statement(sid, actions, resources))
+        statements.append(_statement(sid, actions, resources, json.loads(condition)))
     if with_on_behalf:
         via: dict[str, set[str]] = defaultdict(set)
         for action in permissions:
@@ -277,7 +303,10 @@ def allows(policy: dict[str, Any], action: str, resource: str) -> bool:
     """Whether an Allow statement without Condition covers the call (the policies this tool writes have no Deny)."""
     statements = policy.get("Statement")
     for statement in statements if isinstance(statements, list) else [statements]:
-        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+        if statement.get("Effect") != "Allow":
+            continue
+        if statement.get("Condition") and statement["Condition"] != CONDITIONS.get(next(
+                (a for a in CONDITIONS if a.lower() == action.lower()), "")):
             continue
         if any(_matches(a, action, ignore_case=True) for a in _listed(statement.get("Action"))) and \
                 any(_matches(r, resource) for r in _listed(statement.get("Resource"))):
@@ -402,7 +431,10 @@ def doc_section(observed: Observed, automation: dict[str, Any], base: dict[str, 
 
 
 def write_outputs(out_dir: Path, doc: Path | None, observed: Observed, source: str) -> dict[str, str]:
-    automation = build_policy(observed.permissions["automation"])
+    permissions = {action: set(resources) for action, resources in observed.permissions["automation"].items()}
+    for action, resources in UNOBSERVED_PATHS.items():
+        permissions.setdefault(action, set()).update(resources)
+    automation = build_policy(permissions)
     base = build_policy(observed.permissions["base"], with_on_behalf=False)
     files = {AUTOMATION_POLICY: render_json(automation), BASE_POLICY: render_json(base), OBSERVED_CALLS: render_json(observed.as_json())}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 
-from . import (autoscaling, ec2, fleet_scale, iam_auth, kms, kms_import, rds, rds_backups, revocation, s3,
-               s3_object_writes, s3_versions)
+from . import (autoscaling, ec2, fleet_scale, iam_auth, iam_simulate, kms, kms_import, rds, rds_backups, revocation,
+               s3, s3_object_writes, s3_versions)
 from ._patching import MotoInternalsChanged
 
 __all__ = ["MotoInternalsChanged", "apply"]
@@ -23,6 +23,6 @@ def apply() -> None:
             return
         # Order matters: kms_import wraps KmsBackend.create_key on top of kms's wrapper.
         for module in (kms, kms_import, s3, s3_versions, s3_object_writes, ec2, rds, rds_backups, revocation, iam_auth,
-                       autoscaling, fleet_scale):
+                       iam_simulate, autoscaling, fleet_scale):
             module.apply()
         _APPLIED.set()

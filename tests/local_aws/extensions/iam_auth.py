@@ -6,7 +6,8 @@ tested. It also reads a trust policy's ``arn:aws:iam::<account>:root`` principal
 AWS lets every principal of that account assume the role (when its own policy allows sts:AssumeRole), and it
 names S3's GetBucketEncryption/PutBucketEncryption ``s3:ListBucket``/``s3:CreateBucket``. This module:
 
-- computes the resource ARN(s) of KMS, RDS, EC2 and Auto Scaling requests from their parameters, as AWS's
+- computes the resource ARN(s) of KMS, RDS, EC2, Auto Scaling, IAM (users, roles, managed policies) and Secrets
+  Manager requests from their parameters, as AWS's
   Service Authorization Reference defines them, and requires every one to be allowed (AWS checks each resource
   of a request; e.g. CreateAlias needs the alias and the key). Describe/List calls without a resource stay ``*``;
 - treats ``<account>:root`` and a bare account id in a trust policy as "any principal of that account";
@@ -159,7 +160,50 @@ def autoscaling_resources(response: Any, account: str, region: str, action: str)
     return [arn or f"arn:{get_partition(region)}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"]
 
 
-RESOURCES = {"kms": kms_resources, "rds": rds_resources, "ec2": ec2_resources, "autoscaling": autoscaling_resources}
+def _iam_entity_arn(account: str, kind: str, name: str) -> str:
+    from moto.iam.models import iam_backends  # pylint: disable=import-outside-toplevel
+    backend = iam_backends[account]["aws"]
+    try:
+        entity = backend.get_user(name) if kind == "user" else backend.get_role(name)
+        return entity.arn
+    except Exception:  # pylint: disable=broad-except
+        return f"arn:aws:iam::{account}:{kind}/{name}"  # not found: the call fails as NoSuchEntity
+
+
+def iam_resources(response: Any, account: str, region: str, action: str) -> list[str]:
+    """IAM actions on users, roles and managed policies (Service Authorization Reference, IAM: AttachUserPolicy and
+    ListAttachedUserPolicies on the user, *RolePolicy on the role, CreatePolicy/CreatePolicyVersion/GetPolicy/
+    GetPolicyVersion/ListPolicyVersions/DeletePolicyVersion on the policy, SimulatePrincipalPolicy on the principal).
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html"""
+    if action == "SimulatePrincipalPolicy":
+        return [v] if isinstance(v := _param(response, "PolicySourceArn"), str) and v else []
+    if isinstance(arn := _param(response, "PolicyArn"), str) and arn and action not in ("AttachUserPolicy", "AttachRolePolicy",
+                                                                                        "DetachUserPolicy", "DetachRolePolicy"):
+        return [arn]
+    if action == "CreatePolicy" and isinstance(name := _param(response, "PolicyName"), str):
+        path = _param(response, "Path") or "/"
+        return [f"arn:aws:iam::{account}:policy{path}{name}"]
+    if action in ("AttachUserPolicy", "DetachUserPolicy", "ListAttachedUserPolicies") and (user := _param(response, "UserName")):
+        return [_iam_entity_arn(account, "user", user)]
+    if action in ("AttachRolePolicy", "DetachRolePolicy", "ListAttachedRolePolicies") and (role := _param(response, "RoleName")):
+        return [_iam_entity_arn(account, "role", role)]
+    return []
+
+
+def secretsmanager_resources(response: Any, account: str, region: str, action: str) -> list[str]:
+    """A secret's actions on the secret's ARN (Service Authorization Reference, Secrets Manager: resource type Secret)."""
+    secret_id = _param(response, "SecretId")
+    if not isinstance(secret_id, str) or not secret_id:
+        return []
+    from moto.secretsmanager.models import secretsmanager_backends  # pylint: disable=import-outside-toplevel
+    try:
+        return [secretsmanager_backends[account][region].secrets[secret_id].arn]
+    except Exception:  # pylint: disable=broad-except
+        return [secret_id] if secret_id.startswith("arn:") else []  # not found: the call fails as ResourceNotFound
+
+
+RESOURCES = {"kms": kms_resources, "rds": rds_resources, "ec2": ec2_resources, "autoscaling": autoscaling_resources,
+             "iam": iam_resources, "secretsmanager": secretsmanager_resources}
 
 
 def request_resources(response: Any) -> list[str]:

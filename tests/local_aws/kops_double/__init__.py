@@ -15,7 +15,9 @@ YAML) in the emulator's S3. `update cluster --yes` renders each instance group's
 (`<ig>.<cluster>`) as kops's awsmodel does - the root volume carries `KmsKeyId` only when
 `rootVolumeEncryption: true` and a key are both set; extra `volumes[]` pass `key` as they are - and when the block
 device mappings differ it writes a new launch-template version and makes it the default (kops's launch-template
-task does both). The Auto Scaling groups follow `$Latest`. An etcd member whose `kmsKeyId` differs from its volume's
+task does both). `spec.additionalPolicies.<node|master>` (a JSON list of statements) becomes the role's inline policy
+`additional.<role>s.<cluster>`, as kops's IAM model names it, written when it differs. The Auto Scaling groups follow
+`$Latest`. An etcd member whose `kmsKeyId` differs from its volume's
 key fails the direct target with kops's `Field cannot be changed: KmsKeyID`; the terraform target writes
 `kubernetes.tf` (an `aws_ebs_volume` per etcd member with its `kms_key_id`, an `aws_launch_template` per group) and
 changes nothing in AWS, as kops does. `rolling-update cluster` marks an instance NeedsUpdate when it was launched

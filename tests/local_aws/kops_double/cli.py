@@ -342,6 +342,20 @@ class Cloud:
                 return None
             raise
 
+    def role_policy(self, role: str, name: str) -> dict | None:
+        """An inline policy of a kops role (None when absent)."""
+        from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+        import boto3  # pylint: disable=import-outside-toplevel
+        if not hasattr(self, "iam"):
+            self.iam = boto3.client("iam", region_name=self.region)
+        try:
+            document = self.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "NoSuchEntity":
+                return None
+            raise
+        return json.loads(document) if isinstance(document, str) else document
+
     def etcd_volumes(self, cluster: str) -> list[dict]:
         pages = self.ec2.get_paginator("describe_volumes").paginate(
             Filters=[{"Name": f"tag:kubernetes.io/cluster/{cluster}", "Values": ["owned"]}])
@@ -383,6 +397,14 @@ def cmd_update(args, store: StateStore) -> str:
             lines.append(f"  LaunchTemplate/{lt_name}\n    BlockDeviceMappings  {_short(existing)} -> {_short(desired)}")
             work.append((lt_name, current, desired))
     etcd_changes = etcd_key_changes(cluster, cloud)
+    # spec.additionalPolicies: kops renders each role's list as the role's inline policy additional.<role>s.<cluster>.
+    policies = []
+    for role, text in sorted(((cluster["spec"].get("additionalPolicies") or {}).items())):
+        role_name, policy_name = f"{role}s.{args.name}", f"additional.{role}s.{args.name}"
+        desired = {"Version": "2012-10-17", "Statement": json.loads(text)}
+        if cloud.role_policy(role_name, policy_name) != desired:
+            lines.append(f"  IAMRolePolicy/{policy_name}\n    PolicyDocument  (additionalPolicies.{role})")
+            policies.append((role_name, policy_name, desired))
     if args.target == "terraform":
         return _render_terraform(args, cluster, groups, cloud)
     if etcd_changes:
@@ -395,6 +417,8 @@ def cmd_update(args, store: StateStore) -> str:
         # awstasks.EBSVolume.CheckChanges: an existing volume's key cannot change.
         raise KopsError("error running tasks: deadline exceeded executing task EBSVolume/"
                         f"{etcd_changes[0][0]}. Example error: Field cannot be changed: KmsKeyID")
+    for role_name, policy_name, document in policies:
+        cloud.iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
     for lt_name, current, desired in work:
         # kops renders the whole template (awstasks.LaunchTemplate): everything of the current version, the new mappings.
         data = {**(current.get("LaunchTemplateData") or {}), "BlockDeviceMappings": desired}

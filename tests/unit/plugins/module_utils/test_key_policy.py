@@ -15,9 +15,9 @@ from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import 
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Verdict
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate
+from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import parse_policy
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate_all
 from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import expand_actions
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import parse_policy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -253,7 +253,9 @@ CASES = [
          "allowed"),
     case("generate-data-key-star-not-decrypt", policy(allow(NODES, "kms:GenerateDataKey*")), NODES, "kms:Decrypt", "implicitly_denied"),
     case("kms-star", policy(allow(NODES, "kms:*")), NODES, "kms:CreateGrant", "allowed"),
-    case("star", policy(allow(NODES, "*")), NODES, "kms:ScheduleKeyDeletion", "allowed"),
+    case("star", policy(allow(EXAMPLE_ROLE, "*")), EXAMPLE_ROLE, "kms:ScheduleKeyDeletion", "allowed"),
+    case("star-cross-account-admin-never", policy(allow(NODES, "*")), NODES, "kms:ScheduleKeyDeletion", "implicitly_denied",
+         says="never lets a principal of another account"),
     case("describe-star", policy(allow(NODES, "kms:Describe*")), NODES, "kms:DescribeKey", "allowed"),
     case("describe-star-not-decrypt", policy(allow(NODES, "kms:Describe*")), NODES, "kms:Decrypt", "implicitly_denied"),
     case("action-case-insensitive", policy(allow(NODES, "KMS:decrypt")), NODES, "kms:Decrypt", "allowed"),
@@ -428,7 +430,6 @@ def test_parse_policy_keeps_sid_id_and_not_elements():
     (policy(dict(allow(NODES, "kms:*"), NotAction="kms:Decrypt")), "has both Action and NotAction"),
     (policy({"Effect": "Allow", "Principal": "*", "Resource": "*"}), "has no Action (or NotAction)"),
     (policy({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}), "has no Principal (or NotPrincipal)"),
-    (policy({"Effect": "Allow", "Principal": "*", "Action": "kms:*"}), "has no Resource (or NotResource)"),
     (policy(dict(allow(NODES, "kms:*"), Principal=NODES)), "must be \"*\" or an object"),
     (policy(allow({"AWS": f"arn:aws:iam::{MM}:role/nodes.*"}, "kms:*")), "wildcard"),
     (policy(allow({"AWS": "nodes-role"}, "kms:*")), "is not an AWS principal"),
@@ -524,3 +525,64 @@ def test_runbook_with_missing_statements_added():
     assert {v.decision for v in evaluate_all(doc, reqs, KEY)} == {"allowed"}
     # The direct CreateGrant for the ASG service-linked role comes from the provider account's IAM.
     assert evaluate(doc, Requirement(PROV, "kms:CreateGrant", {"kms:GrantIsForAWSResource": False}), KEY).decision == "delegated_to_iam"
+
+
+# -- issue 14 item 8: statements without Resource, actions KMS never allows across accounts -------------------------
+def no_resource(principal, actions, sid="NoResource", effect="Allow"):
+    statement = allow(principal, actions, sid=sid)
+    del statement["Resource"]
+    statement["Effect"] = effect
+    return statement
+
+
+@pytest.mark.parametrize("doc, principal, action, decision, says", [
+    pytest.param(policy(no_resource(NODES, "kms:Decrypt")), NODES, "kms:Decrypt", "implicitly_denied", "has no Resource element",
+                 id="allow-without-resource-has-no-effect"),
+    pytest.param(policy(no_resource(NODES, "kms:*"), allow(NODES, "kms:Decrypt", sid="Real")), NODES, "kms:Decrypt", "allowed", "'Real'",
+                 id="allow-without-resource-beside-a-real-one"),
+    pytest.param(policy(allow(NODES, "kms:Decrypt", sid="Use"), no_resource(NODES, "kms:Decrypt", sid="NoResDeny", effect="Deny")),
+                 NODES, "kms:Decrypt", "allowed", "'Use'", id="deny-without-resource-has-no-effect"),
+    pytest.param(policy(no_resource("*", "kms:*")), PROV, "kms:Encrypt", "implicitly_denied", "has no Resource element",
+                 id="public-without-resource-has-no-effect"),
+    pytest.param(policy(no_resource(ROOT, "kms:*")), EXAMPLE_USER, "kms:Decrypt", "implicitly_denied", "No statement allows",
+                 id="account-without-resource-delegates-nothing"),
+])
+def test_statement_without_resource_is_ignored_not_rejected(doc, principal, action, decision, says):
+    v = evaluate(doc, Requirement(principal, action), KEY)
+    assert v.decision == decision, v.explanation
+    assert says in v.explanation
+    kept = [st for st in parse_policy(doc)["Statement"] if st.get("Sid", "").startswith("NoRes")]
+    assert kept and all("Resource" not in st and "NotResource" not in st for st in kept)  # kept as saved: nothing invented
+
+
+CROSS_ACCOUNT_OK = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo", "kms:GenerateDataKeyPair", "kms:Sign", "kms:Verify", "kms:GenerateMac", "kms:VerifyMac",
+                    "kms:CreateGrant", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:GetPublicKey", "kms:ListGrants",
+                    "kms:RetireGrant", "kms:RevokeGrant"]
+CROSS_ACCOUNT_NEVER = ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:EnableKey",
+                       "kms:CreateAlias", "kms:TagResource", "kms:UpdateKeyDescription", "kms:ImportKeyMaterial",
+                       "kms:GetParametersForImport", "kms:EnableKeyRotation", "kms:ListResourceTags", "kms:RotateKeyOnDemand"]
+
+
+@pytest.mark.parametrize("action", CROSS_ACCOUNT_OK)
+@pytest.mark.parametrize("principal", [NODES, PROV, f"arn:aws:iam::{MM}:root", NODES_SESSION])
+def test_cross_account_operations_follow_the_key_policy(principal, action):
+    assert evaluate(policy(allow(principal if principal != NODES_SESSION else NODES, "kms:*")), Requirement(principal, action), KEY).decision \
+        == "allowed"
+
+
+@pytest.mark.parametrize("action", CROSS_ACCOUNT_NEVER)
+@pytest.mark.parametrize("principal, statement", [
+    (NODES, allow(NODES, "kms:*")), (PROV, allow(PROV, "*")), (f"arn:aws:iam::{MM}:root", allow(MM, "kms:*")),
+    (NODES, allow("*", "kms:*")), (EXTERNAL_ROLE, allow(f"arn:aws:iam::{EXTERNAL}:root", "kms:*")),
+])
+def test_actions_kms_never_allows_across_accounts(principal, statement, action):
+    v = evaluate(policy(statement), Requirement(principal, action), KEY)
+    assert v.decision == "implicitly_denied", v.explanation
+    assert "never lets a principal of another account" in v.explanation
+
+
+@pytest.mark.parametrize("action", CROSS_ACCOUNT_NEVER)
+def test_the_key_owner_keeps_its_administrative_actions(action):
+    assert evaluate(policy(allow(ROOT, "kms:*")), Requirement(EXAMPLE_USER, action), KEY).decision == "delegated_to_iam"
+    assert evaluate(policy(allow(ADMIN_ROLE, "kms:*")), Requirement(ADMIN_ROLE, action), KEY).decision == "allowed"
