@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from . import autoscaling, ec2, fleet_scale, iam_auth, kms, kms_import, rds, s3, s3_versions
+from . import autoscaling, ec2, fleet_scale, iam_auth, kms, kms_import, rds, s3, s3_kms_access, s3_versions
 from ._patching import MotoInternalsChanged
 
 __all__ = ["MotoInternalsChanged", "apply"]
@@ -21,6 +21,7 @@ def apply() -> None:
         if _APPLIED.is_set():
             return
         # Order matters: kms_import wraps KmsBackend.create_key on top of kms's wrapper.
-        for module in (kms, kms_import, s3, s3_versions, ec2, rds, iam_auth, autoscaling, fleet_scale):
+        # s3_kms_access wraps S3's object calls outside s3's own wrappers (its check comes first).
+        for module in (kms, kms_import, s3, s3_versions, s3_kms_access, ec2, rds, iam_auth, autoscaling, fleet_scale):
             module.apply()
         _APPLIED.set()
