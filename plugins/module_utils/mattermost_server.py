@@ -7,7 +7,7 @@ With `MM_FILESETTINGS_AMAZONS3SSE` on (and an Enterprise licence, which every BY
 `x-amz-server-side-encryption: AES256` on every PutObject, CreateMultipartUpload and server-side CopyObject; an
 explicit header overrides the bucket default, so its new and moved files land on SSE-S3, not on the customer key.
 The setting lives in the running `Mattermost` custom resource (installation.mattermost.com/v1beta1),
-`spec.mattermostEnv`, in the customer's cluster. It is read with `kubectl get --raw` through the kubeconfig the
+`spec.mattermostEnv`, in the customer's cluster. It is read with `kubectl get` through the kubeconfig the
 inventory gives (kubectl handles every authentication a kubeconfig can name). When no kubeconfig is given, the
 provisioner's rule stands in: it forces the setting on for every S3 file store but bifrost.
 """
@@ -20,6 +20,7 @@ SSE_VARIABLE = "MM_FILESETTINGS_AMAZONS3SSE"
 # Go's strconv.ParseBool, which the server's environment overrides go through.
 TRUE_VALUES = ("1", "t", "T", "TRUE", "true", "True")
 FALSE_VALUES = ("0", "f", "F", "FALSE", "false", "False")
+RESOURCE = "mattermosts.v1beta1.installation.mattermost.com"
 RESOURCE_PATH = "/apis/installation.mattermost.com/v1beta1/namespaces/{namespace}/mattermosts/{name}"
 SERVER_SENDS_SSE_S3 = "server_sends_sse_s3"
 UNREADABLE_CHOICES = ("fail", "provisioner_rule")
@@ -59,9 +60,10 @@ def setting_from_resource(resource: dict) -> tuple[bool, str]:
 
 
 def read_resource(run_command, kubectl: str, kubeconfig: str, namespace: str, name: str) -> dict:
-    """The custom resource, read with `kubectl get --raw` (no discovery: one GET of the object)."""
+    """The custom resource, read with `kubectl get` (discovery, then one GET of the object)."""
     path = RESOURCE_PATH.format(namespace=namespace, name=name)
-    rc, out, err = run_command([kubectl, "--kubeconfig", kubeconfig, "--request-timeout", "30s", "get", "--raw", path])
+    rc, out, err = run_command([kubectl, "--kubeconfig", kubeconfig, "--request-timeout", "30s", "get", RESOURCE,
+                                name, "--namespace", namespace, "--output", "json"])
     if rc != 0:
         raise ClusterUnreadable((err or out or f"kubectl exited with {rc}").strip())
     try:

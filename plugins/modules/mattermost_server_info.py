@@ -13,7 +13,7 @@ version_added: 0.2.0
 description:
   - For each installation of the customer, reads C(MM_FILESETTINGS_AMAZONS3SSE) from C(spec.mattermostEnv) of the running
     C(Mattermost) custom resource (C(installation.mattermost.com/v1beta1)) in the customer's cluster, with
-    C(kubectl get --raw) and the installation's kubeconfig.
+    C(kubectl get) and the installation's kubeconfig.
   - With the setting on, the server sends C(x-amz-server-side-encryption: AES256) on every upload, multipart upload and
     server-side copy, which overrides the bucket default - its new and moved files land on SSE-S3, not on the customer key.
     Such an installation is returned in RV(findings) with the status C(server_sends_sse_s3) and the fix.

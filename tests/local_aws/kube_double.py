@@ -5,14 +5,15 @@ resource (``installation.mattermost.com/v1beta1``, plural ``mattermosts``), fiel
 cluster here, so the local AWS also answers the few Kubernetes API paths the collection uses, and the real
 ``kubectl`` reaches them through a real kubeconfig (``kubeconfig()`` writes one), exactly as on a user's machine:
 
-- ``GET /version`` (kubectl asks it first),
-- ``GET|PUT /apis/installation.mattermost.com/v1beta1/namespaces/<ns>/mattermosts/<name>`` and ``POST`` to the
+- ``GET <prefix>/version`` and the discovery documents kubectl reads before ``kubectl get mattermosts...``,
+- ``GET|PUT <prefix>/apis/installation.mattermost.com/v1beta1/namespaces/<ns>/mattermosts/<name>`` and ``POST`` to the
   collection (how a test or the demo seeder creates one), with the API server's Status answers
   (404 NotFound, 409 AlreadyExists / Conflict on a stale ``metadata.resourceVersion``, 401 Unauthorized).
 
-Each cluster is a bearer token: a request is served from the objects created with its token, and a token that
-created nothing is refused (401), as a real cluster refuses another cluster's credentials. ``/moto-api/reset``
-empties every cluster. Requests without ``Authorization: Bearer`` are AWS's and pass through to moto untouched.
+Each cluster is a path prefix of the server URL, ``<endpoint>/kube-double/<cluster>`` (kubectl sends no bearer
+token over plain HTTP, and the local AWS has no TLS): a request is served from the objects created in its cluster,
+and a cluster where nothing was created answers 401 Unauthorized, as a real cluster refuses credentials that are not
+its own. ``/moto-api/reset`` empties every cluster. Every other path is AWS's and passes through to moto untouched.
 """
 from __future__ import annotations
 
@@ -25,7 +26,22 @@ from typing import Any, Callable
 GROUP = "installation.mattermost.com"
 VERSION = "v1beta1"
 PLURAL = "mattermosts"
+PREFIX = re.compile(r"^/kube-double/([a-z0-9][a-z0-9-]*)(/.*)?$")
 OBJECT_PATH = re.compile(rf"^/apis/{re.escape(GROUP)}/{VERSION}/namespaces/([a-z0-9-]+)/{PLURAL}(?:/([a-z0-9.-]+))?/?$")
+# Discovery, as kubectl reads it before `kubectl get <resource>`: the core group and the Mattermost group.
+DISCOVERY = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"],
+             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
+         "verbs": ["get", "list"], "shortNames": ["ns"]}]},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+        {"name": GROUP, "versions": [{"groupVersion": f"{GROUP}/{VERSION}", "version": VERSION}],
+         "preferredVersion": {"groupVersion": f"{GROUP}/{VERSION}", "version": VERSION}}]},
+    f"/apis/{GROUP}/{VERSION}": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{VERSION}", "resources": [
+        {"name": PLURAL, "singularName": "mattermost", "namespaced": True, "kind": "Mattermost",
+         "verbs": ["get", "list", "update", "patch"], "shortNames": ["mm"]}]},
+}
 VERSION_INFO = {"major": "1", "minor": "29", "gitVersion": "v1.29.0-byok-kube-double", "platform": "linux/amd64"}
 
 
@@ -97,22 +113,20 @@ REASONS = {200: "OK", 201: "Created", 401: "Unauthorized", 404: "Not Found", 405
            422: "Unprocessable Entity"}
 
 
-def _bearer(environ: dict) -> str | None:
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    return header[len("Bearer "):].strip() or None if header.startswith("Bearer ") else None
-
-
 def handle(environ: dict, clusters: Clusters = CLUSTERS) -> tuple[int, Any] | None:
     """(HTTP status, JSON body) for a Kubernetes request, None for anything else (AWS)."""
-    token = _bearer(environ)
-    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-    if token is None:
+    prefixed = PREFIX.match(environ.get("PATH_INFO", ""))
+    if prefixed is None:
         return None
+    token, path = prefixed.group(1), prefixed.group(2) or "/"
+    method = environ.get("REQUEST_METHOD", "GET")
     if path == "/version":
         return 200, VERSION_INFO
+    if path in DISCOVERY:
+        return 200, DISCOVERY[path]
     match = OBJECT_PATH.match(path)
     if not match:
-        return (404, status(404, "NotFound", "the server could not find the requested resource")) if path.startswith("/api") else None
+        return 404, status(404, "NotFound", "the server could not find the requested resource")
     namespace, name = match.groups()
     if method == "POST" and name is None:
         return clusters.create(token, namespace, _body(environ))
@@ -172,11 +186,15 @@ def install(moto_server: Any) -> None:
 
 # --- for tests and the demo seeder -----------------------------------------------------------------------------
 
+def server_url(endpoint_url: str, cluster: str) -> str:
+    return f"{endpoint_url.rstrip('/')}/kube-double/{cluster}"
+
+
 def kubeconfig(endpoint_url: str, cluster: str) -> str:
-    """A kubeconfig (YAML is a superset of JSON) for one cluster of the double: its token is the cluster's name."""
+    """A kubeconfig (YAML is a superset of JSON) for one cluster of the double."""
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": cluster, "preferences": {},
-        "clusters": [{"name": cluster, "cluster": {"server": endpoint_url}}],
+        "clusters": [{"name": cluster, "cluster": {"server": server_url(endpoint_url, cluster)}}],
         "users": [{"name": f"{cluster}-admin", "user": {"token": f"kube-double-{cluster}"}}],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"{cluster}-admin"}}]}, indent=1)
 
@@ -197,8 +215,8 @@ def put_resource(endpoint_url: str, cluster: str, resource: dict) -> dict:
     import urllib.error  # pylint: disable=import-outside-toplevel
     import urllib.request  # pylint: disable=import-outside-toplevel
     namespace, name = resource["metadata"]["namespace"], resource["metadata"]["name"]
-    base = f"{endpoint_url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
-    headers = {"Authorization": f"Bearer kube-double-{cluster}", "Content-Type": "application/json"}
+    base = f"{server_url(endpoint_url, cluster)}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    headers = {"Content-Type": "application/json"}
 
     def send(method: str, url: str, body: dict) -> dict:
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method, headers=headers)
@@ -218,7 +236,7 @@ def put_resource(endpoint_url: str, cluster: str, resource: dict) -> dict:
 
 def get_resource(endpoint_url: str, cluster: str, namespace: str, name: str) -> dict:
     import urllib.request  # pylint: disable=import-outside-toplevel
-    url = f"{endpoint_url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer kube-double-{cluster}"})
+    url = f"{server_url(endpoint_url, cluster)}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+    request = urllib.request.Request(url)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())

@@ -44,7 +44,7 @@ def test_provisioner_rule(filestore, on):
     assert ms.provisioner_rule(filestore) is on
 
 
-def test_read_resource_runs_kubectl_get_raw():
+def test_read_resource_runs_kubectl_get():
     calls = []
 
     def run(cmd):
@@ -52,8 +52,8 @@ def test_read_resource_runs_kubectl_get_raw():
         return 0, json.dumps(resource(var("false"))), ""
 
     assert ms.read_resource(run, "/usr/bin/kubectl", "/k", "ns", "mm")["kind"] == "Mattermost"
-    assert calls == [["/usr/bin/kubectl", "--kubeconfig", "/k", "--request-timeout", "30s", "get", "--raw",
-                      "/apis/installation.mattermost.com/v1beta1/namespaces/ns/mattermosts/mm"]]
+    assert calls == [["/usr/bin/kubectl", "--kubeconfig", "/k", "--request-timeout", "30s", "get",
+                      "mattermosts.v1beta1.installation.mattermost.com", "mm", "--namespace", "ns", "--output", "json"]]
 
 
 @pytest.mark.parametrize("answer, message", [
