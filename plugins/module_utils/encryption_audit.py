@@ -149,12 +149,13 @@ class CustomerAudit:
             return self._problem("s3", "s3_objects", bucket, region, ERROR, error_text(e), expected)
         times = dict(newest)
         if self.sample:
-            sample = [k for k, _t in keys]
-            sample = _spread(sample, self.sample)
+            sample = _spread([k for k, _t in keys], self.sample)
+            spread = len(sample)
             sample += [k for k, _t in newest if k not in set(sample)]
             times.update((k, t) for k, t in keys)
         else:
             sample = [k for k, _t in keys]
+            spread = len(sample)
             times = dict(keys)
         heads = list(self.pool.map(lambda k: self._head(s3, bucket, k), sample)) if sample else []
         counts: dict[str, int] = {}
@@ -173,7 +174,7 @@ class CustomerAudit:
                 if cutoff is not None and times.get(key) is not None and times[key] > cutoff:
                     after_cutoff.append(entry)
         on_key = len(sample) - len(off_key)
-        scope = f"{len(sample)} of {listed} objects, the {min(self.newest, listed)} newest included"
+        scope = f"{len(sample)} of {listed} objects: {spread} spread over the listing, {len(sample) - spread} more of the newest"
         if expected is None:
             status = NOT_ENABLED
         elif not sample:
@@ -187,7 +188,7 @@ class CustomerAudit:
         after_cutoff.sort(key=lambda e: e["last_modified"] or "", reverse=True)
         return {"service": "s3", "type": "s3_objects", "id": bucket, "region": region, "encrypted": None,
                 "key_arn": None, "expected_key_arn": expected, "status": status, "detail": detail,
-                "sampled": len(sample), "listed": listed, "listing_truncated": False,
+                "sampled": spread, "newest_read": len(sample) - spread, "listed": listed, "listing_truncated": False,
                 "on_key": on_key, "keys_seen": counts, "not_on_key": off_key[:20],
                 "cutoff": _iso(cutoff), "written_after_cutoff_not_on_key": after_cutoff[:50],
                 "written_after_cutoff_not_on_key_count": len(after_cutoff)}
