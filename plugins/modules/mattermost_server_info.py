@@ -14,7 +14,7 @@ description:
   - For each installation of the customer, reads C(MM_FILESETTINGS_AMAZONS3SSE) from C(spec.mattermostEnv) of the running
     C(Mattermost) custom resource (C(installation.mattermost.com/v1beta1)) in the customer's cluster, with
     C(kubectl get) and the installation's kubeconfig.
-  - With the setting on, the server sends C(x-amz-server-side-encryption: AES256) on every upload, multipart upload and
+  - With the setting on, the server sends the header C(x-amz-server-side-encryption) with C(AES256) on every upload, multipart upload and
     server-side copy, which overrides the bucket default - its new and moved files land on SSE-S3, not on the customer key.
     Such an installation is returned in RV(findings) with the status C(server_sends_sse_s3) and the fix.
   - Without a kubeconfig the provisioner's rule stands in (it forces the setting on for every S3 file store but
@@ -78,6 +78,11 @@ buckets:
   description: Per bucket, C(writers_follow_default), C(installations), C(server_sends_sse_s3) (installation ids) and C(why).
   returned: always
   type: dict
+problems:
+  description: On failure, why each installation's setting could not be read, naming the variable.
+  returned: failure
+  type: list
+  elements: str
 findings:
   description: One per installation whose server sends AES256 - C(status) (C(server_sends_sse_s3)), C(installation),
     C(setting), C(buckets), C(message) and C(fix).
@@ -113,12 +118,12 @@ def main():
         module.fail_json(msg=f"kubectl: {p['kubectl']!r} was not found; install kubectl or give its path (byok_s3_kubectl)")
 
     def read(kubeconfig, namespace, name):
-        return read_resource(lambda cmd: module.run_command(cmd), kubectl, kubeconfig, namespace, name)
+        return read_resource(module.run_command, kubectl, kubeconfig, namespace, name)
 
     result = server_settings(p["installations"], p["buckets"], read, p["on_unreadable"])
-    errors = result.pop("errors")
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors, **result)
+    problems = result.pop("errors")
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems, **result)
     module.exit_json(changed=False, **result)
 
 

@@ -134,7 +134,7 @@ options:
       - Every writer of the bucket sends no encryption header of its own - for a Mattermost bucket, the server's
         C(MM_FILESETTINGS_AMAZONS3SSE) is known to be off (M(mattermost.byok.mattermost_server_info)). Only then does
         an object modified after the checkpoint's cutoff (and O(cutoff_margin)) count as on the key without being read.
-      - V(false) (the default) reads such objects with C(HeadObject): a writer that names C(AES256) or another key
+      - V(false) (the default) reads such objects with C(HeadObject), since a writer that names C(AES256) or another key
         overrides the bucket default, and its objects are then copied onto the key like the older ones.
     type: bool
     default: false

@@ -197,7 +197,7 @@ def test_a_known_off_setting_lets_time_stand_in_for_reads(fresh_local_aws, tmp_p
     aws = fresh_local_aws
     world = Deployment(aws, tmp_path, {"offinst": "false", "oninst": "true"})
     customers = {"acme": world.host_vars(world.installation("offinst"), world.installation("oninst"))}
-    proc, _ = run(aws, tmp_path, customers, "--skip-tags", "audit")
+    proc, _artifacts = run(aws, tmp_path, customers, "--skip-tags", "audit")
     assert proc.returncode == 0, proc.stdout[-6000:]
     proc, artifacts = run(aws, tmp_path, customers, "--skip-tags", "audit", "-e", "byok_s3_cutoff_margin=0")
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -230,7 +230,7 @@ def test_bad_input_names_the_variable_and_changes_nothing(fresh_local_aws, tmp_p
     else:
         host_vars = world.host_vars(world.installation("acmeinst", sse_setting={"kubeconfig": str(tmp_path / "missing.kubeconfig")}))
         expected = "(byok_mattermost_installations[0].sse_setting.kubeconfig)"
-    proc, _ = run(aws, tmp_path, {"acme": host_vars})
+    proc, _artifacts = run(aws, tmp_path, {"acme": host_vars})
     assert proc.returncode != 0
     flat = proc.stdout.replace("\\n", "\n")
     assert expected in flat, proc.stdout[-4000:]

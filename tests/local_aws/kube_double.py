@@ -163,8 +163,8 @@ def middleware(app: Callable) -> Callable:
             return app(environ, start_response)
         code, body = answer
         payload = json.dumps(body).encode()
-        start_response(f"{code} {REASONS.get(code, 'Error')}", [("Content-Type", "application/json"),
-                                                                 ("Content-Length", str(len(payload)))])
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        start_response(f"{code} {REASONS.get(code, 'Error')}", headers)
         return [payload]
 
     return serve

@@ -125,7 +125,8 @@ def test_installation_listed_twice():
 @pytest.mark.parametrize("arn, fragment", [
     (None, "is not an ARN"),
     ("mattermost-acme01inst", "is not an ARN"),
-    ("arn:aws:iam::111111111101:user/mattermost-acme01inst", "is in account 111111111101, but the server's identity lives in the provider account 222222222222"),
+    ("arn:aws:iam::111111111101:user/mattermost-acme01inst",
+     "is in account 111111111101, but the server's identity lives in the provider account 222222222222"),
     ("arn:aws:iam::222222222222:group/mattermost", "is not an IAM user or role ARN"),
     ("arn:aws:s3:::mattermost-acme-filestore", "is not an IAM user or role ARN"),
 ])

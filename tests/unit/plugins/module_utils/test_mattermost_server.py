@@ -36,7 +36,8 @@ def test_setting_from_resource(env, sends):
 
 
 def test_setting_from_a_resource_without_spec():
-    assert ms.setting_from_resource({"kind": "Mattermost"}) == (False, f"{ms.SSE_VARIABLE} is not in spec.mattermostEnv: the server's own default (off) applies")
+    assert ms.setting_from_resource({"kind": "Mattermost"}) == (
+        False, f"{ms.SSE_VARIABLE} is not in spec.mattermostEnv: the server's own default (off) applies")
 
 
 @pytest.mark.parametrize("filestore, on", [("aws-s3", True), ("aws-multitenant-s3", True), ("bifrost", False)])
