@@ -137,7 +137,17 @@ def test_the_server_reads_re_encrypted_files_and_its_setting_decides_where_new_f
     off_bucket, on_bucket = world.buckets["offinst"], world.buckets["oninst"]
     assert set(world.every_object(off_bucket).values()) == {("AES256", None)}  # as the provisioner's default made them
 
-    proc, artifacts = run(aws, tmp_path, {"acme": world.host_vars(world.installation("offinst"), world.installation("oninst"))})
+    customers = {"acme": world.host_vars(world.installation("offinst"), world.installation("oninst"))}
+    # Check mode first: it reads the settings and predicts the finding, and changes nothing.
+    proc, artifacts = run(aws, tmp_path, customers, "--check", "--skip-tags", "audit")
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    predicted = {s["resource"]: s for s in json.loads((artifacts / "steps-acme.json").read_text())["steps"]}
+    assert predicted[on_bucket]["status"] == "server_sends_sse_s3" and predicted[off_bucket]["status"] == "done"
+    assert all(s["changed"] for s in predicted.values())
+    assert world.default_encryption(on_bucket) == {"SSEAlgorithm": "AES256"}
+    assert set(world.every_object(on_bucket).values()) == {("AES256", None)}
+
+    proc, artifacts = run(aws, tmp_path, customers)
     assert proc.returncode == 0, proc.stdout[-6000:]
     for bucket in (off_bucket, on_bucket):
         assert world.default_encryption(bucket) == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": world.key}
