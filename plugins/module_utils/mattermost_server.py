@@ -133,3 +133,42 @@ def server_settings(installations: list[dict], buckets: list[str], read, on_unre
         per_bucket[bucket] = {"writers_follow_default": follows, "installations": [r["id"] for r in writers],
                               "server_sends_sse_s3": [r["id"] for r in writers if r["sends_sse_s3"]], "why": why}
     return {"installations": results, "buckets": per_bucket, "findings": findings, "errors": errors}
+
+
+STOPGAP_WARNING = ("{installation}: {variable} set to false in the Mattermost custom resource {namespace}/{name} as a stopgap. "
+                   "The provisioner rewrites spec.mattermostEnv on its next update of the installation and turns it back on: "
+                   "the lasting fix is a provisioner change")
+
+
+def with_setting_off(resource: dict) -> tuple[dict, bool]:
+    """The resource with every entry of the setting replaced by one `false` (where the last one was), and whether
+    that changes anything."""
+    import copy  # pylint: disable=import-outside-toplevel
+    new = copy.deepcopy(resource)
+    env = new.setdefault("spec", {}).get("mattermostEnv")
+    env = env if isinstance(env, list) else []
+    kept, placed = [], False
+    last = max((i for i, e in enumerate(env) if isinstance(e, dict) and e.get("name") == SSE_VARIABLE), default=None)
+    for i, entry in enumerate(env):
+        if isinstance(entry, dict) and entry.get("name") == SSE_VARIABLE:
+            if i == last:
+                kept.append({"name": SSE_VARIABLE, "value": "false"})
+                placed = True
+            continue
+        kept.append(entry)
+    if not placed:
+        kept.append({"name": SSE_VARIABLE, "value": "false"})
+    new["spec"]["mattermostEnv"] = kept
+    return new, kept != env
+
+
+def replace_resource(run_command, kubectl: str, kubeconfig: str, resource: dict) -> dict:
+    """`kubectl replace` (a PUT carrying metadata.resourceVersion: refused if the resource changed since it was read).
+
+    --validate=false: the object is the one just read with one value changed, so there is nothing for kubectl's
+    OpenAPI field check to find; the API server still validates it against the CRD's schema."""
+    rc, out, err = run_command([kubectl, "--kubeconfig", kubeconfig, "--request-timeout", "30s", "replace", "--validate=false",
+                                "--filename", "-", "--output", "json"], data=json.dumps(resource))
+    if rc != 0:
+        raise ClusterUnreadable((err or out or f"kubectl exited with {rc}").strip())
+    return json.loads(out)

@@ -246,3 +246,46 @@ def test_bad_input_names_the_variable_and_changes_nothing(fresh_local_aws, tmp_p
     assert expected in flat, proc.stdout[-4000:]
     assert world.default_encryption(bucket) == {"SSEAlgorithm": "AES256"}
     assert world.every_object(bucket) == before
+
+
+def test_stopgap_turns_the_setting_off_with_check_mode_diff_and_a_warning(fresh_local_aws, tmp_path):
+    aws = fresh_local_aws
+    world = Deployment(aws, tmp_path, {"oninst": "true"})
+    bucket = world.buckets["oninst"]
+    customers = {"acme": world.host_vars(world.installation("oninst"))}
+    stopgap = ("-e", "byok_s3_server_setting_stopgap=true", "--skip-tags", "audit")
+
+    def setting():
+        resource = kube_double.get_resource(aws.endpoint_url, CLUSTER, "oninst", "oninst")
+        env = {e["name"]: e["value"] for e in resource["spec"]["mattermostEnv"]}
+        return env["MM_FILESETTINGS_AMAZONS3SSE"], resource["metadata"]["resourceVersion"]
+
+    value, version = setting()
+    proc, _artifacts = run(aws, tmp_path, customers, "--check", "--diff", *stopgap)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert setting() == ("true", version)  # check mode changed nothing
+    flat = " ".join((proc.stdout + proc.stderr).split())  # warnings go to stderr
+    assert "the lasting fix is a provisioner change" in flat
+    assert "-        value: 'true'" in proc.stdout and "+        value: 'false'" in proc.stdout  # the diff: before and after
+
+    proc, artifacts = run(aws, tmp_path, customers, *stopgap)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    value, version = setting()
+    assert value == "false"
+    [step] = json.loads((artifacts / "steps-acme.json").read_text())["steps"]
+    assert step["status"] == "done" and "set off by the stopgap for oninst" in step["summary"]
+    assert set(world.every_object(bucket).values()) == {("aws:kms", world.key)}
+    server = world.server("oninst")
+    assert server.sse_s3 is False
+    set_enforcement(aws, "0")
+    try:
+        server.upload("after/stopgap.txt", b"uploaded after the stopgap")
+    finally:
+        set_enforcement(aws, "inf")
+    assert world.encryption(bucket, "after/stopgap.txt") == ("aws:kms", world.key)
+
+    proc, artifacts = run(aws, tmp_path, customers, *stopgap)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert setting() == ("false", version)  # nothing to change the second time
+    [step] = json.loads((artifacts / "steps-acme.json").read_text())["steps"]
+    assert not step["changed"] and "stopgap" not in step["summary"]

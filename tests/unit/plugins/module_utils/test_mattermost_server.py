@@ -128,3 +128,29 @@ def test_unreadable_cluster_with_the_fallback_chosen():
     assert result["errors"] == []
     assert result["installations"][0]["source"] == "provisioner_rule" and result["installations"][0]["sends_sse_s3"] is True
     assert "could not be read" in result["installations"][0]["detail"]
+
+
+@pytest.mark.parametrize("env, expected, changed", [
+    ([var("true")], [var("false")], True),
+    ([var("false")], [var("false")], False),
+    ([], [var("false")], True),
+    ([var("x", "MM_A"), var("true"), var("y", "MM_B"), var("1")], [var("x", "MM_A"), var("y", "MM_B"), var("false")], True),
+    ([var("false"), var("true")], [var("false")], True),     # one entry left, where the last (winning) one was
+])
+def test_with_setting_off(env, expected, changed):
+    original = resource(*env)
+    new, differs = ms.with_setting_off(original)
+    assert new["spec"]["mattermostEnv"] == expected and differs is changed
+    assert original["spec"]["mattermostEnv"] == env  # the read resource is left as it was
+
+
+def test_replace_resource_sends_the_resource_on_stdin():
+    seen = {}
+
+    def run(cmd, data=None):
+        seen.update(cmd=cmd, data=data)
+        return 0, data, ""
+
+    body = resource(var("false"))
+    assert ms.replace_resource(run, "kubectl", "/k", body) == body
+    assert seen["cmd"][-6:] == ["replace", "--validate=false", "--filename", "-", "--output", "json"] and json.loads(seen["data"]) == body
