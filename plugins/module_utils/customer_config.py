@@ -18,6 +18,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.arns import valida
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_vpc_id
 from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import InvalidWindow
 from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import normalize_windows
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_installations import validate_installations
 
 SERVICES = ("s3", "rds", "ebs")
 KEY_SOURCES = ("customer", "external")
@@ -100,6 +101,8 @@ def validate_customer(customer: str, v: dict) -> dict:
     buckets = _buckets(c, v.get("byok_s3_buckets"), "s3" in services)
     clusters = _rds_clusters(c, v.get("byok_rds_clusters"), "rds" in services, region, keys.get("rds"), region_keys)
     state_store = _state_store(c, v.get("byok_kops_state_store"), "ebs" in services)
+    installations = validate_installations(v.get("byok_mattermost_installations"), buckets, provider,
+                                           v.get("byok_ebs_kubeconfig"), c.errors)
     global_cluster = v.get("byok_rds_global_cluster")
     if global_cluster is not None and (not isinstance(global_cluster, str) or not RDS_ID_RE.match(global_cluster)):
         c.error(f"byok_rds_global_cluster: {global_cluster!r} is not an RDS global cluster identifier")
@@ -138,6 +141,7 @@ def validate_customer(customer: str, v: dict) -> dict:
         "principals": principals,
         "maintenance_windows": windows,
         "rds_strategy": rds_strategy,
+        "mattermost_installations": installations,
     }
 
 

@@ -9,6 +9,7 @@ AWS costs per call, so a task per resource would make a fleet audit take hours.
 
 from __future__ import annotations
 
+import heapq
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,6 +31,8 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import 
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
 from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import ResidualFinder
 from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import revocation_readiness
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import S3Checkpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
 
 # Record statuses. Only in-scope records count towards compliance.
 ON_CUSTOMER_KEY = "customer_key"
@@ -39,16 +42,24 @@ NOT_FOUND = "not_found"
 ERROR = "error"
 NOT_ENABLED = "not_enabled"
 INFO = "info"
+SERVER_SENDS_SSE_S3 = "server_sends_sse_s3"  # a Mattermost server names AES256 on its uploads: new files miss the key
+NEWEST = 20  # objects read per bucket from the newest by last-modified, besides the spread sample
 IN_SCOPE_STATUSES = (ON_CUSTOMER_KEY, OTHER_KEY, UNENCRYPTED, NOT_FOUND, ERROR)
 
 
 class CustomerAudit:
     """Collects records for one customer. `clients(service, region)` returns a (thread-safe) boto3 client."""
 
-    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16, residual_retention_days=None):
+    def __init__(self, config: dict, clients, s3_object_sample: int = 20, concurrency: int = 16,
+                 s3_cutoffs: dict | None = None, mattermost_findings: list | None = None, s3_newest: int = NEWEST,
+                 s3_checkpoint: dict | None = None, residual_retention_days=None):
         self.config = config
         self.clients = clients
         self.sample = s3_object_sample
+        self.cutoffs = s3_cutoffs or {}
+        self.server_findings = mattermost_findings or []
+        self.newest = max(0, s3_newest)
+        self.checkpoint = s3_checkpoint or {}
         self.concurrency = max(1, concurrency)
         self.records: list[dict] = []
         self.copies: list[dict] = []
@@ -85,6 +96,7 @@ class CustomerAudit:
         cfg = self.config
         for bucket in cfg["s3_buckets"]:
             jobs.append((self.audit_bucket, bucket))
+        jobs.append((self.audit_mattermost_servers,))
         for cluster in cfg["rds_clusters"]:
             jobs.append((self.audit_rds, cluster))
         if cfg.get("kops_cluster_name"):
@@ -149,44 +161,104 @@ class CustomerAudit:
         return records
 
     def audit_objects(self, s3, bucket: str, expected) -> dict:
-        """Head a sample of objects (all of them when the sample is 0) and count the keys they are under."""
+        """Head a sample of objects spread over the listing plus the newest by last-modified (every object when the
+        sample is 0), count the keys they are under, and name each one written after the cutoff that is not on the key."""
         region = self.config["region"]
         try:
-            keys, truncated = self._list_keys(s3, bucket)
+            keys, newest, listed = self._list_keys(s3, bucket)
         except (ClientError, BotoCoreError) as e:
             return self._problem("s3", "s3_objects", bucket, region, ERROR, error_text(e), expected)
-        sample = _spread(keys, self.sample) if self.sample else keys
+        times = dict(newest)
+        if self.sample:
+            sample = _spread([k for k, _t in keys], self.sample)
+            spread = len(sample)
+            sample += [k for k, _t in newest if k not in set(sample)]
+            times.update((k, t) for k, t in keys)
+        else:
+            sample = [k for k, _t in keys]
+            spread = len(sample)
+            times = dict(keys)
         heads = list(self.pool.map(lambda k: self._head(s3, bucket, k), sample)) if sample else []
         counts: dict[str, int] = {}
         off_key = []
+        cutoff = self.cutoffs.get(bucket)
+        if cutoff is None:
+            cutoff = self._checkpoint_cutoff(bucket, expected)
+        after_cutoff = []
         for key, (algorithm, kms_key, err) in zip(sample, heads):
             label = err or kms_key or algorithm or "none"
             counts[label] = counts.get(label, 0) + 1
             if err or not (algorithm == "aws:kms" and expected and same_kms_key(kms_key, expected)):
-                off_key.append({"key": key, "algorithm": algorithm, "kms_key_id": kms_key, "error": err})
+                entry = {"key": key, "algorithm": algorithm, "kms_key_id": kms_key, "error": err,
+                         "last_modified": _iso(times.get(key))}
+                off_key.append(entry)
+                if cutoff is not None and times.get(key) is not None and times[key] > cutoff:
+                    after_cutoff.append(entry)
         on_key = len(sample) - len(off_key)
-        scope = f"{len(sample)} of {len(keys)}{'+' if truncated else ''} objects"
+        scope = f"{len(sample)} of {listed} objects: {spread} spread over the listing, {len(sample) - spread} more of the newest"
         if expected is None:
             status = NOT_ENABLED
         elif not sample:
             status = ON_CUSTOMER_KEY
         else:
             status = ON_CUSTOMER_KEY if not off_key else OTHER_KEY
+        detail = f"{on_key} on the customer key, {len(off_key)} not ({scope} read)"
+        if after_cutoff:
+            detail += (f"; {len(after_cutoff)} written after the cutoff ({_iso(cutoff)}) are not on the key, newest "
+                       f"{after_cutoff[0]['key']} at {after_cutoff[0]['last_modified']} ({after_cutoff[0]['algorithm'] or 'none'})")
+        after_cutoff.sort(key=lambda e: e["last_modified"] or "", reverse=True)
         return {"service": "s3", "type": "s3_objects", "id": bucket, "region": region, "encrypted": None,
-                "key_arn": None, "expected_key_arn": expected, "status": status,
-                "detail": f"{on_key} on the customer key, {len(off_key)} not ({scope} read)",
-                "sampled": len(sample), "listed": len(keys), "listing_truncated": truncated,
-                "on_key": on_key, "keys_seen": counts, "not_on_key": off_key[:20]}
+                "key_arn": None, "expected_key_arn": expected, "status": status, "detail": detail,
+                "sampled": spread, "newest_read": len(sample) - spread, "listed": listed, "listing_truncated": False,
+                "on_key": on_key, "keys_seen": counts, "not_on_key": off_key[:20],
+                "cutoff": _iso(cutoff), "written_after_cutoff_not_on_key": after_cutoff[:50],
+                "written_after_cutoff_not_on_key_count": len(after_cutoff)}
+
+    def _checkpoint_cutoff(self, bucket: str, expected) -> float | None:
+        """The cutoff the S3 step kept in its checkpoint (an audit run on its own has no other way to know it)."""
+        store = self.checkpoint.get("bucket")
+        if not store or not expected:
+            return None
+        s3 = self.clients("s3", self.config["region"])
+        for all_versions in (False, True):
+            name = checkpoint_name(bucket, expected, "", all_versions)
+            try:
+                record = S3Checkpoint(s3, store, self.checkpoint.get("prefix") or "", name).load() or {}
+            except (ClientError, BotoCoreError, ValueError):
+                continue
+            if record.get("key_arn") == expected and record.get("cutoff") is not None:
+                return float(record["cutoff"])
+        return None
 
     def _list_keys(self, s3, bucket):
-        """Object keys: the first 1000 for a sample (enough to spread it), all of them for a full read."""
-        keys = []
+        """Every object is listed (one request per 1,000): S3 lists by key only, and the newest objects - where an
+        upload that named another encryption would be - can be anywhere. Kept: the first 1,000 (key, time) for the
+        spread sample, or all of them for a full read, and the newest ones by last-modified."""
+        keys, newest, listed = [], [], 0
         paginator = s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 1000}):
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-            if self.sample and page.get("IsTruncated"):
-                return keys, True
-        return keys, False
+            contents = [(o["Key"], o["LastModified"].timestamp()) for o in page.get("Contents", [])]
+            listed += len(contents)
+            if not self.sample or len(keys) < 1000:
+                keys.extend(contents if not self.sample else contents[:1000 - len(keys)])
+            if self.newest:
+                newest = heapq.nlargest(self.newest, newest + contents, key=lambda kt: kt[1])
+        return keys, newest, listed
+
+    # -- the Mattermost servers -------------------------------------------------------------------------------
+    def audit_mattermost_servers(self) -> list[dict]:
+        """A server that names AES256 on its uploads keeps the bucket off the key for every new file: one record per
+        such installation, never counted on the customer key."""
+        expected = self._expected("s3")
+        records = []
+        for finding in self.server_findings:
+            records.append({"service": "s3", "type": "mattermost_server", "id": finding.get("installation"),
+                            "region": self.config["region"], "encrypted": None, "key_arn": None,
+                            "expected_key_arn": expected, "status": SERVER_SENDS_SSE_S3 if expected else NOT_ENABLED,
+                            "detail": f"{finding.get('message')}. Fix: {finding.get('fix')}",
+                            "setting": finding.get("setting"), "buckets": finding.get("buckets"),
+                            "source": finding.get("source")})
+        return records
 
     @staticmethod
     def _head(s3, bucket, key):
@@ -333,6 +405,12 @@ class CustomerAudit:
                 records.append(self._record("ebs", "kops_instance_group", f"{ig_name} {vol.get('device')}", region, vol.get("key"),
                                             vol.get("encrypted") and vol.get("key"), expected, "extra volume"))
         return records
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _paginate(client, operation, result_key, **kwargs) -> list:

@@ -51,6 +51,8 @@ def validate_params(p: dict) -> str | None:
         return "max_seconds: give a positive number of seconds, or leave it unset to run to the end"
     if p.get("delete_replaced_versions") and not p.get("all_versions"):
         return "delete_replaced_versions: only with all_versions=true (it deletes the originals of re-encrypted versions)"
+    if p.get("cutoff_margin", 0) < 0:
+        return "cutoff_margin: give 0 or more seconds"
     if p["checkpoint_bucket"] is not None and not BUCKET_RE.match(p["checkpoint_bucket"]):
         return f"checkpoint_bucket: {p['checkpoint_bucket']!r} is not an S3 bucket name"
     return None
@@ -191,7 +193,8 @@ class BucketKms:
         result.update(s3_reencrypt.new_result())
         result.update({"complete": False, "waiting": why, "pass_failed": 0, "progress": {},
                        "progress_line": f"{self.bucket}: {why}", "seconds": 0.0, "objects_per_second": 0.0,
-                       "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": []})
+                       "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": [], "cutoff": None,
+                       "writers_follow_default": self.p.get("writers_follow_default", False)})
         return result
 
     # --- everything -------------------------------------------------------------------------------------------
@@ -230,7 +233,8 @@ class BucketKms:
             result.update(s3_reencrypt.new_result())
             result.update({"complete": True, "pass_failed": 0, "progress": {},
                            "progress_line": f"{self.bucket}: objects not re-encrypted (reencrypt_objects=false)",
-                           "seconds": 0.0, "objects_per_second": 0.0, "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": []})
+                           "seconds": 0.0, "objects_per_second": 0.0, "requests": 0, "requests_per_object": 0.0, "retries": 0, "extra_reads": [],
+                           "cutoff": record.get("cutoff"), "writers_follow_default": self.p.get("writers_follow_default", False)})
             return result
 
         traits = s3_reencrypt.bucket_traits(self.s3, self.bucket)
@@ -258,7 +262,8 @@ class BucketKms:
             bucket=self.bucket, key_arn=self.key_arn, bucket_key=self.p["bucket_key"], prefix=self.p["prefix"],
             concurrency=self.p["concurrency"], multipart_threshold=self.p["multipart_threshold"],
             part_size=self.p["multipart_part_size"], max_seconds=self.p["max_seconds"], verify=self.p["verify"],
-            check_mode=self.check_mode)
+            check_mode=self.check_mode, trust_after_cutoff=self.p.get("writers_follow_default", False),
+            cutoff_margin=self.p.get("cutoff_margin", 0))
 
         def save_marker(marker, partial) -> bool:
             """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
@@ -315,6 +320,7 @@ class BucketKms:
         result.pop("marker", None)
         result["resumed"] = resumed
         result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
+        result.update({"cutoff": record.get("cutoff"), "writers_follow_default": options.trust_after_cutoff})
         result.update({"changed": result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0,
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})

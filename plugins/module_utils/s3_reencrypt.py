@@ -37,6 +37,7 @@ except ImportError:  # the module reports the missing SDK; distinct stand-ins ke
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import time_says
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2
@@ -63,6 +64,9 @@ class Options:
     verify: bool = False
     check_mode: bool = False
     max_retries: int = 8
+    # s3_cutoff.time_says: whether an object modified after the cutoff (and its margin) counts as on the key unread.
+    trust_after_cutoff: bool = True
+    cutoff_margin: float = 0.0
 
 
 @dataclass
@@ -209,14 +213,11 @@ class Engine:
         restore = item.get("RestoreStatus") or {}
         if storage in ARCHIVED and not (restore.get("RestoreExpiryDate") and not restore.get("IsRestoreInProgress")):
             return "archived"
-        if self.o.verify or self.cutoff is None:
+        if self.o.verify:
             return "head"
-        modified = int(item["LastModified"].timestamp())
-        if modified > int(self.cutoff):
-            return "on_key"
-        if modified == int(self.cutoff):
-            return "head"  # LastModified has one-second resolution: the cutoff's own second is ambiguous
-        return "copy"
+        # The cutoff's own second, the margin after it, and objects a writer may have encrypted otherwise are read.
+        told = time_says(item["LastModified"].timestamp(), self.cutoff, self.o.cutoff_margin, self.o.trust_after_cutoff)
+        return {"before": "copy", "after": "on_key"}.get(told, "head")
 
     # --- one object ------------------------------------------------------------------------------------------
     def process(self, item: dict, plan: str) -> Outcome:
@@ -625,12 +626,10 @@ class VersionsEngine(Engine):
 
     def _on_key(self, key: str, version: dict) -> str:
         """on_key | old | ssec: from the cutoff, or a HEAD of the version where the time can't tell."""
-        if not self.o.verify and self.cutoff is not None:
-            modified = int(version["LastModified"].timestamp())
-            if modified > int(self.cutoff):
-                return "on_key"
-            if modified < int(self.cutoff):
-                return "old"
+        if not self.o.verify:
+            told = time_says(version["LastModified"].timestamp(), self.cutoff, self.o.cutoff_margin, self.o.trust_after_cutoff)
+            if told != "unknown":
+                return {"before": "old", "after": "on_key"}[told]
         head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
         if head.get("SSECustomerAlgorithm"):
             return "ssec"

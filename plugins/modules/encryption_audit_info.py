@@ -29,6 +29,31 @@ options:
       - C(0) reads every object of every bucket (a full verification; slow for large buckets).
     type: int
     default: 20
+  s3_newest:
+    description:
+      - Besides the sample, how many of each bucket's newest objects (by last-modified) to read. Every object is listed
+        to find them (one request per 1,000 objects).
+    type: int
+    default: 20
+  s3_cutoffs:
+    description:
+      - Per bucket, when its default was put on the key (epoch seconds, RV(resources) of M(mattermost.byok.s3_bucket_kms)'s
+        C(cutoff)). Objects read that were written after it and are not on the key are listed with their key and time.
+    type: dict
+    default: {}
+  s3_checkpoint:
+    description:
+      - Where M(mattermost.byok.s3_bucket_kms) keeps its checkpoints (C(bucket), C(prefix)); a bucket without an
+        O(s3_cutoffs) entry takes its cutoff from there.
+    type: dict
+    default: {}
+  mattermost_findings:
+    description:
+      - The C(findings) of M(mattermost.byok.mattermost_server_info). Each installation whose server sends C(AES256) is
+        a resource of its own, with the status C(server_sends_sse_s3), never counted on the customer key.
+    type: list
+    elements: dict
+    default: []
   concurrency:
     description: How many AWS calls run at once.
     type: int
@@ -155,6 +180,10 @@ def main():
             s3_object_sample=dict(type="int", default=20),
             concurrency=dict(type="int", default=16),
             residual_retention_days=dict(type="int"),
+            s3_newest=dict(type="int", default=20),
+            s3_cutoffs=dict(type="dict", default={}),
+            s3_checkpoint=dict(type="dict", default={}),
+            mattermost_findings=dict(type="list", elements="dict", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -178,7 +207,18 @@ def main():
                 clients[(service, region)] = module.byok_client(service, region=region, max_pool_connections=pool)
             return clients[(service, region)]
 
+    if module.params["s3_newest"] < 0:
+        module.fail_json(msg="s3_newest: must be 0 or more")
+    cutoffs = {}
+    for bucket, value in (module.params["s3_cutoffs"] or {}).items():
+        try:
+            cutoffs[bucket] = None if value is None else float(value)
+        except (TypeError, ValueError):
+            module.fail_json(msg=f"s3_cutoffs.{bucket}: {value!r} is not a time in epoch seconds")
     result = CustomerAudit(config, client, module.params["s3_object_sample"], module.params["concurrency"],
+                           s3_cutoffs={b: c for b, c in cutoffs.items() if c is not None},
+                           mattermost_findings=module.params["mattermost_findings"], s3_newest=module.params["s3_newest"],
+                           s3_checkpoint=module.params["s3_checkpoint"],
                            residual_retention_days=module.params["residual_retention_days"]).run()
     module.exit_json(changed=False, **result)
 

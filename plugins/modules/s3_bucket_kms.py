@@ -140,6 +140,21 @@ options:
     description: Read every object's key with C(HeadObject) instead of trusting the checkpoint (a full verification).
     type: bool
     default: false
+  writers_follow_default:
+    description:
+      - Every writer of the bucket sends no encryption header of its own - for a Mattermost bucket, the server's
+        C(MM_FILESETTINGS_AMAZONS3SSE) is known to be off (M(mattermost.byok.mattermost_server_info)). Only then does
+        an object modified after the checkpoint's cutoff (and O(cutoff_margin)) count as on the key without being read.
+      - V(false) (the default) reads such objects with C(HeadObject), since a writer that names C(AES256) or another key
+        overrides the bucket default, and its objects are then copied onto the key like the older ones.
+    type: bool
+    default: false
+  cutoff_margin:
+    description:
+      - Seconds after the cutoff in which an object is read even when O(writers_follow_default) - bucket configuration
+        is eventually consistent on AWS, so a write shortly after C(PutBucketEncryption) may still get the old default.
+    type: int
+    default: 900
   fail_on_object_errors:
     description:
       - Fail when the finished pass had objects that failed (not the skipped ones, which are reported only). The bucket is
@@ -196,6 +211,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+cutoff:
+  description: When the bucket default was put on the key (the S3 server's clock, epoch seconds); null before the first pass.
+  returned: always
+  type: float
+writers_follow_default:
+  description: Whether objects modified after the cutoff (and its margin) were taken as on the key without a read.
+  returned: always
+  type: bool
 complete:
   description: The listing reached the end (false when O(max_seconds) stopped the batch).
   returned: always
@@ -383,6 +406,8 @@ def main():
             all_versions=dict(type="bool", default=False),
             delete_replaced_versions=dict(type="bool", default=False),
             fail_on_object_errors=dict(type="bool", default=True),
+            writers_follow_default=dict(type="bool", default=False),
+            cutoff_margin=dict(type="int", default=900),
             checkpoint_bucket=dict(type="str"),
             checkpoint_prefix=dict(type="str", default="byok/s3-reencrypt"),
             checkpoint_path=dict(type="path"),

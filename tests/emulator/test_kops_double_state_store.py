@@ -39,6 +39,7 @@ def fixture_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAW
     directory = tmp_path_factory.mktemp("kops-state")
     with LocalAWS.start(extended=True, log_path=directory / "server.log") as aws:
         host_vars = runner.demo_host_vars("acme")
+        host_vars.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket
         host_vars.update({"byok_customer_account_id": "111111111190", "byok_vpc_id": "vpc-0f0f0000000000090", "byok_kops_cluster_id": "lightco01",
                           "byok_services": ["ebs"], "byok_keys": {"ebs": "arn:aws:kms:us-east-1:111111111190:key/0f0f0000-0000-4000-8000-000000000090"},
                           "byok_s3_buckets": [], "byok_rds_clusters": []})

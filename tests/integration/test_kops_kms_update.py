@@ -33,6 +33,7 @@ def snapshot(aws):
 def test_bad_input_fails_before_any_change_and_terraform_guard(fresh_local_aws, tmp_path):
     aws = fresh_local_aws
     hv = runner.demo_host_vars("acme")
+    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     hv.update({"byok_customer_account_id": CUSTOMER, "byok_vpc_id": "vpc-0f0f0000000000080", "byok_kops_cluster_id": "failco01",
                "byok_services": ["ebs"], "byok_keys": {"ebs": KEY}, "byok_s3_buckets": [], "byok_rds_clusters": []})
     inventory = runner.write_inventory(str(tmp_path / "inventory"), {"failco": hv})

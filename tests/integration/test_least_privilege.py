@@ -54,6 +54,7 @@ DENIED_ROLE = "mattermost-byok-automation-without-describe-key"
 
 def denied_customer_vars(role_arn: str | None = None) -> dict:
     host_vars = runner.demo_host_vars("acme")
+    host_vars.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     host_vars.update({"byok_customer_account_id": DENIED_ACCOUNT, "byok_vpc_id": "vpc-0acbe000000000009",
                       "byok_kops_cluster_id": "acmedeny01", "byok_keys": {"all": DENIED_KEY},
                       "byok_s3_buckets": ["mattermost-acmedeny-filestore"],

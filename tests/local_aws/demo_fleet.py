@@ -36,7 +36,9 @@ import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.local_aws import kube_double
 from tests.local_aws.harness import REPO_ROOT, LocalAWS
+from tests.local_aws.mattermost_double import MattermostServer
 
 # The key policies are the collection's own onboarding statements (scripts/setup links the checkout there).
 sys.path.insert(0, str(REPO_ROOT / ".collections"))
@@ -119,6 +121,8 @@ class Customer:
     # (s3_identity user name, canary secret name or None, buckets) of each installation whose server identity is an
     # IAM user of the provider account: seeded as the provisioner makes it (S3 actions only, access key in a secret).
     server_identities: tuple = ()
+    installations: tuple = ()  # (id, S3 identity user name, buckets) of byok_mattermost_installations
+    mattermost_sse_s3: bool = False  # demo_mattermost_sse_s3: the servers' MM_FILESETTINGS_AMAZONS3SSE in the cluster
 
     @property
     def cluster_name(self):
@@ -172,7 +176,9 @@ KNOWN_HOST_VARS = {
     "byok_customer_account_id", "byok_region", "byok_vpc_id", "byok_kops_cluster_id", "byok_services", "byok_keys",
     "byok_s3_buckets", "byok_rds_clusters", "byok_rds_global_cluster", "demo_key_policy_omits", "demo_expected_outcome",
     "byok_key_source", "byok_provider_account_id", "byok_environment", "byok_assume_role_arn",
-    "byok_assume_role_external_id", "byok_kops_state_store", "byok_mattermost_installations"}
+    "byok_assume_role_external_id", "byok_kops_state_store",
+    # The Mattermost installations: their server identities and custom resources are seeded (seed_mattermost).
+    "byok_mattermost_installations", "demo_mattermost_sse_s3", "demo_expected_compliant"}
 KEY_SOURCES = ("customer", "external")
 DB_KINDS = ("cluster", "instance")
 
@@ -348,7 +354,9 @@ def parse_customer(host, variables, regions, profiles):
         policy_omits=frozenset(omits),
         server_identities=parse_server_identities(host, variables),
         key_source=key_source,
-        profile=profile_for(host, profiles))
+        profile=profile_for(host, profiles),
+        installations=parse_installations(host, variables),
+        mattermost_sse_s3=bool(variables.get("demo_mattermost_sse_s3", False)))
     check_profile(customer)
     return customer
 
@@ -366,6 +374,16 @@ def parse_server_identities(host, variables):
             raise InventoryError(f"{host}: byok_mattermost_installations[{i}].canary_credentials.secret: the seeder names "
                                  "secrets by name (it can't choose an ARN's random suffix)")
         found.append((m.group(2), secret, tuple(installation.get("buckets") or ())))
+    return tuple(found)
+
+
+def parse_installations(host, variables):
+    found = []
+    for i, item in enumerate(variables.get("byok_mattermost_installations") or []):
+        ident, arn = (item or {}).get("id"), (item or {}).get("s3_identity_arn", "")
+        if not (isinstance(ident, str) and DNS_LABEL.match(ident) and re.match(r"^arn:aws:iam::\d{12}:user/[\w+=,.@-]+$", arn or "")):
+            raise InventoryError(f"{host}: byok_mattermost_installations[{i}] needs an id and an IAM user s3_identity_arn")
+        found.append((ident, arn.rsplit("/", 1)[1], tuple(item.get("buckets") or ())))
     return tuple(found)
 
 
@@ -727,6 +745,34 @@ class Seeder:
                 s3.delete_object(Bucket=bucket, Key=obj.key)
             self.tally.add(customer.name, "objects", True)
 
+    def seed_mattermost(self, customer):
+        """Per installation: the server's S3 identity as the provisioner makes it (an IAM user with S3 actions only),
+        its Mattermost custom resource in the cluster's Kubernetes double with the server's SSE setting, and one file
+        the server double uploaded as the installation, with the headers of that setting."""
+        endpoint = self.aws.local_aws.endpoint_url
+        setting = "true" if customer.mattermost_sse_s3 else "false"
+        for ident, user, buckets in customer.installations:
+            kube_double.put_resource(endpoint, customer.cluster_id, kube_double.mattermost_resource(
+                ident, {"MM_FILESETTINGS_AMAZONS3SSE": setting, "MM_FILESETTINGS_DRIVERNAME": "amazons3"}))
+            if user in self.users:
+                self.tally.add(customer.name, "iam", False)
+                continue
+            iam = self.aws("iam", self.provider)
+            # The identity itself (S3 actions only) is made by ensure_server_identities; here its server uploads a file.
+            if user not in {name for name, _secret, _buckets in customer.server_identities}:
+                iam.create_user(UserName=user, Tags=tag_list({"Environment": self.fleet.environment, "Installation": ident}))
+                resources = [f"arn:aws:s3:::{b}" for b in buckets] + [f"arn:aws:s3:::{b}/*" for b in buckets]
+                iam.put_user_policy(UserName=user, PolicyName="mattermost-filestore", PolicyDocument=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": resources, "Action": [
+                        "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"]}]}))
+                self.tally.add(customer.name, "iam", True)
+            access = iam.create_access_key(UserName=user)["AccessKey"]
+            credentials = {"aws_access_key_id": access["AccessKeyId"], "aws_secret_access_key": access["SecretAccessKey"]}
+            for bucket in buckets:
+                server = MattermostServer(endpoint, bucket, credentials, customer.mattermost_sse_s3, customer.region)
+                server.upload(f"{ident}/server-uploads/welcome.txt", f"uploaded by the server of {ident}".encode())
+                self.tally.add(customer.name, "objects", True)
+
     # -- customer: IAM and keys ----------------------------------------------------------------------------------
 
     def seed_customer(self, customer):
@@ -736,6 +782,7 @@ class Seeder:
         networks = {region: self.ensure_network(customer, region) for region in customer.regions}
         for bucket in customer.buckets:
             self.seed_objects(customer, bucket)
+        self.seed_mattermost(customer)
         self.seed_databases(customer, networks)
         self.seed_kops(customer, networks[customer.region])
 

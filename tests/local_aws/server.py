@@ -17,7 +17,7 @@ from typing import Any
 
 from moto import server as moto_server
 
-from . import extensions
+from . import extensions, kube_double
 from .extensions._patching import replace
 
 
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         except extensions.MotoInternalsChanged as exc:
             print(f"local AWS: {exc}", file=sys.stderr)
             return 2
+        kube_double.install(moto_server)  # the Mattermost custom resource's API paths (tests/local_aws/kube_double.py)
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     replace(moto_server, "signal_handler", exit_now)  # moto's main() installs it for SIGINT and SIGTERM
