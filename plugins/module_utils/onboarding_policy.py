@@ -18,6 +18,10 @@ for the kops node role. AWS needs more for EBS and Aurora (docs/key-policy.md ha
 
 S3 uses no grants: the use actions are all it needs.
 
+When the run assumes an automation role (``byok_assume_role_arn``), that role is the identity that re-encrypts the
+S3 objects, creates the re-keyed databases and etcd volumes and probes the key, so it is a principal of the key
+like the provisioning user (``principals["automation_role"]``, optional).
+
 `key_policy_statements` renders the statements (the runbook's two exactly as the runbook prints them, then
 the ones AWS also requires, each with its reason). `required_access` lists every (principal, action, request
 context) a checker must find allowed, with the Sid of the statement that grants it.
@@ -57,6 +61,7 @@ SID_USE_MASTERS = "Allow use of the key role masters"
 SID_GRANTS = "Allow attachment of persistent resources"
 SID_AUTOSCALING = "Allow grant to the Auto Scaling service-linked role"
 SID_SERVER = "Allow use of the key Mattermost server"
+SID_AUTOMATION = "Allow use of the key BYOK automation"
 
 # What the Mattermost server's own S3 identity asks KMS for through S3: GenerateDataKey for every upload (PutObject,
 # CreateMultipartUpload, CopyObject's destination), Decrypt for every read and for each multipart part.
@@ -72,6 +77,7 @@ REASONS = {
     SID_AUTOSCALING: "EC2 Auto Scaling launches the kops nodes with its service-linked role, which can use another account's key "
                      "only through a grant created from the provider account; this lets the provisioning user create that one "
                      "grant, which the provider does after the policy is saved.",
+    SID_AUTOMATION: "The BYOK automation role copies {things} onto the key and probes the key before using it.",
     SID_SERVER: "The Mattermost server reads and writes its files in the S3 bucket with its own identity, so S3 asks KMS for it.",
 }
 
@@ -81,6 +87,9 @@ GRANT_REASONS = {
                                   "encrypted with the key",
     ("provisioning_user", "ebs"): "EC2 creates a grant when the provisioning user (kops) creates encrypted volumes, "
                                   "such as the etcd volumes",
+    ("automation_role", "rds"): "RDS creates a grant when the BYOK automation creates the re-keyed Aurora cluster or copies "
+                                "a snapshot with the key",
+    ("automation_role", "ebs"): "EC2 creates a grant when the BYOK automation creates the etcd volumes and snapshot copies on the key",
     ("nodes_role", "ebs"): "EC2 creates a grant when an encrypted EBS volume is created or attached for the nodes role",
     ("masters_role", "ebs"): "EC2 creates a grant when etcd-manager attaches the etcd volumes and when the EBS CSI controller creates "
                              "and attaches persistent volumes",
@@ -138,7 +147,7 @@ def via_service(service: str, region: str) -> str:
     return f"{VIA_SERVICE[service]}.{region}.{suffix}"
 
 
-def _plan(services: list[str], servers: int = 0) -> list[dict]:
+def _plan(services: list[str], servers: int = 0, automation: bool = False) -> list[dict]:
     """Which statements the services need: sid, kind, documented, and the principals with the services each serves."""
     grant_services = [s for s in services if s in ("rds", "ebs")]
     plan = [
@@ -147,10 +156,14 @@ def _plan(services: list[str], servers: int = 0) -> list[dict]:
     ]
     if "ebs" in services:
         plan.append({"sid": SID_USE_MASTERS, "kind": "use", "documented": False, "grantees": [("masters_role", ["ebs"])]})
+    if automation:
+        plan.append({"sid": SID_AUTOMATION, "kind": "use", "documented": False, "grantees": [("automation_role", services)]})
     if grant_services:
         grantees = [("provisioning_user", grant_services)]
         if "ebs" in services:
             grantees += [("nodes_role", ["ebs"]), ("masters_role", ["ebs"])]
+        if automation:
+            grantees.append(("automation_role", grant_services))
         plan.append({"sid": SID_GRANTS, "kind": "grants", "documented": False, "grantees": grantees})
     if "ebs" in services:
         plan.append({"sid": SID_AUTOSCALING, "kind": "autoscaling", "documented": False, "grantees": [("provisioning_user", ["ebs"])]})
@@ -166,7 +179,8 @@ def _check(principals, services, provider_account_id, region):
     services = _services(services)
     validate_account_id(provider_account_id, "provider_account_id")
     validate_region(region, "region")
-    plan = _plan(services, len(server_identities(principals)))
+    automation = isinstance(principals, dict) and principals.get("automation_role") is not None
+    plan = _plan(services, len(server_identities(principals)), automation)
     arns = {name: _principal(principals, name) for item in plan for name, _served in item["grantees"]}
     return services, plan, arns
 
@@ -176,9 +190,9 @@ def _reason(item: dict) -> str:
         names = {"ebs": "EBS", "rds": "Aurora/RDS"}
         who = _join([names[s] for s in item["services"]])
         return REASONS[SID_GRANTS].format(services=who + (" need" if len(item["services"]) > 1 else " needs"))
-    if item["sid"] == SID_USE:
+    if item["sid"] in (SID_USE, SID_AUTOMATION):
         things = {"s3": "the S3 objects", "rds": "the Aurora clusters", "ebs": "the kops volumes"}
-        return REASONS[SID_USE].format(things=_join([things[s] for s in item["services"]]))
+        return REASONS[item["sid"]].format(things=_join([things[s] for s in item["services"]]))
     return REASONS[item["sid"]]
 
 
@@ -254,7 +268,7 @@ def required_access(principals: dict, services: list[str], provider_account_id: 
                 for action in _expanded(USE_ACTIONS):
                     for service in served:
                         add(item, name, action, {"kms:ViaService": via_service(service, region)}, [service], reason)
-                if name == "provisioning_user":
+                if name in ("provisioning_user", "automation_role"):
                     add(item, name, "kms:DescribeKey", {"kms:ViaService": None}, served, DIRECT_DESCRIBE_REASON)  # a direct call: no service in between
             elif item["kind"] == "server":
                 for action in SERVER_ACTIONS:

@@ -1169,6 +1169,8 @@ def customer_key_policy(fleet, customer, key):
     that use this key (the runbook's two and those AWS also needs), minus those the customer left out."""
     principals = provider_principals(fleet.provider_account, fleet.environment, customer.vpc_id, customer.cluster_id)
     principals["server_identities"] = [f"arn:aws:iam::{fleet.provider_account}:user/{user}" for user, _s, _b in customer.server_identities]
+    if fleet.automation_role:
+        principals["automation_role"] = fleet.automation_role
     services = key_services(customer, key)
     left_out = {RUNBOOK_SIDS[who] for who in customer.policy_omits}
     statements = [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",

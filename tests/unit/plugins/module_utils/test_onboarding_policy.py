@@ -328,3 +328,43 @@ def test_required_access_counts():
 def test_china_regions_use_their_endpoint_suffix():
     reqs = required_access(PRINCIPALS, ["s3"], PROVIDER, "cn-north-1")
     assert {r["context"].get("kms:ViaService") for r in reqs} == {"s3.cn-north-1.amazonaws.com.cn", None}
+
+
+# -- the automation role (byok_assume_role_arn) ---------------------------------------------------------------
+AUTOMATION = f"arn:aws:iam::{PROVIDER}:role/mattermost-byok-automation"
+SID_AUTOMATION = "Allow use of the key BYOK automation"
+
+
+def with_automation():
+    return dict(PRINCIPALS, automation_role=AUTOMATION)
+
+
+@pytest.mark.parametrize("services", ALL_COMBINATIONS, ids="-".join)
+def test_automation_role_is_a_principal_of_the_key_when_the_run_assumes_it(services):
+    sids = by_sid(statements(services, principals=with_automation()))
+    entry = sids[SID_AUTOMATION]
+    assert entry["statement"] == {"Sid": SID_AUTOMATION, "Effect": "Allow", "Principal": {"AWS": AUTOMATION},
+                                  "Action": list(USE_ACTIONS), "Resource": "*"}
+    assert entry["documented"] is False and entry["services"] == [s for s in ("s3", "rds", "ebs") if s in services]
+    assert "BYOK automation role" in entry["reason"]
+    # RDS and EBS create grants for the resources the automation creates on the key; S3 uses none.
+    grants = sids.get(SID_GRANTS)
+    assert (AUTOMATION in names(grants["statement"])) == bool({"rds", "ebs"} & set(services)) if grants else services == ["s3"]
+    # The runbook's statements are unchanged by it.
+    assert as_runbook_prints([e["statement"] for e in statements(services, KEY, with_automation()) if e["documented"]]) == runbook_text(KEY)
+
+
+def test_no_automation_statement_without_an_automation_role():
+    assert SID_AUTOMATION not in by_sid(statements(["s3", "rds", "ebs"]))
+    assert not [r for r in required_access(PRINCIPALS, ["s3", "rds", "ebs"], PROVIDER, REGION) if r["principal"] == AUTOMATION]
+
+
+def test_automation_role_requirements():
+    reqs = [r for r in required_access(with_automation(), ["s3", "rds", "ebs"], PROVIDER, REGION) if r["principal"] == AUTOMATION]
+    assert {r["principal_name"] for r in reqs} == {"automation_role"}
+    # Its probe and checks call KMS directly; its copies and creations go through each service.
+    assert ("kms:DescribeKey", SID_AUTOMATION) in {(r["action"], r["sid"]) for r in reqs if r["context"] == {"kms:ViaService": None}}
+    s3 = {r["action"] for r in reqs if r["context"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= s3
+    grants = {(r["action"], r["context"]["kms:ViaService"]) for r in reqs if r["sid"] == SID_GRANTS}
+    assert grants == {(a, f"{svc}.us-east-1.amazonaws.com") for a in GRANT_ACTIONS for svc in ("rds", "ec2")}
