@@ -121,7 +121,11 @@ def key_findings(key: dict, now: datetime.datetime, expiry_warning_days: int) ->
             add(CRITICAL, f"{f['code']}:{f.get('principal') or ''}", f"key {arn}: {f['message']}; {deps} fail as they next need it",
                 fix=f.get("fix", ""))
     grant = key.get("autoscaling_grant") or {}
-    if grant.get("required") and not grant.get("present") and state == "Enabled":
+    if grant.get("required") and grant.get("present") is None and state == "Enabled":
+        add(WARNING, "AUTOSCALING_GRANT_UNVERIFIED", f"the Auto Scaling grant on key {arn} could not be verified "
+            f"({grant.get('detail', 'grants not readable')}): if it is gone, new nodes of the cluster fail to launch",
+            fix="Let the watch's role list the provider's retirable grants (kms:ListRetirableGrants)")
+    elif grant.get("required") and grant.get("present") is False and state == "Enabled":
         add(CRITICAL, "AUTOSCALING_GRANT_MISSING", f"the Auto Scaling grant on key {arn} is gone: new nodes of the cluster "
             "fail to launch (their volumes can't be created on the key); running nodes keep working",
             fix="Run the fleet playbook's EBS step for the customer (--tags ebs), which creates the grant again")
