@@ -139,49 +139,62 @@ def test_disabled_key_is_posted_once_then_resolved(demo, tmp_path, receiver):  #
 
 
 def acme_launch_templates_on_key(endpoint):
-    """What the EBS step leaves: the cluster's launch templates' volumes on the customer's key (new default version)."""
+    """What the EBS step leaves: the cluster's launch templates' volumes on the customer's key (new default version).
+    Returns how to put the previous default versions back (the local AWS is shared with the other tests)."""
     ec2 = client(endpoint, "ec2")
     templates = ec2.describe_launch_templates(Filters=[{"Name": "tag:KubernetesCluster", "Values": ["acme01-kops.k8s.local"]}])["LaunchTemplates"]
     assert templates
     for t in templates:
         data = ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"][0]
-        mappings = [{**m, "Ebs": {**m["Ebs"], "Encrypted": True, "KmsKeyId": ACME_KEY}} for m in data["LaunchTemplateData"]["BlockDeviceMappings"] if "Ebs" in m]
+        mappings = [{**m, "Ebs": {**m["Ebs"], "Encrypted": True, "KmsKeyId": ACME_KEY}}
+                    for m in data["LaunchTemplateData"]["BlockDeviceMappings"] if "Ebs" in m]
         version = ec2.create_launch_template_version(LaunchTemplateId=t["LaunchTemplateId"], SourceVersion=str(data["VersionNumber"]),
                                                      LaunchTemplateData={"BlockDeviceMappings": mappings})["LaunchTemplateVersion"]
         ec2.modify_launch_template(LaunchTemplateId=t["LaunchTemplateId"], DefaultVersion=str(version["VersionNumber"]))
+
+    def restore():
+        for t in templates:
+            ec2.modify_launch_template(LaunchTemplateId=t["LaunchTemplateId"], DefaultVersion=str(t["DefaultVersionNumber"]))
+    return restore
 
 
 def test_deleted_autoscaling_grant_is_posted_once_then_resolved(demo, tmp_path, receiver):  # noqa: F811
     hook = receiver()
     restore_acme_key(demo)
-    acme_launch_templates_on_key(demo)
+    put_back = acme_launch_templates_on_key(demo)
     provider_kms = client(demo, "kms")
-    for g in provider_kms.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{PROVIDER}:root")["Grants"]:
-        if g["KeyId"] == ACME_KEY:
-            provider_kms.retire_grant(KeyId=ACME_KEY, GrantId=g["GrantId"])
+    try:
+        for g in provider_kms.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{PROVIDER}:root")["Grants"]:
+            if g["KeyId"] == ACME_KEY:
+                provider_kms.retire_grant(KeyId=ACME_KEY, GrantId=g["GrantId"])
 
-    def grant():  # as the autoscaling_kms_grant module makes it (the EBS step)
-        return provider_kms.create_grant(KeyId=ACME_KEY, GranteePrincipal=AUTOSCALING_ROLE, Name="mattermost-byok-autoscaling",
-                                         RetiringPrincipal=f"arn:aws:iam::{PROVIDER}:root",
-                                         Operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
-                                                     "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"])["GrantId"]
+        def grant():  # as the autoscaling_kms_grant module makes it (the EBS step)
+            return provider_kms.create_grant(KeyId=ACME_KEY, GranteePrincipal=AUTOSCALING_ROLE, Name="mattermost-byok-autoscaling",
+                                             RetiringPrincipal=f"arn:aws:iam::{PROVIDER}:root",
+                                             Operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
+                                                         "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"])["GrantId"]
 
-    grant_id = grant()
-    watch = Watch(demo, tmp_path, hook)
-    assert watch() == []
-    [key] = [k for k in watch.report()["keys"] if k["key_arn"] == ACME_KEY]
-    assert key["autoscaling_grant"]["required"] and key["autoscaling_grant"]["present"]
-    assert [d["on_key"] for d in key["dependents"] if d["type"] == "launch_template"] and \
-        all(d["on_key"] for d in key["dependents"] if d["type"] == "launch_template")
+        grant_id = grant()
+        watch = Watch(demo, tmp_path, hook)
+        assert watch() == []
+        [key] = [k for k in watch.report()["keys"] if k["key_arn"] == ACME_KEY]
+        assert key["autoscaling_grant"]["required"] and key["autoscaling_grant"]["present"]
+        assert [d["on_key"] for d in key["dependents"] if d["type"] == "launch_template"] and \
+            all(d["on_key"] for d in key["dependents"] if d["type"] == "launch_template")
 
-    client(demo, "kms", account=ACME).revoke_grant(KeyId=ACME_KEY, GrantId=grant_id)  # the customer revokes it
-    [text] = watch()
-    assert f"CRITICAL: the Auto Scaling grant on key {ACME_KEY} is gone: new nodes of the cluster fail to launch" in text
-    assert watch() == []
-    grant()
-    [text] = watch()
-    assert "acme key watch resolved:" in text and "the Auto Scaling grant" in text
-    watch.assert_no_secret()
+        client(demo, "kms", account=ACME).revoke_grant(KeyId=ACME_KEY, GrantId=grant_id)  # the customer revokes it
+        [text] = watch()
+        assert f"CRITICAL: the Auto Scaling grant on key {ACME_KEY} is gone: new nodes of the cluster fail to launch" in text
+        assert watch() == []
+        grant()
+        [text] = watch()
+        assert "acme key watch resolved:" in text and "the Auto Scaling grant" in text
+        watch.assert_no_secret()
+    finally:
+        put_back()
+        for g in provider_kms.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{PROVIDER}:root")["Grants"]:
+            if g["KeyId"] == ACME_KEY:
+                provider_kms.retire_grant(KeyId=ACME_KEY, GrantId=g["GrantId"])
 
 
 # A new key per session: imported material can only ever be the same material again.
@@ -191,7 +204,8 @@ EXT = f"ext{uuid.uuid4().hex[:6]}"  # the seeder gives each customer an alias of
 
 def import_material(kms, material, valid_to):
     params = kms.get_parameters_for_import(KeyId=EXTERNAL_KEY, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
-    kms.import_key_material(KeyId=EXTERNAL_KEY, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrap_key_material(material, params["PublicKey"], "RSA_2048"),
+    wrapped = wrap_key_material(material, params["PublicKey"], "RSA_2048")
+    kms.import_key_material(KeyId=EXTERNAL_KEY, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
                             ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
 
 
