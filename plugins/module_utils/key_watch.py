@@ -225,7 +225,7 @@ class CustomerWatch:
             self.attach(key, records, grants)
         keys.sort(key=urgency)
         findings = [f for k in keys for f in k["findings"]]
-        return {"customer": cfg["customer"], "keys": keys, "findings": findings, "state": kept_state(findings),
+        return {"customer": cfg["customer"], "customer_keys": keys, "findings": findings, "state": kept_state(findings),
                 "caller": self.caller, "seconds": round(time.monotonic() - started, 3)}
 
     def read_key(self, k: dict) -> dict:

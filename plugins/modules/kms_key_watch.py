@@ -20,7 +20,7 @@ description:
     when, and, compared with the state the last run kept, the alerts to post (new, changed severity, resolved).
   - Read-only, one call per customer; the reads are fanned out over a thread pool.
   - A key policy of the customer's account can't be read by the provider (KMS allows GetKeyPolicy in the key's own
-    account only): a statement removed for a provider principal other than the calling one is not seen there.
+    account only), so a statement removed there for a provider principal other than the calling one is not seen.
 author:
   - Mattermost Infrastructure SRE (@mattermost)
 options:
@@ -74,10 +74,14 @@ EXAMPLES = r"""
 - name: Show the critical findings
   ansible.builtin.debug:
     msg: "{{ watch.findings | selectattr('severity', 'eq', 'critical') | map(attribute='message') | list }}"
+
+- name: Show each key's state and days to its nearest deadline
+  ansible.builtin.debug:
+    msg: "{{ watch.customer_keys | map(attribute='state') | zip(watch.customer_keys | map(attribute='days_to_deadline')) | list }}"
 """
 
 RETURN = r"""
-keys:
+customer_keys:
   description: One record per key, most urgent first, with its state, deadline, probe, grant, dependents and findings.
   returned: always
   type: list

@@ -76,7 +76,7 @@ def test_material_expiry_by_threshold(valid_to, days, expected):
 
 def test_expiring_material_names_the_date_and_days():
     [f] = findings(valid_to="2027-01-01T22:00:00+00:00")
-    assert f"expires on 2027-01-01 (9 days): the database (acme-db)" in f["message"]
+    assert "expires on 2027-01-01 (9 days): the database (acme-db)" in f["message"]
 
 
 def test_expired_material_of_a_pending_import_key_is_one_finding():
