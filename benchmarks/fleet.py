@@ -4,6 +4,10 @@
 """Fleet benchmark: playbooks/byok.yml for N synthetic customers against a private local AWS, and plain boto3.
 
     python benchmarks/fleet.py [--sizes 10,50,200] [--apply | --apply-sizes 10] [--forks 20] [--set ANSIBLE_PIPELINING=1]
+    python benchmarks/fleet.py --watch [--sizes 10,50,200]
+
+With --watch it times playbooks/key_watch.yml instead (twice per N: the first run keeps a state for every customer,
+the second is the steady state of a scheduled watch, which is the figure), beside the watch's reads in plain boto3.
 
 For each N (ascending) it seeds customers up to N (the first N of one synthetic fleet, so each size adds to the
 last), then times
@@ -85,7 +89,8 @@ def customer(index: int, provider: str, state_store: str, assume_role_arn: str) 
         keys = [key(1), west]
     reads = {"name": name, "region": region, "assume_role_arn": assume_role_arn, "distinct_keys": keys,
              "autoscaling_role": AUTOSCALING_ROLE.format(provider=provider), "buckets": host_vars["byok_s3_buckets"],
-             "rds_clusters": host_vars["byok_rds_clusters"], "cluster_name": f"{name}-kops.k8s.local", "state_store": state_store}
+             "rds_clusters": host_vars["byok_rds_clusters"], "cluster_name": f"{name}-kops.k8s.local", "state_store": state_store,
+             "ebs": "ebs" in host_vars["byok_services"]}
     return {"name": name, "shape": shape, "host_vars": host_vars, "reads": reads}
 
 
@@ -222,7 +227,13 @@ def parse_args(argv=None):
     parser.add_argument("--playbook", type=Path, default=REPO_ROOT / "playbooks" / "byok.yml",
                         help="the playbook to time (default: playbooks/byok.yml; e.g. a committed version of it)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--watch", action="store_true", help="time playbooks/key_watch.yml and the watch's reads instead")
     args = parser.parse_args(argv)
+    if args.watch:
+        if args.apply or args.apply_sizes:
+            parser.error("--watch: the key watch is read-only; time an apply without --watch")
+        if args.playbook == REPO_ROOT / "playbooks" / "byok.yml":
+            args.playbook = REPO_ROOT / "playbooks" / "key_watch.yml"
     args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     args.settings = dict(s.split("=", 1) for s in args.set)
     args.apply_sizes = {int(s) for s in args.apply_sizes.split(",") if s.strip()} or (set(args.sizes) if args.apply else set())
@@ -247,15 +258,20 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
         save_key_policies(aws, inventory_dir, customers[seeded:])
         seeded_now, seeded = size - seeded, size
         print(f"N={size}: seeded {seeded_now} customers in {seed_seconds:.1f} s", flush=True)
-        check = run_playbook(aws, inventory, work, f"check-{size}", True, args.forks, args.settings, args.playbook)
-        print(f"N={size}: byok.yml --check {check['seconds']:.1f} s (rc {check['rc']}, {len(check['failed'])} failed)", flush=True)
+        if args.watch:
+            first = run_playbook(aws, inventory, work, f"watch-first-{size}", False, args.forks, args.settings, args.playbook)
+            print(f"N={size}: key_watch.yml first run {first['seconds']:.1f} s (rc {first['rc']})", flush=True)
+        check = run_playbook(aws, inventory, work, f"{'watch' if args.watch else 'check'}-{size}", not args.watch, args.forks,
+                             args.settings, args.playbook)
+        print(f"N={size}: {args.playbook.name}{'' if args.watch else ' --check'} {check['seconds']:.1f} s (rc {check['rc']}, "
+              f"{len(check['failed'])} failed)", flush=True)
         if not check["task_hosts"]:  # the playbook did not start (a syntax or role error): no figure to take
             print(Path(check["log"]).read_text()[-3000:], file=sys.stderr)
             rows.append({"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check,
                          "boto3": {"seconds": float("nan"), "cpu_seconds": 0.0, "calls": 0}})
             break
         base = read_fleet(aws.endpoint_url, {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-                          [c["reads"] for c in customers], args.concurrency)
+                          [c["reads"] for c in customers], args.concurrency, watch=args.watch)
         print(f"N={size}: boto3 {base['seconds']:.1f} s ({base['calls']} calls)", flush=True)
         row = {"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check, "boto3": base}
         if size in args.apply_sizes:
@@ -272,7 +288,7 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
 def report(rows: list[dict], args) -> str:
     out = [f"\nFleet benchmark: {args.playbook} against the local AWS, {os.cpu_count()} CPUs, "
            f"forks {args.forks or 'ansible.cfg'}{', ' + ', '.join(args.set) if args.set else ''}",
-           f"{'N':>5} {'seed s':>8} {'check s':>8} {'s/cust':>7} {'cpu s/cust':>10} {'task-hosts/cust':>15} "
+           f"{'N':>5} {'seed s':>8} {'watch s' if args.watch else 'check s':>8} {'s/cust':>7} {'cpu s/cust':>10} {'task-hosts/cust':>15} "
            f"{'boto3 s':>8} {'s/cust':>7} {'ratio':>6}" + (f" {'apply s':>8} {'s/cust':>7}" if args.apply else "") + "  failed"]
     for r in rows:
         n, c, b = r["n"], r["check"], r["boto3"]

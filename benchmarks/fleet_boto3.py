@@ -143,9 +143,94 @@ class Reader:
         return calls
 
 
-def read_fleet(endpoint_url: str, base_credentials: dict[str, str], customers: list[dict], concurrency: int = 20) -> dict:
-    """Every customer's reads; returns seconds, calls and the CPU seconds this process spent."""
-    reader = Reader(endpoint_url, base_credentials)
+class WatchReader(Reader):
+    """The key watch's reads (playbooks/key_watch.yml, plugins/module_utils/key_watch.py), nothing more:
+    sts:AssumeRole; per distinct key DescribeKey, GetKeyPolicy (refused cross-account), GetCallerIdentity and the
+    probe; ListRetirableGrants once; per bucket GetBucketEncryption; per database DescribeDBClusters and
+    DescribeDBInstances; the launch templates and their default versions; GetObject of the kept state."""
+
+    def customer(self, spec: dict) -> int:
+        base = {"AccessKeyId": self.base["AWS_ACCESS_KEY_ID"], "SecretAccessKey": self.base["AWS_SECRET_ACCESS_KEY"],
+                "SessionToken": self.base.get("AWS_SESSION_TOKEN")}
+        creds = self.client("sts", spec["region"], base).assume_role(
+            RoleArn=spec["assume_role_arn"], RoleSessionName=f"byok-{spec['name']}")["Credentials"]
+        calls, clients = 1, {}
+
+        def aws(service, region):
+            if (service, region) not in clients:
+                clients[(service, region)] = self.client(service, region, creds)
+            return clients[(service, region)]
+
+        calls += 1
+        caller = aws("sts", spec["region"]).get_caller_identity()["Arn"]
+        for key in spec["distinct_keys"]:
+            kms = aws("kms", key["region"])
+            state = kms.describe_key(KeyId=key["arn"])["KeyMetadata"]["KeyState"]
+            try:
+                kms.get_key_policy(KeyId=key["arn"], PolicyName="default")
+            except ClientError:
+                pass  # another account's key: KMS refuses, as it does the watch
+            calls += 2
+            if state == "Enabled":
+                calls += self.probe(kms, key["arn"], spec["autoscaling_role"], caller)
+        kms = aws("kms", spec["region"])
+        provider = spec["assume_role_arn"].split(":")[4]
+        kms.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{provider}:root", Limit=100)
+        calls += 1
+        s3 = aws("s3", spec["region"])
+        for bucket in spec["buckets"]:
+            try:
+                s3.get_bucket_encryption(Bucket=bucket)
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "ServerSideEncryptionConfigurationNotFoundError":
+                    raise
+            calls += 1
+        for db in spec["rds_clusters"]:
+            rds = aws("rds", db["region"])
+            cluster = rds.describe_db_clusters(DBClusterIdentifier=db["identifier"])["DBClusters"][0]
+            calls += 1
+            if cluster.get("DBClusterMembers"):
+                rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [db["identifier"]]}])
+                calls += 1
+        if spec.get("ebs", True):
+            ec2 = aws("ec2", spec["region"])
+            tag = [{"Name": "tag:KubernetesCluster", "Values": [spec["cluster_name"]]}]
+            for page in ec2.get_paginator("describe_launch_templates").paginate(Filters=tag):
+                calls += 1
+                for template in page["LaunchTemplates"]:
+                    ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Default"])
+                    calls += 1
+        try:
+            s3.get_object(Bucket=spec["state_store"], Key=f"byok-key-watch/{spec['name']}.json")["Body"].read()
+        except ClientError:
+            pass
+        return calls + 1
+
+    @staticmethod
+    def probe(kms, arn, grantee, caller) -> int:
+        try:
+            kms.encrypt(KeyId=arn, Plaintext=b"byok", EncryptionContext=PROBE_CONTEXT, DryRun=True)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "DryRunOperationException":
+                raise
+        data_key = kms.generate_data_key(KeyId=arn, KeySpec="AES_256", EncryptionContext=PROBE_CONTEXT)
+        kms.decrypt(KeyId=arn, CiphertextBlob=data_key["CiphertextBlob"], EncryptionContext=PROBE_CONTEXT)
+        try:
+            granted = kms.create_grant(KeyId=arn, GranteePrincipal=grantee or caller, RetiringPrincipal=caller,
+                                       Operations=["Decrypt", "Encrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+                                                   "ReEncryptTo", "CreateGrant", "DescribeKey"], DryRun=True)
+            kms.retire_grant(KeyId=arn, GrantId=granted["GrantId"])
+            return 5
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "DryRunOperationException":
+                raise
+        return 4
+
+
+def read_fleet(endpoint_url: str, base_credentials: dict[str, str], customers: list[dict], concurrency: int = 20,
+               watch: bool = False) -> dict:
+    """Every customer's reads (the key watch's with `watch`); returns seconds, calls and this process's CPU seconds."""
+    reader = (WatchReader if watch else Reader)(endpoint_url, base_credentials)
     started, cpu = time.monotonic(), time.process_time()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         calls = sum(pool.map(reader.customer, customers))

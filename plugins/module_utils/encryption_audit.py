@@ -136,6 +136,13 @@ class CustomerAudit:
 
     # -- S3 ------------------------------------------------------------------------------------------------
     def audit_bucket(self, bucket: str) -> list[dict]:
+        record = self.audit_bucket_default(bucket)
+        if record["encrypted"] is None:  # the bucket could not be read: nothing to sample
+            return [record]
+        return [record, self.audit_objects(self.clients("s3", self.config["region"]), bucket, record["expected_key_arn"])]
+
+    def audit_bucket_default(self, bucket: str) -> dict:
+        """The bucket's default encryption only (the key watch reads this without the objects)."""
         s3 = self.clients("s3", self.config["region"])
         region = self.config["region"]
         expected = self._expected("s3")
@@ -146,19 +153,17 @@ class CustomerAudit:
         except ClientError as e:
             code = error_code(e)
             if code == "NoSuchBucket":
-                return [self._problem("s3", "s3_bucket", bucket, region, NOT_FOUND, "bucket does not exist", expected)]
+                return self._problem("s3", "s3_bucket", bucket, region, NOT_FOUND, "bucket does not exist", expected)
             if code != "ServerSideEncryptionConfigurationNotFoundError":
-                return [self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)]
+                return self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)
             default, bucket_key = {}, False
         except BotoCoreError as e:
-            return [self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)]
+            return self._problem("s3", "s3_bucket", bucket, region, ERROR, error_text(e), expected)
         algorithm = default.get("SSEAlgorithm", "AES256")  # AWS applies SSE-S3 when nothing is configured
         key = default.get("KMSMasterKeyID")
         detail = f"default {algorithm}" + (", bucket key" if bucket_key else "")
-        records = [self._record("s3", "s3_bucket", bucket, region, key, algorithm.startswith("aws:kms"), expected, detail,
-                                algorithm=algorithm, bucket_key_enabled=bucket_key)]
-        records.append(self.audit_objects(s3, bucket, expected))
-        return records
+        return self._record("s3", "s3_bucket", bucket, region, key, algorithm.startswith("aws:kms"), expected, detail,
+                            algorithm=algorithm, bucket_key_enabled=bucket_key)
 
     def audit_objects(self, s3, bucket: str, expected) -> dict:
         """Head a sample of objects spread over the listing plus the newest by last-modified (every object when the
@@ -288,7 +293,8 @@ class CustomerAudit:
         if found.get("GlobalClusterIdentifier"):
             detail += f", global cluster {found['GlobalClusterIdentifier']}"
         records = [self._record("rds", rtype, ident, region, found.get("KmsKeyId"), found.get("StorageEncrypted"), expected,
-                                detail, arn=found.get("DBClusterArn") or found.get("DBInstanceArn"), engine=found.get("Engine"))]
+                                detail, arn=found.get("DBClusterArn") or found.get("DBInstanceArn"), engine=found.get("Engine"),
+                                db_status=found.get("Status") or found.get("DBInstanceStatus"))]
         members = [m["DBInstanceIdentifier"] for m in found.get("DBClusterMembers", [])]
         if members:
             try:
@@ -300,7 +306,8 @@ class CustomerAudit:
                 iid = inst["DBInstanceIdentifier"]
                 role = "writer" if iid in writers else "reader"
                 records.append(self._record("rds", "rds_instance", iid, region, inst.get("KmsKeyId"), inst.get("StorageEncrypted"),
-                                            expected, f"{role} of {ident}, {inst.get('DBInstanceClass')}", cluster=ident))
+                                            expected, f"{role} of {ident}, {inst.get('DBInstanceClass')}", cluster=ident,
+                                            db_status=inst.get("DBInstanceStatus")))
         return records
 
     # -- EBS / kops ----------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.arns import Invali
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import retirable_grants
 
 SLR_NAME = "AWSServiceRoleForAutoScaling"
 SLR_PATH = "aws-service-role/autoscaling.amazonaws.com/"
@@ -110,19 +111,6 @@ def snake(grant: dict) -> dict:
     return {"grant_id": grant.get("GrantId"), "key_id": grant.get("KeyId"), "name": grant.get("Name"),
             "grantee_principal": grant.get("GranteePrincipal"), "retiring_principal": grant.get("RetiringPrincipal"),
             "operations": sorted(grant.get("Operations") or [])}
-
-
-def retirable_grants(kms, retiring_principal: str) -> list:
-    grants, marker = [], None
-    while True:
-        kwargs = {"RetiringPrincipal": retiring_principal, "Limit": 100}
-        if marker:
-            kwargs["Marker"] = marker
-        page = kms.list_retirable_grants(aws_retry=True, **kwargs)
-        grants += page.get("Grants", [])
-        if not page.get("Truncated"):
-            return grants
-        marker = page.get("NextMarker")
 
 
 def main():

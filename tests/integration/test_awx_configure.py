@@ -70,7 +70,8 @@ def definitions(tmp_path_factory: pytest.TempPathFactory) -> dict:
             {"name": "Dump", "ansible.builtin.copy": {"dest": str(work / "definitions.json"), "mode": "0600", "content": (
                 "{{ {'credential_types': byok_awx_credential_types, 'surveys': byok_awx_surveys,"
                 " 'job_templates': byok_awx_job_templates, 'workflow': byok_awx_workflow,"
-                " 'credentials': byok_awx_job_credentials, 'extra_vars': byok_awx_job_extra_vars} | to_json }}")}},
+                " 'credentials': byok_awx_job_credentials, 'extra_vars': byok_awx_job_extra_vars,"
+                " 'schedules': byok_awx_schedules} | to_json }}")}},
         ],
     }]))
     result = playbook(str(work / "dump.yml"))
@@ -94,13 +95,13 @@ def test_credential_types_reach_awx_unrendered(definitions: dict) -> None:
 
 
 def test_surveys_are_the_files(definitions: dict) -> None:
-    for name in ("plan", "apply", "audit", "workflow"):
+    for name in ("plan", "apply", "audit", "workflow", "watch"):
         assert definitions["surveys"][name] == json.loads((AWX / "surveys" / f"{name}.json").read_text())
 
 
 def test_job_templates(definitions: dict) -> None:
     templates = {t["name"]: t for t in definitions["job_templates"]}
-    assert set(templates) == {"BYOK - plan (check mode)", "BYOK - apply", "BYOK - audit"}
+    assert set(templates) == {"BYOK - plan (check mode)", "BYOK - apply", "BYOK - audit", "BYOK - key watch"}
     plan, apply, audit = templates["BYOK - plan (check mode)"], templates["BYOK - apply"], templates["BYOK - audit"]
     # Plan: always check mode, never a run by a launch-time prompt.
     assert plan["job_type"] == "check" and plan["ask_job_type_on_launch"] is False and plan["diff_mode"] is True
@@ -111,6 +112,23 @@ def test_job_templates(definitions: dict) -> None:
     assert plan["survey_spec"]["name"] == "BYOK plan" and apply["survey_spec"]["name"] == "BYOK apply"
     assert audit["survey_spec"]["name"] == "BYOK audit"
     assert definitions["workflow"]["survey_spec"]["name"] == "BYOK plan, approve, apply"
+    # The key watch: its own playbook, read-only, never two at once (each would post the same alerts).
+    watch = templates["BYOK - key watch"]
+    assert watch["playbook"] == "playbooks/key_watch.yml" and (ROOT / watch["playbook"]).is_file()
+    assert watch["job_type"] == "run" and watch["allow_simultaneous"] is False and watch["survey_spec"]["name"] == "BYOK key watch"
+    assert all("playbook" not in t for name, t in templates.items() if name != "BYOK - key watch")  # byok.yml
+
+
+def test_key_watch_schedule(definitions: dict) -> None:
+    [schedule] = definitions["schedules"]
+    assert schedule["unified_job_template"] == "BYOK - key watch"
+    assert schedule["unified_job_template"] in {t["name"] for t in definitions["job_templates"]}
+    # AWX takes "DTSTART;TZID=...:<local time> RRULE:..." and parses it with dateutil, as here.
+    from dateutil import rrule
+    dtstart, rule = schedule["rrule"].split(" ")
+    assert dtstart.startswith("DTSTART;TZID=UTC:") and rule == "RRULE:FREQ=HOURLY;INTERVAL=1"
+    first = rrule.rrulestr(schedule["rrule"].replace(" RRULE:", "\nRRULE:"))[0]
+    assert (first.minute, first.tzname()) == (5, "UTC")
 
 
 def test_job_extra_vars_fit_awx(definitions: dict) -> None:
@@ -161,8 +179,8 @@ def test_every_awx_task_ran(module_runs: list[dict]) -> None:
     assert ran == {"Execution environment", "Project", "Inventory",
                    "Inventory source (the inventory file of the project, with its host_vars and group_vars)",
                    "Credential types", "AWS credential of the automation identity", "Mattermost webhook credential",
-                   "Job templates", "Workflow - plan, approve, apply"}
-    assert len([r for r in module_runs if r["task"] in ("Credential types", "Job templates")]) == 6
+                   "Job templates", "Schedules", "Workflow - plan, approve, apply"}
+    assert len([r for r in module_runs if r["task"] in ("Credential types", "Job templates", "Schedules")]) == 8
 
 
 def test_awx_modules_accept_the_arguments(module_runs: list[dict]) -> None:

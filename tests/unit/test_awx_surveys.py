@@ -51,7 +51,9 @@ def role_options() -> dict[str, dict]:
 
 
 def read_by_fleet_playbook(variable: str) -> bool:
-    return re.search(rf"\b{re.escape(variable)}\b", (ROOT / "playbooks" / "byok.yml").read_text()) is not None
+    """Read by an entry playbook: byok.yml, or key_watch.yml (the key watch's job template)."""
+    return any(re.search(rf"\b{re.escape(variable)}\b", (ROOT / "playbooks" / name).read_text()) is not None
+               for name in ("byok.yml", "key_watch.yml"))
 
 
 def check_read_by_project(variable: str, pending: set[str], what: str) -> None:
@@ -148,7 +150,7 @@ def survey(request: pytest.FixtureRequest) -> dict:
 
 
 def test_surveys_exist_for_every_template() -> None:
-    assert {p.stem for p in SURVEYS} == {"plan", "apply", "audit", "workflow"}
+    assert {p.stem for p in SURVEYS} == {"plan", "apply", "audit", "workflow", "watch"}
 
 
 def test_survey_is_accepted_by_awx(survey: dict) -> None:
