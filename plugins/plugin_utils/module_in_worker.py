@@ -202,7 +202,7 @@ class ModuleInWorkerAction(ActionBase):
             stderr = stderr + ("" if stderr.endswith("\n") or not stderr else "\n") + f"{self._task.action} {how} without a result\n"
         utr = self._parse_returned_data(dict(rc=rc, stdout=out["result"].decode("utf-8") or stdout, stderr=stderr,
                                              stdout_lines=[], stderr_lines=[]), PROFILE)
-        utr.remove_internal_keys()
+        utr.remove_internal_keys()  # as ActionBase._execute_module does (see CORE_RANGE)
         result = utr.as_result_dict(for_round_trip=True)
         if out["result"] and stderr:  # what the module wrote to stderr is kept with its result
             result.setdefault("module_stderr", stderr)
