@@ -98,7 +98,7 @@ def _read_all(fds: dict[str, int]) -> dict[str, bytes]:
             selector.register(fd, selectors.EVENT_READ, name)
         open_fds = len(fds)
         while open_fds:
-            for key, _ in selector.select():
+            for key, dummy in selector.select():
                 data = os.read(key.fd, 65536)
                 if data:
                     chunks[key.data].append(data)
@@ -183,16 +183,16 @@ class ModuleInWorkerAction(ActionBase):
         self._update_module_args(self._task.action, module_args, task_vars)
         encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
         payload = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder).encode()
-        pipes = {name: os.pipe() for name in ("result", "stdout", "stderr")}
+        pipes = {name: os.pipe() for name in ("result", "stdout", "stderr")}  # name: (read end, write end)
         pid = os.fork()
         if pid == 0:
-            for read_fd, _ in pipes.values():
-                os.close(read_fd)
-            _child(self.MODULE, payload, *(write_fd for _, write_fd in pipes.values()))
-        for _, write_fd in pipes.values():
-            os.close(write_fd)
-        out = _read_all({name: read_fd for name, (read_fd, _) in pipes.items()})
-        _, status = os.waitpid(pid, 0)
+            for ends in pipes.values():
+                os.close(ends[0])
+            _child(self.MODULE, payload, *(ends[1] for ends in pipes.values()))
+        for ends in pipes.values():
+            os.close(ends[1])
+        out = _read_all({name: ends[0] for name, ends in pipes.items()})
+        status = os.waitpid(pid, 0)[1]
         rc, how = describe_exit(status)
         stdout = out["stdout"].decode("utf-8", errors="replace")
         stderr = out["stderr"].decode("utf-8", errors="replace")

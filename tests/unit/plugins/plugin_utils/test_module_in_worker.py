@@ -66,16 +66,16 @@ def test_read_all_reads_every_pipe_to_the_end():
     big = b"x" * (1 << 20)  # more than a pipe holds: the reader must drain all pipes together
     pid = os.fork()
     if pid == 0:
-        for read_fd, _ in pipes.values():
-            os.close(read_fd)
-        for name, (_, write_fd) in pipes.items():
+        for ends in pipes.values():
+            os.close(ends[0])
+        for name, (dummy, write_fd) in pipes.items():
             data = big if name == "stderr" else name.encode()
             while data:
                 data = data[os.write(write_fd, data):]
             os.close(write_fd)
         os._exit(0)
-    for _, write_fd in pipes.values():
-        os.close(write_fd)
-    out = miw._read_all({name: read_fd for name, (read_fd, _) in pipes.items()})  # pylint: disable=protected-access
+    for ends in pipes.values():
+        os.close(ends[1])
+    out = miw._read_all({name: ends[0] for name, ends in pipes.items()})  # pylint: disable=protected-access
     os.waitpid(pid, 0)
     assert out == {"result": b"result", "stdout": b"stdout", "stderr": big}
