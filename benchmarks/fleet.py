@@ -179,7 +179,7 @@ def ansible_env(aws: LocalAWS, artifacts: Path, settings: dict[str, str]) -> dic
     env.update({"AWS_ENDPOINT_URL": aws.endpoint_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "us-east-1", "BYOK_ARTIFACTS_DIR": str(artifacts),
                 "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / ".collections"),
-                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,mattermost.byok.prepare_workers"})
     env.update(settings)
     return env
 

@@ -46,6 +46,8 @@ class Arn:
 
 def parse_arn(value: str, field: str = "arn") -> Arn:
     """Split an ARN into its parts; raises InvalidIdentifier naming `field` when it is not one."""
+    # Not amazon.aws's parse_aws_arn: it searches rather than matches (text before "arn:" passes), accepts "aws" as an
+    # account, and answers None without saying which part is wrong, where the error must name the field and the fix.
     if not isinstance(value, str) or not value.startswith("arn:"):
         raise InvalidIdentifier(f"{field}: {value!r} is not an ARN (expected arn:<partition>:<service>:<region>:<account>:<resource>)")
     parts = value.split(":", 5)

@@ -1,9 +1,10 @@
 """Shared constants and helpers for the emulator tests.
 
 Every behaviour test runs against the extended local AWS and against plain moto, where it must fail:
-``@against_both("what plain moto gets wrong")`` parametrizes the ``aws`` fixture over both servers and marks the
-plain-moto run ``xfail(strict=True)``. If plain moto ever passes, the extension is no longer needed (or the test
-no longer tests it). ``@on_both`` runs on both servers expecting success (harness behaviour).
+``@against_both("what plain moto gets wrong", raises=...)`` parametrizes the ``aws`` fixture over both servers and marks
+the plain-moto run ``xfail(strict=True, raises=...)``: it must fail with that exception, and with nothing else. If
+plain moto ever passes, the extension is no longer needed (or the test no longer tests it). ``@on_both`` runs on both
+servers expecting success (harness behaviour).
 """
 from __future__ import annotations
 
@@ -46,8 +47,16 @@ STATE_ERRORS = {
 }
 
 
-def against_both(plain_moto_gap: str, raises: type[BaseException] | None = None) -> pytest.MarkDecorator:
-    """``raises``: the exception plain moto's gap must end in (e.g. AssertionError), so no other failure passes as it."""
+# What pytest.raises ends in when the call it expects to be refused is accepted: plain moto's usual gap ("AWS refuses
+# this, plain moto takes it").
+DID_NOT_RAISE = pytest.fail.Exception
+
+
+def against_both(plain_moto_gap: str, raises: type[BaseException] | tuple[type[BaseException], ...]) -> pytest.MarkDecorator:
+    """``raises``: the exception(s) plain moto's gap ends in (AssertionError, DID_NOT_RAISE, a botocore ClientError...),
+    so that no other failure (a server that did not start, a NameError) passes as the expected one."""
+    if not raises:
+        raise TypeError(f"against_both({plain_moto_gap!r}): name the exception plain moto's gap ends in (raises=...)")
     plain = pytest.param("plain", marks=pytest.mark.xfail(strict=True, raises=raises, reason=f"plain moto: {plain_moto_gap}"))
     return pytest.mark.parametrize("aws", ["extended", plain], indirect=True)
 

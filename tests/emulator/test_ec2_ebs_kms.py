@@ -61,7 +61,7 @@ def ebs(device, size, key=None):
 
 
 @pytest.mark.parametrize("state", ["missing", *sorted(STATE_ERRORS)])
-@against_both(NOT_VALIDATED)
+@against_both(NOT_VALIDATED, raises=AssertionError)
 def test_create_volume_with_unusable_key_fails(aws, state):
     ec2 = aws.client("ec2", account=PROVIDER)
     volume = ec2.create_volume(AvailabilityZone=AZ, Size=8, Encrypted=True, KmsKeyId=unusable_key(aws, state))
@@ -71,7 +71,7 @@ def test_create_volume_with_unusable_key_fails(aws, state):
     assert error_of(excinfo)[0] == "InvalidVolume.NotFound"
 
 
-@against_both("KmsKeyId is stored as sent and a bare key id is not looked up")
+@against_both("KmsKeyId is stored as sent and a bare key id is not looked up", raises=AssertionError)
 def test_volume_key_is_stored_as_arn(aws):
     ec2, kms = aws.client("ec2", account=PROVIDER), aws.client("kms", account=PROVIDER)
     own = new_key(kms)
@@ -86,7 +86,7 @@ def test_volume_key_is_stored_as_arn(aws):
     assert not ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [failed["VolumeId"]]}])["Volumes"]
 
 
-@against_both("snapshots of encrypted volumes, and volumes from them, lose the KMS key")
+@against_both("snapshots of encrypted volumes, and volumes from them, lose the KMS key", raises=KeyError)
 def test_snapshot_chain_keeps_the_key(aws):
     ec2 = aws.client("ec2", account=PROVIDER)
     key = new_key(aws.client("kms", account=CUSTOMER))
@@ -97,7 +97,7 @@ def test_snapshot_chain_keeps_the_key(aws):
     assert (restored["Encrypted"], restored["KmsKeyId"]) == (True, key["Arn"])
 
 
-@against_both(NOT_VALIDATED)
+@against_both(NOT_VALIDATED, raises=AssertionError)
 def test_copy_snapshot_with_unusable_key_ends_in_error(aws):
     ec2 = aws.client("ec2", account=PROVIDER)
     snapshot = ec2.create_snapshot(VolumeId=ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"])
@@ -113,7 +113,7 @@ def test_copy_snapshot_with_unusable_key_ends_in_error(aws):
     assert (copied["State"], copied["KmsKeyId"]) == ("completed", key["Arn"])
 
 
-@against_both("instances launch with volumes under unusable keys")
+@against_both("instances launch with volumes under unusable keys", raises=AssertionError)
 def test_run_instances_with_unusable_key_terminates(aws):
     ec2 = aws.client("ec2", account=PROVIDER)
     reservation = ec2.run_instances(ImageId=known_ami(ec2), MinCount=1, MaxCount=1, InstanceType="t3.medium",
@@ -124,7 +124,7 @@ def test_run_instances_with_unusable_key_terminates(aws):
 
 
 @pytest.mark.parametrize("ami, root", [("known", "/dev/sda1"), ("ami-0123456789abcdef0", "/dev/xvda")])
-@against_both("moto adds its own unencrypted 8 GiB root volume and drops the template's volume tags")
+@against_both("moto adds its own unencrypted 8 GiB root volume and drops the template's volume tags", raises=AssertionError)
 def test_launch_template_volumes_are_exactly_the_templates(aws, unique_name, ami, root):
     ec2 = aws.client("ec2", account=PROVIDER)
     key = new_key(aws.client("kms", account=CUSTOMER))
@@ -141,7 +141,7 @@ def test_launch_template_volumes_are_exactly_the_templates(aws, unique_name, ami
     assert all({"Key": "KubernetesCluster", "Value": "byok.k8s.local"} in v.get("Tags", []) for v in volumes)
 
 
-@against_both("ASG instances get an extra unencrypted root volume and untagged volumes")
+@against_both("ASG instances get an extra unencrypted root volume and untagged volumes", raises=ClientError)
 def test_auto_scaling_instances_get_template_volumes(aws, unique_name):
     ec2, autoscaling = aws.client("ec2", account=PROVIDER), aws.client("autoscaling", account=PROVIDER)
     key = new_key(aws.client("kms", account=CUSTOMER))
@@ -165,7 +165,7 @@ def test_auto_scaling_instances_get_template_volumes(aws, unique_name):
         assert {"Key": "k8s.io/role/node", "Value": "1"} in volumes[0].get("Tags", [])
 
 
-@against_both("ASG instances launch with volumes under disabled keys")
+@against_both("ASG instances launch with volumes under disabled keys", raises=AssertionError)
 def test_auto_scaling_launch_with_disabled_key_fails(aws, unique_name):
     ec2, autoscaling = aws.client("ec2", account=PROVIDER), aws.client("autoscaling", account=PROVIDER)
     template = ec2.create_launch_template(LaunchTemplateName=unique_name("asg"), LaunchTemplateData={

@@ -9,12 +9,12 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from .support import CUSTOMER, against_both, error_of
+from .support import CUSTOMER, DID_NOT_RAISE, against_both, error_of
 
 NO_CUSTOM_KEY_IDS = "CreateKey ignores the _custom_id_ tag (random key id, tag kept)"
 
 
-@against_both(NO_CUSTOM_KEY_IDS)
+@against_both(NO_CUSTOM_KEY_IDS, raises=AssertionError)
 def test_custom_id_tag_sets_the_key_id(aws):
     kms = aws.client("kms", account=CUSTOMER)
     key_id = str(uuid.uuid4())
@@ -24,7 +24,7 @@ def test_custom_id_tag_sets_the_key_id(aws):
     assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["CiphertextBlob"])["Plaintext"] == b"x"
 
 
-@against_both(NO_CUSTOM_KEY_IDS)
+@against_both(NO_CUSTOM_KEY_IDS, raises=DID_NOT_RAISE)
 def test_custom_id_already_taken_is_refused(aws):
     kms = aws.client("kms", account=CUSTOMER)
     tags = [{"TagKey": "_custom_id_", "TagValue": str(uuid.uuid4())}]

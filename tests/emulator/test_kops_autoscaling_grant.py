@@ -9,6 +9,7 @@ import base64
 import pytest
 
 from tests.emulator.support import CUSTOMER, PROVIDER, REGION, against_both, new_key
+from botocore.exceptions import ClientError
 
 SLR = f"arn:aws:iam::{PROVIDER}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 OPERATIONS = ["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
@@ -29,7 +30,7 @@ def _group(aws, unique_name, key_arn):
     return autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
 
-@against_both("launches on another account's key without a grant for the Auto Scaling role")
+@against_both("launches on another account's key without a grant for the Auto Scaling role", raises=AssertionError)
 def test_launch_on_customer_key_needs_the_grant(aws, unique_name):
     key = new_key(aws.client("kms", account=CUSTOMER, region=REGION))["Arn"]
     group = _group(aws, unique_name, key)
@@ -44,7 +45,7 @@ def test_same_account_key_needs_no_grant(aws_extended, unique_name):
     assert len(_group(aws_extended, unique_name, key)["Instances"]) == 1
 
 
-@against_both("CreateGrant with the same Name and parameters creates a second grant")
+@against_both("CreateGrant with the same Name and parameters creates a second grant", raises=ClientError)
 def test_named_grant_is_idempotent(aws, unique_name):
     key = new_key(aws.client("kms", account=CUSTOMER, region=REGION))["Arn"]
     kms = aws.client("kms", account=PROVIDER, region=REGION)
@@ -55,7 +56,7 @@ def test_named_grant_is_idempotent(aws, unique_name):
     assert other["GrantId"] not in ids  # other parameters: another grant
 
 
-@against_both("ListRetirableGrants only sees the caller's own keys")
+@against_both("ListRetirableGrants only sees the caller's own keys", raises=ClientError)
 def test_retirable_grants_include_other_accounts_keys(aws, unique_name):
     key = new_key(aws.client("kms", account=CUSTOMER, region=REGION))["Arn"]
     kms = aws.client("kms", account=PROVIDER, region=REGION)

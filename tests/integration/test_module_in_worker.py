@@ -153,3 +153,74 @@ def test_clients_of_the_process_session_act_with_their_own_credentials(local_aws
     assert [identity(a) for a in accounts] == accounts
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(identity, accounts)) == accounts
+
+
+# -- how a module run is isolated: the probe module (tests/integration/playbooks/library/byok_worker_probe.py) runs
+# through the same action base as every module of this collection.
+
+PROBE_PLAYBOOK = "tests/integration/playbooks/worker_probe.yml"
+
+
+def probe(local_aws, tmp_path, way, items, hosts=("acme",), crash_host=""):
+    out_dir = tmp_path / f"probe-{way}"
+    out_dir.mkdir()
+    extra = {"probe_items": items, "out_dir": str(out_dir), "crash_host": crash_host}
+    proc = runner.run_playbook(local_aws.endpoint_url, ",".join(hosts) + ",", str(tmp_path / "artifacts"), "-vvv", "-e", json.dumps(extra),
+                               playbook=PROBE_PLAYBOOK, extra_env=WAYS[way])
+    ran_as_process = "/library/byok_worker_probe.py" in "".join(l for l in proc.stdout.splitlines() if l.startswith("Using module file "))
+    assert ran_as_process == (way == "process"), f"the probe did not run as {way}: {proc.stdout[-2000:]}"
+    results = {h: json.loads((out_dir / f"{h}.json").read_text())["results"] for h in hosts}
+    return proc, results
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_warnings_and_state_of_one_loop_item_do_not_reach_the_next(local_aws, tmp_path, way):
+    items = [{"warn": "first item's warning", "deprecate": "first item's deprecation"}, {}, {"warn": "third item's warning"}, {}]
+    proc, results = probe(local_aws, tmp_path, way, items)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    # ansible-core shows a module's warnings and deprecations on stderr as each item ends (they are not registered):
+    # each item's own once, none of an earlier item's again.
+    shown = [line.strip() for line in proc.stderr.splitlines() if line.startswith(("[WARNING]: ", "[DEPRECATION WARNING]: "))
+             and "Deprecation warnings can be disabled" not in line]
+    assert shown == [
+        "[WARNING]: first item's warning",
+        "[DEPRECATION WARNING]: first item's deprecation. This feature will be removed from collection 'mattermost.byok' version 99.0.0.",
+        "[WARNING]: third item's warning",
+    ], proc.stderr
+    assert len(results["acme"]) == 4 and not any(r["failed"] for r in results["acme"])
+    # Each run starts from the same state: a fresh process, or a fresh fork of the worker.
+    assert [r["runs_in_process"] for r in results["acme"]] == [1, 1, 1, 1]
+
+
+def test_the_module_stderr_is_kept_with_its_result(local_aws, tmp_path):
+    proc, results = probe(local_aws, tmp_path, "worker", [{"stderr": "a note on stderr"}, {}])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    noted, quiet = results["acme"]
+    assert noted["failed"] is False and noted["module_stderr"] == "a note on stderr\n"
+    assert "module_stderr" not in quiet
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("crash, rc", [("exit", 3), ("signal", 137), ("raise", 1)])
+def test_a_crashing_module_fails_that_task_for_that_customer_only(local_aws, tmp_path, way, crash, rc):
+    hosts = ("acme", "globex", "initech")
+    items = [{"stderr": "before the crash"}, {"crash": crash, "stderr": "about to crash"}, {}]
+    proc, results = probe(local_aws, tmp_path, way, items, hosts=hosts, crash_host="globex")
+    carried_on = {h for h in hosts if (tmp_path / f"probe-{way}" / f"{h}.done").exists()}
+    assert proc.returncode == 2, proc.stdout[-3000:]  # a host failed, the run finished
+    assert carried_on == {"acme", "initech"}
+    for host in ("acme", "initech"):
+        assert [r["failed"] for r in results[host]] == [False, False, False]
+    before, crashed, after = results["globex"]
+    assert before["failed"] is False and after["failed"] is False  # the next item of the same customer still ran
+    assert crashed["failed"] is True
+    if crash == "raise":  # a module process reports the exception in its result, the fork on its stderr
+        assert "probe failed on purpose" in json.dumps(crashed)
+    else:
+        assert crashed["rc"] == rc and "about to crash" in crashed["module_stderr"]
+    if way == "worker":
+        assert crashed["rc"] == rc and "about to crash" in crashed["module_stderr"]
+    if way == "worker" and crash != "raise":
+        assert ("killed by SIGKILL" if crash == "signal" else "exited with status 3") in crashed["module_stderr"]
+    recap = {line.split()[0]: line for line in proc.stdout.splitlines() if " : ok=" in line}
+    assert "failed=1" in recap["globex"] and "failed=0" in recap["acme"] and "failed=0" in recap["initech"]

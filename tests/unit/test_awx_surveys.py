@@ -27,10 +27,6 @@ AWX = ROOT / "awx"
 SURVEYS = sorted((AWX / "surveys").glob("*.json"))
 CREDENTIAL_TYPES = sorted((AWX / "credential_types").glob("*.yml"))
 
-# Variables that the fleet playbook is to read but that no role documents yet (see docs/awx.md).
-PENDING_PLAYBOOK_VARIABLES = {"byok_services_only"}
-PENDING_ROLE_VARIABLES = {"byok_key_material_customer"}
-
 # AWX's SURVEY_TYPE_MAPPING: question type -> type of its default.
 SURVEY_TYPE_MAPPING = {
     "text": str, "textarea": str, "password": str, "multiplechoice": str, "multiselect": str,
@@ -56,11 +52,9 @@ def read_by_fleet_playbook(variable: str) -> bool:
                for name in ("byok.yml", "key_watch.yml"))
 
 
-def check_read_by_project(variable: str, pending: set[str], what: str) -> None:
+def check_read_by_project(variable: str, what: str) -> None:
     if variable in role_options() or read_by_fleet_playbook(variable):
         return
-    if variable in pending:
-        pytest.xfail(f"{variable} ({what}) is not read by playbooks/byok.yml or a role yet: the change is requested")
     pytest.fail(f"{what} sets {variable}, which no role documents in meta/argument_specs.yml and byok.yml does not read")
 
 
@@ -169,7 +163,7 @@ def test_survey_defaults_are_applied_at_launch(survey: dict) -> None:
 
 def test_survey_variables_are_read_by_the_roles(survey: dict) -> None:
     for item in survey["spec"]:
-        check_read_by_project(item["variable"], PENDING_PLAYBOOK_VARIABLES, f"survey {survey['name']!r}")
+        check_read_by_project(item["variable"], f"survey {survey['name']!r}")
 
 
 def test_survey_answers_fit_the_role_argument_specs(survey: dict) -> None:
@@ -324,7 +318,7 @@ def test_credential_type_is_accepted_by_awx(credential_type: dict) -> None:
 
 def test_credential_type_sets_variables_the_roles_read(credential_type: dict) -> None:
     for variable in credential_type["injectors"]["extra_vars"]:
-        check_read_by_project(variable, PENDING_ROLE_VARIABLES, f"credential type {credential_type['name']!r}")
+        check_read_by_project(variable, f"credential type {credential_type['name']!r}")
 
 
 def test_secrets_are_secret_fields(credential_type: dict) -> None:
