@@ -29,6 +29,7 @@ ETCD = ("main", "events")
 def cluster(fresh_local_aws, tmp_path):
     aws = fresh_local_aws
     hv = runner.demo_host_vars("acme")
+    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     hv.update({"byok_customer_account_id": CUSTOMER, "byok_vpc_id": "vpc-0e7cd000000000093", "byok_kops_cluster_id": "etcdco01",
                "byok_services": ["ebs"], "byok_keys": {"ebs": KEY}, "byok_s3_buckets": [], "byok_rds_clusters": []})
     inventory = runner.write_inventory(str(tmp_path / "inventory"), {"etcdco": hv})

@@ -212,6 +212,7 @@ def import_material(kms, material, valid_to):
 @pytest.fixture
 def external_customer(demo, tmp_path):
     hv = runner.demo_host_vars("acme")
+    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     hv.update({
         "byok_customer_account_id": "111111111171", "byok_vpc_id": "vpc-0e0e0000000000071", "byok_kops_cluster_id": f"{EXT}01",
         "byok_key_source": "external", "byok_keys": {"all": EXTERNAL_KEY}, "byok_services": ["s3", "rds"],

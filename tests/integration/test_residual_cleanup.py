@@ -44,6 +44,7 @@ def fleet(private_aws, tmp_path_factory):
     endpoint = private_aws.endpoint_url
     tmp = tmp_path_factory.mktemp("cleanup")
     hv = runner.demo_host_vars("acme")
+    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     hv.update({"byok_customer_account_id": ACCOUNT, "byok_vpc_id": "vpc-0a0d17c0000000092", "byok_kops_cluster_id": "cleanco01",
                "byok_keys": {"all": KEY}, "byok_services": ["s3", "rds"], "byok_s3_buckets": [BUCKET],
                "byok_rds_clusters": [{"identifier": DB, "region": "us-east-1"}],

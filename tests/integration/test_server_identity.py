@@ -58,7 +58,8 @@ def host_vars() -> dict:
 
 def saved_key_policy() -> dict:
     """What the customer saves: AWS's default statement and every statement of the onboarding document."""
-    principals = {**provider_principals(PROVIDER, "demo", "vpc-0ac0e000000000031", "serverco01"), "server_identities": [SERVER_ARN]}
+    principals = {**provider_principals(PROVIDER, "demo", "vpc-0ac0e000000000031", "serverco01"), "server_identities": [SERVER_ARN],
+                  "automation_role": f"arn:aws:iam::{PROVIDER}:role/mattermost-byok-automation"}
     statements = [{"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
                    "Action": "kms:*", "Resource": "*"}]
     statements += [s["statement"] for s in key_policy_statements(principals, ["s3", "ebs"], PROVIDER, "us-east-1")]

@@ -16,7 +16,8 @@ Plain moto never calls KMS for S3 and reads the key policy nowhere, so a server 
 permission reads and writes SSE-KMS objects freely. Here, while IAM enforcement is on (``/moto-api/reset-auth``),
 each of those S3 requests is refused with 403 AccessDenied naming the principal, the action and the key.
 Stricter than AWS where it can't tell: a key-policy Allow with a Condition does not count (conditions are not
-evaluated), a Deny with a Condition does; an Allow with NotPrincipal grants nothing.
+evaluated there), a Deny with a Condition does; an Allow with NotPrincipal grants nothing. Identity policies are
+evaluated with their conditions, in the context S3 gives KMS (kms:ViaService, kms:CallerAccount).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from moto.s3.models import FakeKey, S3Backend
 from moto.s3.responses import S3Response
 from moto.utilities.utils import get_partition
 
+from . import iam_simulate
 from ._patching import wrap
 from .iam_auth import enforcing
 from .kms_keys import find_key
@@ -124,15 +126,19 @@ def key_policy_decision(policy: str, principal: str, action: str, key_arn: str) 
 
 
 def iam_decision(access_key: Any, action: str, key_arn: str) -> str:
-    """deny | allow | neutral over the principal's identity policies (moto's evaluation of each document)."""
-    result = "neutral"
-    for document in access_key.collect_policies():
-        verdict = access_control.IAMPolicy(document).is_action_permitted(action, key_arn)
-        if verdict == access_control.PermissionResult.DENIED:
-            return "deny"
-        if verdict == access_control.PermissionResult.PERMITTED:
-            result = "allow"
-    return result
+    """deny | allow | neutral over the principal's identity policies, in the request context S3 gives KMS.
+
+    S3 calls KMS on the requester's behalf, so the request carries kms:ViaService s3.<region>.amazonaws.com and the
+    caller's account (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service):
+    an identity policy narrowed to requests through S3 allows them. Conditions are evaluated as SimulatePrincipalPolicy
+    evaluates them (iam_simulate); moto's own evaluation denies any conditioned statement it has no value for.
+    """
+    region, account = key_arn.split(":")[3], account_of(access_key.arn)
+    policies = [(f"policy{i}", "user", access_control.IAMPolicy(document)._policy_json)  # pylint: disable=protected-access
+                for i, document in enumerate(access_key.collect_policies())]
+    context = {"kms:viaservice": [f"s3.{region}.amazonaws.com"], "kms:calleraccount": [account]}
+    decision = iam_simulate._evaluate(policies, None, action, key_arn, context, {})["EvalDecision"]  # pylint: disable=protected-access
+    return {"explicitDeny": "deny", "allowed": "allow"}.get(decision, "neutral")
 
 
 def decide(key_policy: str, key_arn: str, principal: str, access_key: Any, action: str) -> str | None:
