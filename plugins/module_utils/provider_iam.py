@@ -71,9 +71,10 @@ def purpose_of(name: str) -> str:
 def requirements(principals: dict, services: list, provider_account_id: str, region: str, automation_role: str | None = None) -> list[dict]:
     """Every (principal, action, context) the provider-side IAM policies must allow on the key: the key policy's
     requirements (required_access) for the provider's principals, plus the automation role's own use."""
-    out = [dict(r) for r in required_access(principals, services, provider_account_id, region)]
-    # Named in the key policy too (principals["automation_role"]): required_access already lists its use.
-    if automation_role and automation_role != (principals or {}).get("automation_role"):
+    # The automation role's key-policy statement is broad (the runbook's five actions); its IAM half is what the run
+    # itself does with the key, below.
+    out = [dict(r) for r in required_access(principals, services, provider_account_id, region) if r["principal_name"] != "automation_role"]
+    if automation_role:
         principal_kind(automation_role)
         out.append({"principal": automation_role, "principal_name": "automation_role", "action": "kms:DescribeKey",
                     "context": {"kms:ViaService": None}, "services": list(services), "sid": None, "documented": False,

@@ -17,10 +17,10 @@ def test_aws_kms_without_a_key_id_is_not_counted_on_the_customer_key(local_aws, 
     hv = runner.demo_host_vars("acme")
     hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
     hv.update({
-        "byok_customer_account_id": "111111111191",
-        "byok_vpc_id": "vpc-0a0d17c0000000091",
+        "byok_customer_account_id": "111111111197",
+        "byok_vpc_id": "vpc-0a0d17c0000000097",
         "byok_kops_cluster_id": "auditkms01",
-        "byok_keys": {"all": "arn:aws:kms:us-east-1:111111111191:key/0a0d17c1-0000-4000-8000-000000000001"},
+        "byok_keys": {"all": "arn:aws:kms:us-east-1:111111111197:key/0a0d17c1-0000-4000-8000-000000000001"},
         "byok_s3_buckets": ["mattermost-auditkms-filestore"],
         "byok_rds_clusters": [{"identifier": "auditkms-db", "region": "us-east-1"}],
         "byok_audit_s3_object_sample": 0,  # every object read
@@ -28,7 +28,7 @@ def test_aws_kms_without_a_key_id_is_not_counted_on_the_customer_key(local_aws, 
     inventory = runner.write_inventory(str(tmp_path / "inventory"), {"auditkms": hv})
     runner.seed(endpoint, os.path.dirname(inventory))
     key = hv["byok_keys"]["all"]
-    policy = client(endpoint, "kms", account="111111111191").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    policy = client(endpoint, "kms", account="111111111197").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
     os.makedirs(tmp_path / "inventory" / "key-policies")
     (tmp_path / "inventory" / "key-policies" / f"{key.rsplit('/', 1)[1]}.json").write_text(policy)
     s3 = client(endpoint, "s3")

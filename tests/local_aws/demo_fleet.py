@@ -808,11 +808,15 @@ class Seeder:
                 self.tally.add(customer.name, "iam", False)
                 continue
             iam.create_user(UserName=user, Tags=tag_list({"Customer": customer.name, "Environment": self.fleet.environment}))
+            # The demo's buckets start on the provider's own KMS key (where the provisioner leaves SSE-S3): a server
+            # writing them before BYOK must be able to use that key, or it could not have worked at all.
             iam.put_user_policy(UserName=user, PolicyName=f"{user}-filestore", PolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [
                     {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{b}" for b in buckets]},
                     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
-                     "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]}]}))
+                     "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]},
+                    {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                     "Resource": sorted(set(self.provider_keys.values()))}]}))
             if secret:
                 key = iam.create_access_key(UserName=user)["AccessKey"]
                 self.aws("secretsmanager", self.provider, customer.region).create_secret(
