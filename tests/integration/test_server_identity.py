@@ -159,12 +159,14 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         settings = lp.inventory_settings(str(inventory / "hosts.yml"))
         credentials = lp.install_identities(aws, settings["role_arn"], json.loads((lp.DOCS_IAM / lp.AUTOMATION_POLICY).read_text()),
                                             json.loads((lp.DOCS_IAM / lp.BASE_POLICY).read_text()))
-        # The seeder made the installation's identity as the provisioner makes it (S3 actions on its bucket, no KMS
-        # action) and stored its access key in the secret; the test reads it there to act as the server afterwards.
+        # The seeder made the installation's identity as the provisioner makes it (S3 actions on its bucket; KMS only on
+        # the provider key its bucket starts on, nothing on the customer key) and stored its access key in the secret;
+        # the test reads it there to act as the server afterwards.
         iam = aws.client("iam", PROVIDER)
         assert iam.list_attached_user_policies(UserName=SERVER_USER)["AttachedPolicies"] == []
-        assert not any("kms:" in json.dumps(iam.get_user_policy(UserName=SERVER_USER, PolicyName=name)["PolicyDocument"])
-                       for name in iam.list_user_policies(UserName=SERVER_USER)["PolicyNames"])
+        documents = [json.dumps(iam.get_user_policy(UserName=SERVER_USER, PolicyName=name)["PolicyDocument"])
+                     for name in iam.list_user_policies(UserName=SERVER_USER)["PolicyNames"]]
+        assert not any(KEY in d or ":key/*" in d or '"*"' in d for d in documents)
         key = json.loads(aws.client("secretsmanager", PROVIDER).get_secret_value(SecretId=SECRET)["SecretString"])
         world = World(aws, inventory, work, credentials)
         world.server_keys = {"aws_access_key_id": key["ID"], "aws_secret_access_key": key["Secret"]}
