@@ -426,7 +426,10 @@ DATABASE_OPTIONS = ("identifier", "kind", "key_arn", "region", "global_cluster",
 def reencrypt(module, params, errors_as_result=True):
     """One database moved (or planned) with `params`: its result, or its failure as a result (failed, msg)."""
     progress = []
-    clients = lambda service, region: module.byok_client(service, region=region)  # noqa: E731
+
+    def clients(service, region):
+        return module.byok_client(service, region=region)
+
     try:
         if params["global_cluster"]:
             result = run_global(module, clients, params, progress.append)
