@@ -48,9 +48,44 @@ author:
   - Mattermost Infrastructure SRE (@mattermost)
 options:
   identifier:
-    description: The DB cluster identifier (O(kind=cluster)) or DB instance identifier. For a global database, the primary cluster.
+    description:
+      - The DB cluster identifier (O(kind=cluster)) or DB instance identifier. For a global database, the primary cluster.
+      - One of O(identifier) and O(databases) is required.
     type: str
-    required: true
+  databases:
+    description:
+      - Several databases (a customer's) in one call, instead of O(identifier), each moved as O(identifier) would be,
+        at most O(concurrency) at a time. The other options apply to every database.
+      - The parameters of every database are checked before any of them changes. One database's failure does not stop
+        the others; the call fails with every failed database's message, and RV(results) has each one's outcome.
+    type: list
+    elements: dict
+    suboptions:
+      identifier:
+        description: As O(identifier).
+        type: str
+        required: true
+      kind:
+        description: As O(kind).
+        type: str
+        choices: [cluster, instance]
+        default: cluster
+      key_arn:
+        description: As O(key_arn).
+        type: str
+      region:
+        description: The database's region (default the module's O(region)).
+        type: str
+      global_cluster:
+        description: As O(global_cluster).
+        type: str
+      region_keys:
+        description: As O(region_keys).
+        type: dict
+  concurrency:
+    description: With O(databases), how many databases are worked on at once.
+    type: int
+    default: 4
   kind:
     description: C(cluster) for Aurora, C(instance) for a non-Aurora DB instance.
     type: str
@@ -164,6 +199,17 @@ EXAMPLES = r"""
     region_keys:
       us-east-1: "arn:aws:kms:us-east-1:111111111104:key/0bbe11a0-0000-4000-8000-000000000001"
       us-west-2: "arn:aws:kms:us-west-2:111111111104:key/0bbe11a0-0000-4000-8000-000000000002"
+
+- name: Every database of a customer in one call, each on its own key
+  mattermost.byok.rds_reencrypt:
+    databases:
+      - identifier: acme-db
+        key_arn: "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
+      - identifier: acme-reports
+        kind: instance
+        key_arn: "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
+    max_seconds: 300
+  register: moved
 """
 
 RETURN = r"""
@@ -255,6 +301,14 @@ way_back:
   description: How to undo what was done, in words.
   returned: always
   type: str
+results:
+  description:
+    - With O(databases), one result per database in the list's order, each with the fields above (those of one
+      database, without C(diff)) and C(identifier), C(kind), C(region), C(global_cluster) (a global database),
+      C(progress); a failed database has C(failed=true) and C(msg). The diffs are in C(diff), a list.
+  returned: with databases
+  type: list
+  elements: dict
 """
 
 try:
@@ -267,6 +321,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan_out
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import GlobalReencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import Reencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import ReencryptError
@@ -287,35 +342,36 @@ def way_back(params, names):
             f"{names.snapshot} stays under the old key")
 
 
-def validate(module):
-    params = module.params
+def problem(params, check_mode):
+    """What is wrong with one database's parameters (None when nothing), and a warning to give when it runs anyway."""
     try:
         params["identifier"] = rds_plan.check_identifier(params["identifier"])
         if params["global_cluster"]:
             if not params["region_keys"]:
-                module.fail_json(msg="region_keys: give the key ARN of every region of the global database")
+                return "region_keys: give the key ARN of every region of the global database", None
             for region, arn in params["region_keys"].items():
                 parse_kms_key_arn(arn, f"region_keys.{region}")
             if params["kind"] != "cluster":
-                module.fail_json(msg="kind: a global database is made of Aurora clusters (kind=cluster)")
+                return "kind: a global database is made of Aurora clusters (kind=cluster)", None
+            if params["state"] != "present":
+                return "state: rolled_back and cleaned apply to one database; run them per member cluster", None
         else:
             if not params["key_arn"]:
-                module.fail_json(msg="key_arn: required (the full ARN of the key in the database's region)")
+                return "key_arn: required (the full ARN of the key in the database's region)", None
             parse_kms_key_arn(params["key_arn"], "key_arn")
     except (InvalidIdentifier, rds_plan.PlanError) as e:
-        module.fail_json(msg=str(e))
+        return str(e), None
     if params["strategy"] == rds_plan.SNAPSHOT_RESTORE and params["state"] == "present" and not params["allow_downtime"] \
             and not params["global_cluster"]:
-        if module.check_mode:  # the plan is still shown, e.g. to prepare the maintenance window
-            module.warn("strategy=snapshot_restore needs allow_downtime=true to run; showing the plan only")
-            return
-        module.fail_json(msg="strategy=snapshot_restore stops the database's writes from the final snapshot until the "
-                             "cut-over; set allow_downtime=true (inside the customer's maintenance window) or use "
-                             "strategy=blue_green")
+        if check_mode:  # the plan is still shown, e.g. to prepare the maintenance window
+            return None, "strategy=snapshot_restore needs allow_downtime=true to run; showing the plan only"
+        return ("strategy=snapshot_restore stops the database's writes from the final snapshot until the cut-over; set "
+                "allow_downtime=true (inside the customer's maintenance window) or use strategy=blue_green"), None
+    return None, None
 
 
 def run_global(module, clients, params, log):
-    primary_region = module.region
+    primary_region = params["region"]
     clusters = find_global_members(clients, params["global_cluster"], params["identifier"], primary_region,
                                    params["region_keys"])
     for identifier, region in clusters.items():
@@ -337,7 +393,7 @@ def run_global(module, clients, params, log):
 
 
 def run_one(module, clients, params, log):
-    region = module.region
+    region = params["region"]
     check_key(clients("kms", region), params["key_arn"], region)
     driver = Reencrypt(clients, params["identifier"], params["kind"], region, params["key_arn"], params["strategy"],
                        allow_switchover=params["allow_switchover"], wait_timeout=params["wait_timeout"],
@@ -363,12 +419,50 @@ def run_one(module, clients, params, log):
     return result
 
 
+# Per database in O(databases); the other options are common to every database of the call.
+DATABASE_OPTIONS = ("identifier", "kind", "key_arn", "region", "global_cluster", "region_keys")
+
+
+def reencrypt(module, params, errors_as_result=True):
+    """One database moved (or planned) with `params`: its result, or its failure as a result (failed, msg)."""
+    progress = []
+
+    def clients(service, region):
+        return module.byok_client(service, region=region)
+
+    try:
+        if params["global_cluster"]:
+            result = run_global(module, clients, params, progress.append)
+        else:
+            result = run_one(module, clients, params, progress.append)
+    except ReencryptError as e:
+        return {"failed": True, "msg": str(e), "changed": e.changed, "progress": progress[-50:]}
+    except (BotoCoreError, ClientError) as e:
+        if not errors_as_result:
+            module.fail_json_aws(e, msg=f"{params['identifier']}: AWS call failed; run again to resume from where it stopped")
+        code = e.response.get("Error", {}).get("Code") if isinstance(e, ClientError) else None
+        return {"failed": True, "changed": False, "progress": progress[-50:], "error_code": code,
+                "msg": f"{params['identifier']}: AWS call failed; run again to resume from where it stopped: {e}"}
+    result["way_back"] = way_back(params, rds_plan.Names(params["identifier"], params["strategy"]))
+    result["progress"] = progress[-50:]
+    return result
+
+
 def main():
     module = ByokModule(
         argument_spec=dict(
-            identifier=dict(type="str", required=True),
+            identifier=dict(type="str"),
             kind=dict(type="str", choices=["cluster", "instance"], default="cluster"),
             key_arn=dict(type="str", no_log=False),
+            databases=dict(type="list", elements="dict", options=dict(
+                identifier=dict(type="str", required=True),
+                kind=dict(type="str", choices=["cluster", "instance"], default="cluster"),
+                key_arn=dict(type="str", no_log=False),
+                region=dict(type="str"),
+                global_cluster=dict(type="str"),
+                region_keys=dict(type="dict", no_log=False),
+            )),
+            concurrency=dict(type="int", default=4),
             strategy=dict(type="str", choices=["blue_green", "snapshot_restore"], default="blue_green"),
             allow_downtime=dict(type="bool", default=False),
             allow_switchover=dict(type="bool", default=True),
@@ -381,30 +475,54 @@ def main():
             region_keys=dict(type="dict", no_log=False),
         ),
         supports_check_mode=True,
+        required_one_of=[("identifier", "databases")],
+        mutually_exclusive=[("identifier", "databases"), ("databases", "key_arn"), ("databases", "global_cluster"),
+                            ("databases", "region_keys")],
     )
     params = module.params
-    validate(module)
-    clients = module.byok_client
-    progress = []
+    if params["databases"] is None:
+        params["region"] = module.region
+        error, warning = problem(params, module.check_mode)
+        if error:
+            module.fail_json(msg=error)
+        if warning:
+            module.warn(warning)
+        result = reencrypt(module, params, errors_as_result=False)
+        if result.get("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
 
-    def log(message):
-        progress.append(message)
+    # Every database of the customer in one call, each on its own thread (at most `concurrency`): every one's
+    # parameters checked before any of them changes.
+    if params["concurrency"] < 1:
+        module.fail_json(msg="concurrency: at least 1")
+    common = {k: v for k, v in params.items() if k not in DATABASE_OPTIONS + ("databases",)}
+    each, errors = [], []
+    for database in params["databases"]:
+        one = {**common, **database, "region": database["region"] or module.region}
+        error, warning = problem(one, module.check_mode)
+        if error:
+            errors.append(f"databases[{len(each)}] ({database['identifier']}): {error}")
+        if warning:
+            module.warn(f"{one['identifier']}: {warning}")
+        each.append(one)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
 
-    try:
-        if params["global_cluster"]:
-            if params["state"] != "present":
-                module.fail_json(msg="state: rolled_back and cleaned apply to one database; run them per member cluster")
-            result = run_global(module, lambda service, region: clients(service, region=region), params, log)
-        else:
-            result = run_one(module, lambda service, region: clients(service, region=region), params, log)
-    except ReencryptError as e:
-        module.fail_json(msg=str(e), changed=e.changed, progress=progress[-50:])
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg=f"{params['identifier']}: AWS call failed; run again to resume from where it stopped")
-    names = rds_plan.Names(params["identifier"], params["strategy"])
-    result["way_back"] = way_back(params, names)
-    result["progress"] = progress[-50:]
-    module.exit_json(**result)
+    def one_database(one):
+        result = reencrypt(module, one)
+        result.update(identifier=one["identifier"], kind=one["kind"], region=one["region"])
+        if one["global_cluster"]:
+            result["global_cluster"] = one["global_cluster"]
+        return result
+
+    results = fan_out(one_database, each, params["concurrency"])
+    diff = [r.pop("diff") for r in results if "diff" in r]
+    outcome = {"changed": any(r.get("changed") for r in results), "results": results, "diff": diff}
+    failed = [r for r in results if r.get("failed")]
+    if failed:
+        module.fail_json(msg="; ".join(r["msg"] for r in failed), **outcome)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,28 @@ author:
   - Mattermost Infrastructure SRE (@mattermost)
 options:
   bucket:
-    description: The bucket name.
+    description: The bucket name. One of O(bucket) and O(buckets) is required.
     type: str
-    required: true
+  buckets:
+    description:
+      - Several buckets (a customer's) in one call, instead of O(bucket), each worked on as O(bucket) would be, at most
+        O(bucket_concurrency) at a time; the other options apply to every bucket. Every bucket's options are checked
+        before any bucket changes. One bucket's failure does not stop the others; the call fails with every failed
+        bucket's message, and RV(results) has each bucket's outcome.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The bucket name.
+        type: str
+        required: true
+      writers_follow_default:
+        description: O(writers_follow_default) for this bucket (default the module's).
+        type: bool
+  bucket_concurrency:
+    description: With O(buckets), how many buckets are worked on at once (each with O(concurrency) copies in flight).
+    type: int
+    default: 4
   key_arn:
     description:
       - Full ARN of the KMS key. Aliases and bare key ids are refused (they resolve in the caller's account, the wrong
@@ -208,6 +227,16 @@ EXAMPLES = r"""
     bucket: mattermost-cloud-acme-filestore
     key_arn: arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f
   check_mode: true
+
+- name: Every bucket of a customer in one call, one batch of at most 10 minutes each
+  mattermost.byok.s3_bucket_kms:
+    buckets:
+      - name: mattermost-acme-filestore
+        writers_follow_default: true
+      - name: mattermost-acme-exports
+    key_arn: "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
+    max_seconds: 600
+  register: batch
 """
 
 RETURN = r"""
@@ -369,6 +398,13 @@ checkpoint:
   description: Where the checkpoint is kept (null without one).
   returned: always
   type: str
+results:
+  description:
+    - With O(buckets), one result per bucket in the list's order, each with the fields above (those of one bucket) and
+      C(bucket); a failed bucket has C(failed=true) and C(msg). With O(buckets) and --diff, the diffs are in C(diff), a list.
+  returned: with buckets
+  type: list
+  elements: dict
 """
 
 import json
@@ -380,6 +416,7 @@ except ImportError:
 
 from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan_out
 from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
@@ -387,10 +424,39 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms impo
 MIB = 1024 ** 2
 
 
+def bucket_result(module, s3, params, errors_as_result=True):
+    """One bucket's batch: its result, or its failure as a result (failed, msg)."""
+    try:
+        result = BucketKms(s3, params, module.check_mode).apply()
+    except (BotoCoreError, ClientError) as e:
+        msg = f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint"
+        if not errors_as_result:
+            module.fail_json_aws(e, msg=msg)
+        return {"failed": True, "changed": False, "bucket": params["bucket"], "msg": f"{msg}: {e}"}
+    # Ansible reads `skipped` and `failed` in a result as the task's own status (an int becomes a bool): so a bucket
+    # with one SSE-C object would show as a skipped task. The object counts go by other names.
+    for name in ("skipped", "failed"):
+        if name in result:
+            result[f"{name}_count"] = result.pop(name)
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = result.pop("diff_parts")
+    else:
+        result.pop("diff_parts")
+    if result["complete"] and result["pass_failed"] and params["fail_on_object_errors"]:
+        result.update(failed=True, msg=(f"{params['bucket']}: {result['pass_failed']} object(s) could not be re-encrypted "
+                                        f"(failed_objects); run again to retry them. First: {json.dumps(result['failed_objects'][:3])}"))
+    return result
+
+
 def main():
     module = ByokModule(
         argument_spec=dict(
-            bucket=dict(type="str", required=True),
+            bucket=dict(type="str"),
+            buckets=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                writers_follow_default=dict(type="bool"),
+            )),
+            bucket_concurrency=dict(type="int", default=4),
             key_arn=dict(type="str", required=True, no_log=False),
             bucket_key=dict(type="bool", default=True),
             deny_other_keys=dict(type="bool", default=False),
@@ -413,35 +479,46 @@ def main():
             checkpoint_path=dict(type="path"),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("checkpoint_bucket", "checkpoint_path")],
+        required_one_of=[("bucket", "buckets")],
+        mutually_exclusive=[("checkpoint_bucket", "checkpoint_path"), ("bucket", "buckets")],
     )
     params = module.params
-    problem = validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
+    if params["buckets"] is None:
+        each = [params]
+    else:
+        # Every bucket of the customer in one call, each on its own thread (at most bucket_concurrency), with the
+        # same options but its own writers_follow_default; every bucket's options checked before any bucket changes.
+        if params["bucket_concurrency"] < 1:
+            module.fail_json(msg="bucket_concurrency: at least 1")
+        common = {k: v for k, v in params.items() if k not in ("buckets", "bucket")}
+        each = [dict(common, bucket=b["name"], writers_follow_default=params["writers_follow_default"]
+                     if b["writers_follow_default"] is None else b["writers_follow_default"]) for b in params["buckets"]]
+    for one in each:
+        problem = validate_params(one)
+        if problem:
+            module.fail_json(msg=problem if params["buckets"] is None else f"{one['bucket']}: {problem}")
     try:
-        params["key_arn"] = resolve_key_arn(params["key_arn"], "key_arn")
+        key_arn = resolve_key_arn(params["key_arn"], "key_arn")
     except InvalidIdentifier as e:
         module.fail_json(msg=str(e))
-    s3 = module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
-    try:
-        result = BucketKms(s3, params, module.check_mode).apply()
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")
-    # Ansible reads `skipped` and `failed` in a result as the task's own status (an int becomes a bool): so a bucket
-    # with one SSE-C object would show as a skipped task. The object counts go by other names.
-    for name in ("skipped", "failed"):
-        if name in result:
-            result[f"{name}_count"] = result.pop(name)
+    for one in each:
+        one["key_arn"] = key_arn
+    at_once = 1 if params["buckets"] is None else min(params["bucket_concurrency"], len(each))
+    s3 = module.byok_client("s3", max_pool_connections=max(10, (params["concurrency"] + 4) * max(1, at_once)))
+    if params["buckets"] is None:
+        result = bucket_result(module, s3, params, errors_as_result=False)
+        if result.get("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
+
+    results = fan_out(lambda one: dict(bucket_result(module, s3, one), bucket=one["bucket"]), each, at_once)
+    outcome = {"changed": any(r.get("changed") for r in results), "results": results}
     if module._diff:  # pylint: disable=protected-access
-        result["diff"] = result.pop("diff_parts")
-    else:
-        result.pop("diff_parts")
-    if result["complete"] and result["pass_failed"] and params["fail_on_object_errors"]:
-        module.fail_json(msg=(f"{params['bucket']}: {result['pass_failed']} object(s) could not be re-encrypted "
-                              f"(failed_objects); run again to retry them. First: {json.dumps(result['failed_objects'][:3])}"),
-                         **result)
-    module.exit_json(**result)
+        outcome["diff"] = [r.pop("diff") for r in results if "diff" in r]
+    failed = [r for r in results if r.get("failed")]
+    if failed:
+        module.fail_json(msg="; ".join(r["msg"] for r in failed), **outcome)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,29 @@ def test_instance_and_mysql_cluster(local_aws, play, rds, keys, unique_name):
     before = h.cluster_view(rds, mysql)
     result = play(identifier=mysql, key_arn=keys["new"])
     assert result["complete"] and h.key_of(rds, mysql) == keys["new"] and h.cluster_view(rds, mysql) == before
+
+
+def test_databases_in_one_call_each_its_own_result_and_a_missing_one_fails_alone(local_aws, play, rds, keys, unique_name):
+    """`databases`: each database as `identifier` would move it, side by side, one result each in the list's order;
+    a database that is not there fails the call with its name while the others move; a bad entry changes nothing."""
+    first, second = (h.make_cluster(local_aws, unique_name(n), keys["old"], instances=1) for n in ("da", "db"))
+    missing = unique_name("missing")
+    state = {name: h.inventory(rds, name) for name in (first, second)}
+
+    refused = play(databases=[{"identifier": first, "key_arn": keys["new"]}, {"identifier": second}], concurrency=2)
+    assert refused["failed"] and f"databases[1] ({second}): key_arn: required" in refused["msg"], refused["msg"]
+    assert {name: h.inventory(rds, name) for name in (first, second)} == state
+
+    plan = play("--check", databases=[{"identifier": first, "key_arn": keys["new"]}, {"identifier": second, "key_arn": keys["new"]}])
+    assert [r["identifier"] for r in plan["results"]] == [first, second] and plan["changed"]
+    assert all(r["plan"]["steps"] and not r["complete"] for r in plan["results"])
+    assert {name: h.inventory(rds, name) for name in (first, second)} == state
+
+    moved = play(databases=[{"identifier": first, "key_arn": keys["new"]}, {"identifier": missing, "key_arn": keys["new"]},
+                            {"identifier": second, "key_arn": keys["new"], "region": "us-east-1"}], concurrency=3)
+    assert moved["failed"] and missing in moved["msg"] and first not in moved["msg"], moved["msg"]
+    assert [r["identifier"] for r in moved["results"]] == [first, missing, second]
+    assert moved["results"][1]["failed"] and "no such database" in moved["results"][1]["msg"]
+    for result in (moved["results"][0], moved["results"][2]):
+        assert result["complete"] and not result.get("failed") and result["way_back"]
+    assert h.key_of(rds, first) == keys["new"] and h.key_of(rds, second) == keys["new"]

@@ -393,3 +393,39 @@ def test_after_four_killed_runs_the_fifth_says_where_it_resumed(local_aws, tmp_p
     waited = result["waited_for_lease"]
     assert waited and waited["seconds"] > 0 and "just stopped" in waited["holder"], result["progress_line"]
     assert f"waited {waited['seconds']:.1f} s for another run's lease" in result["progress_line"]
+
+
+def test_buckets_in_one_call_each_its_own_result_and_a_missing_one_fails_alone(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """`buckets`: every bucket as `bucket` would do it, side by side; a missing bucket fails the call with its name,
+    the others are on the key all the same; a bad name among them changes nothing at all."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    first, second = (make_bucket(s3, unique_name(n), old_key) for n in ("one", "two"))
+    for bucket in (first, second):
+        for i in range(5):
+            s3.put_object(Bucket=bucket, Key=f"f/{i}", Body=os.urandom(100))
+    missing = unique_name("missing")
+    common = {"key_arn": key_arn, "checkpoint_path": str(tmp_path / "cp"), "bucket_concurrency": 2}
+
+    refused = run_module(local_aws, tmp_path, {**common, "buckets": [{"name": first}, {"name": "Not_A_Bucket"}]},
+                         ignore_errors=True, name="refused")
+    assert refused["failed"] and "Not_A_Bucket" in refused["msg"]
+    assert s3.get_bucket_encryption(Bucket=first)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == old_key  # nothing changed
+
+    plan = run_module(local_aws, tmp_path, {**common, "buckets": [{"name": first}, {"name": second}]}, "--check", name="plan")
+    assert [r["bucket"] for r in plan["results"]] == [first, second]
+    assert all(r["scanned"] == 5 and r["progress_line"].startswith(r["bucket"]) for r in plan["results"])
+    assert s3.head_object(Bucket=first, Key="f/0")["SSEKMSKeyId"] == old_key  # check mode changed nothing
+
+    result = run_module(local_aws, tmp_path, {**common, "buckets": [{"name": first}, {"name": missing}, {"name": second}]},
+                        ignore_errors=True, name="apply")
+    assert result["failed"] and missing in result["msg"] and first not in result["msg"]
+    by_bucket = {r["bucket"]: r for r in result["results"]}
+    assert [r["bucket"] for r in result["results"]] == [first, missing, second]
+    assert by_bucket[missing]["failed"] and not by_bucket[first].get("failed") and by_bucket[first]["complete"]
+    for bucket in (first, second):
+        assert {s3.head_object(Bucket=bucket, Key=f"f/{i}")["SSEKMSKeyId"] for i in range(5)} == {key_arn}
+        assert by_bucket[bucket]["re_encrypted"] == 5
+
+    again = run_module(local_aws, tmp_path, {**common, "buckets": [{"name": first}, {"name": second}]}, name="again")
+    assert not again["changed"] and [r["re_encrypted"] for r in again["results"]] == [0, 0]
