@@ -14,6 +14,7 @@ try:
 except ImportError:
     ClientError = Exception
 
+from ansible_collections.mattermost.byok.plugins.module_utils import s3_batch_job
 from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import deny_other_keys_statement
@@ -33,7 +34,9 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint impo
 
 MIB = 1024 ** 2
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-COUNTS = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+COUNTS = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes", "to_job")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+JOB_POLL = 2.0  # seconds between DescribeJob calls while a run follows its jobs
 LEASE_SETTLE = 0.3  # after writing the lease, read it back this much later: of two runs starting together, one backs off
 
 
@@ -55,6 +58,15 @@ def validate_params(p: dict) -> str | None:
         return "cutoff_margin: give 0 or more seconds"
     if p["checkpoint_bucket"] is not None and not BUCKET_RE.match(p["checkpoint_bucket"]):
         return f"checkpoint_bucket: {p['checkpoint_bucket']!r} is not an S3 bucket name"
+    if p.get("engine", "controller") != "controller":
+        if not ROLE_ARN_RE.match(p.get("batch_job_role_arn") or ""):
+            return (f"batch_job_role_arn: engine={p['engine']} needs the ARN of the IAM role S3 Batch Operations assumes "
+                    f"(arn:aws:iam::<account>:role/<name>), got {p.get('batch_job_role_arn')!r}")
+        if not p["checkpoint_bucket"]:
+            return (f"checkpoint_bucket: engine={p['engine']} keeps its job in the checkpoint and the job's manifest and "
+                    "report next to it; give checkpoint_bucket")
+        if (p.get("batch_job_threshold") or 0) < 1:
+            return "batch_job_threshold: give 1 or more objects"
     return None
 
 
@@ -83,8 +95,12 @@ def progress(bucket: str, done: int, total: int | None, rate: float, complete: b
 
 
 class BucketKms:
-    def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time):
+    def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time, s3control=None,
+                 account_id=None):
         self.s3 = s3
+        self.s3control = s3control  # S3 Batch Operations (engine batch_job or auto); `account_id` owns the bucket
+        self.account_id = account_id
+        self.control_requests = 0
         self.sleep = sleep
         self.clock = clock
         self.lease = None
@@ -255,15 +271,37 @@ class BucketKms:
                 run_pass[name] = run_pass.get(name, 0) + record["in_batch"].get(name, 0)
             record.pop("in_batch")
         all_versions = self.p.get("all_versions", False)
-        if self.p["max_seconds"] and run_pass.get("total") is None:
+        engine = self.p.get("engine", "controller")
+        if (self.p["max_seconds"] or engine == "auto") and run_pass.get("total") is None:
             count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects
             run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
+        if "engine" not in run_pass:
+            # Chosen once per pass (a pass that started with jobs follows them to the end); a job that failed hands the
+            # rest of the bucket to the controller for good (the record's engine_fallback).
+            chosen, why = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, run_pass.get("total"),
+                                                     traits, all_versions)
+            if chosen == "batch_job" and record.get("engine_fallback"):
+                chosen, why = "controller", f"{why}, but {record['engine_fallback']}"
+            if chosen == "batch_job" and record.get("cutoff") is None:
+                chosen, why = "controller", f"{why}, but no cutoff is known yet (the bucket default was on the key before any checkpoint)"
+            run_pass["engine"], run_pass["engine_reason"] = chosen, why
+        use_jobs = run_pass["engine"] == "batch_job"
         options = s3_reencrypt.Options(
             bucket=self.bucket, key_arn=self.key_arn, bucket_key=self.p["bucket_key"], prefix=self.p["prefix"],
             concurrency=self.p["concurrency"], multipart_threshold=self.p["multipart_threshold"],
             part_size=self.p["multipart_part_size"], max_seconds=self.p["max_seconds"], verify=self.p["verify"],
             check_mode=self.check_mode, trust_after_cutoff=self.p.get("writers_follow_default", False),
             cutoff_margin=self.p.get("cutoff_margin", 0))
+        classes = set(run_pass.get("classes", []))
+
+        def route(item) -> str:
+            """The job takes what route() gives it (objects older than the cutoff, ...); the listing order marker
+            moves past them without a request. Storage classes seen are kept for the jobs (one per class)."""
+            where, _why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
+                                             min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            if where == "job":
+                classes.add(item.get("StorageClass", "STANDARD"))
+            return where
 
         def save_marker(marker, partial) -> bool:
             """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
@@ -274,6 +312,7 @@ class BucketKms:
                     self.lease, self.lease_lost = None, True  # the other run now owns the record: leave it alone
                     return False
                 self.lease["heartbeat"] = self.clock()
+            run_pass["classes"] = sorted(classes)  # a superset of those before the marker: a kill loses no class
             store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
             return True
 
@@ -283,19 +322,30 @@ class BucketKms:
         if cutoff is not None and record.get("settled"):
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
-        if all_versions:
+        if use_jobs and run_pass.get("listed"):
+            batch = s3_reencrypt._finish(s3_reencrypt.new_result(), record.get("marker"), True, 0.0,
+                                         _NoCounter(), _NoRetry(), traits)  # the listing was done by an earlier run
+        elif all_versions:
             batch = s3_reencrypt.run_versions(self.s3, options, traits, cutoff, record.get("marker"),
                                               self.p.get("delete_replaced_versions", False), save_marker, save_every=HEARTBEAT_EVERY)
         else:
             batch = s3_reencrypt.run(self.s3, options, traits, cutoff, record.get("marker"), save_marker,
-                                     save_every=HEARTBEAT_EVERY)
+                                     save_every=HEARTBEAT_EVERY, route=route if use_jobs else None)
         if self.lease_lost:
             batch["complete"] = False
             result["waiting"] = "another run took this bucket over (this run had stalled); it continues from the checkpoint"
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
+        run_pass["classes"] = sorted(classes)
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
+        jobs_line = None
+        if use_jobs and batch["complete"]:
+            run_pass["listed"] = True
+            jobs_done, jobs_line = self.run_jobs(store, record, run_pass, options, traits, batch)
+            batch["complete"] = jobs_done and not self.lease_lost
+        result["engine"] = {"name": run_pass["engine"], "reason": run_pass["engine_reason"],
+                            "jobs": list(run_pass.get("jobs", {}).values()) or run_pass.get("planned_jobs", [])}
         if batch["complete"]:
             record["complete"] = True
             record["settled"] = record.get("cutoff") is not None and run_pass["failed"] == 0 and run_pass["skipped"] == 0
@@ -308,6 +358,8 @@ class BucketKms:
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
+        if jobs_line:
+            line = f"{line}; {jobs_line}"
         resumed = None
         if unfinished:
             resumed = {"after": resumed_after, "done_before": run_pass["scanned"] - batch["scanned"]}
@@ -318,10 +370,147 @@ class BucketKms:
             line = f"{line}; waited {self.waited_seconds:.1f} s for another run's lease ({self.waited_for})"
         result.update(batch)
         result.pop("marker", None)
+        result["requests"] += self.control_requests
+        if result["scanned"]:
+            result["requests_per_object"] = round(result["requests"] / result["scanned"], 3)
         result["resumed"] = resumed
         result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
         result.update({"cutoff": record.get("cutoff"), "writers_follow_default": options.trust_after_cutoff})
-        result.update({"changed": result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0,
+        result.update({"changed": (result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0
+                                   or batch.get("jobs_created", 0) > 0 or (self.check_mode and batch["to_job"] > 0)),
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})
         return result
+
+    # --- S3 Batch Operations ----------------------------------------------------------------------------------
+    def _control(self, method: str, **kwargs):
+        self.control_requests += 1
+        return getattr(self.s3control, method)(AccountId=self.account_id, **kwargs)
+
+    def _find_job(self, description: str) -> dict | None:
+        """This run's job if an earlier run made it (CreateJob answered but the id was not saved: killed)."""
+        kwargs = {}
+        descriptors = []
+        while True:
+            page = self._control("list_jobs", **kwargs)
+            descriptors += page.get("Jobs", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return s3_batch_job.find_job(descriptors, description)
+
+    def run_jobs(self, store, record, run_pass, options, traits, batch) -> tuple[bool, str | None]:
+        """One job per storage class, found again or created, followed until every one has ended (or the time box runs
+        out: the next run follows the same jobs); then each job's failed tasks retried by the controller engine.
+        Counts go into `batch` (and the pass). Returns (finished, progress line)."""
+        jobs = run_pass.setdefault("jobs", {})
+        batch.setdefault("jobs_created", 0)
+        requests = []
+        for storage_class in run_pass.get("classes", []):
+            if storage_class in jobs:
+                continue
+            requests.append(s3_batch_job.create_job_request(
+                account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
+                bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], cutoff=record["cutoff"],
+                storage_class=storage_class, role_arn=self.p["batch_job_role_arn"],
+                report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
+                report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs",
+                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT)))
+        if self.check_mode:
+            run_pass["planned_jobs"] = [dict(s3_batch_job.plan_entry(r), status="planned (check mode)") for r in requests]
+            planned = ", ".join(e["storage_class"] for e in run_pass["planned_jobs"])
+            return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class ({planned})"
+                          if requests else None)
+        for request in requests:
+            entry = s3_batch_job.plan_entry(request)
+            found = self._find_job(entry["description"])
+            if found:
+                entry["id"], entry["found_again"] = found["JobId"], True
+            else:
+                entry["id"] = self._control("create_job", **{k: v for k, v in request.items() if k != "AccountId"})["JobId"]
+                batch["jobs_created"] += 1
+            entry["status"] = "New"
+            jobs[entry["storage_class"]] = entry
+            store.save(record)  # the job id is safe before anything else: a kill from here on follows this job
+        if not jobs:
+            return True, None
+        started = self.clock()
+        while True:
+            for entry in jobs.values():
+                if entry.get("status") in s3_batch_job.TERMINAL:
+                    continue
+                entry.update({k: v for k, v in s3_batch_job.job_progress(self._control("describe_job", JobId=entry["id"])["Job"]).items()
+                              if k != "id"})
+            if all(e.get("status") in s3_batch_job.TERMINAL for e in jobs.values()):
+                break
+            if self.lease is not None and not self.still_ours(store):
+                self.lease, self.lease_lost = None, True
+                return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+            if self.p["max_seconds"] and self.clock() - started >= self.p["max_seconds"]:
+                if self.lease is not None:
+                    self.lease["heartbeat"] = self.clock()
+                store.save(record)
+                return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+            if self.lease is not None:
+                self.lease["heartbeat"] = self.clock()
+            store.save(record)
+            self.sleep(JOB_POLL)
+        result = s3_reencrypt.new_result()
+        engine = s3_reencrypt.Engine(self.s3, options, traits, record.get("cutoff"))
+        for entry in jobs.values():
+            if entry.get("reported"):
+                continue
+            if entry["status"] != "Complete":
+                # A job that failed as a whole (its manifest, its role, too many failed tasks): the controller engine
+                # takes the bucket from the next pass on. It is never cancelled or re-made here.
+                reasons = "; ".join(entry.get("failure_reasons") or []) or "no reason given"
+                record["engine_fallback"] = f"job {entry['id']} ended {entry['status']} ({reasons})"
+                s3_reencrypt._record(result, s3_reencrypt.Outcome(
+                    f"(S3 Batch Operations job {entry['id']}, {entry['storage_class']})", "failed",
+                    f"{record['engine_fallback']}; run again: the controller engine copies what it left"))
+            else:
+                for task in self.failed_tasks(entry):
+                    s3_reencrypt._record(result, self.retry_task(engine, task))
+            batch["re_encrypted"] += entry.get("succeeded", 0)
+            entry["reported"] = True
+        # the retried tasks were already counted in `scanned` (as `to_job`) when the listing handed them over
+        for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes"):
+            batch[name] += result[name]
+            run_pass[name] = run_pass.get(name, 0) + result[name]
+        run_pass["re_encrypted"] += sum(e.get("succeeded", 0) for e in jobs.values() if e.get("counted") is None)
+        for entry in jobs.values():
+            entry["counted"] = True
+        for name in ("skipped_objects", "failed_objects"):
+            batch[name] = batch[name] + result[name]
+        store.save(record)
+        return True, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+
+    def failed_tasks(self, entry: dict) -> list[dict]:
+        """The job's failed tasks, from its completion report (manifest.json, then its result files)."""
+        if not entry.get("failed"):
+            return []
+        bucket, prefix = entry["report"][len("s3://"):].split("/", 1)
+        manifest = json.loads(self.s3.get_object(Bucket=bucket, Key=f"{prefix}/job-{entry['id']}/manifest.json")["Body"].read())
+        tasks = []
+        for file_bucket, key, _status in s3_batch_job.report_result_files(manifest):
+            text = self.s3.get_object(Bucket=file_bucket or bucket, Key=key)["Body"].read().decode()
+            tasks += s3_batch_job.report_failed_tasks(text)
+        return tasks
+
+    def retry_task(self, engine, task: dict):
+        """A task the job could not do, done by the controller engine as it does any object (listed again so it
+        gets exactly the controller's treatment: an SSE-C object is reported skipped, a vanished one is done)."""
+        page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=task["key"], MaxKeys=1,
+                                       OptionalObjectAttributes=["RestoreStatus"])
+        items = [i for i in page.get("Contents", []) if i["Key"] == task["key"]]
+        if not items:
+            return s3_reencrypt.Outcome(task["key"], "on_key")  # deleted since: nothing left to re-encrypt
+        return engine.process(items[0], engine.plan(items[0]))
+
+
+class _NoCounter:
+    count = 0
+
+
+class _NoRetry:
+    retries = 0

@@ -339,7 +339,7 @@ def count_versions(s3, retry: Retrying, bucket: str, prefix: str) -> int:
 
 
 def new_result() -> dict:
-    return {"scanned": 0, "re_encrypted": 0, "already_on_key": 0, "skipped": 0, "failed": 0, "bytes": 0,
+    return {"scanned": 0, "re_encrypted": 0, "already_on_key": 0, "skipped": 0, "failed": 0, "bytes": 0, "to_job": 0,
             "skipped_objects": [], "failed_objects": [], "skipped_objects_truncated": 0, "failed_objects_truncated": 0,
             # all_versions only
             "replaced_versions": 0, "restored_current": 0, "versions_deleted": 0, "versions_kept": 0,
@@ -360,7 +360,9 @@ def _record(result: dict, outcome: Outcome) -> None:
             _listed(result, "kept_versions", outcome)
         return
     result["scanned"] += 1
-    if outcome.status == "replaced":
+    if outcome.status == "to_job":
+        result["to_job"] += 1
+    elif outcome.status == "replaced":
         result["replaced_versions"] += 1
     elif outcome.status == "on_key":
         result["already_on_key"] += 1
@@ -372,17 +374,19 @@ def _record(result: dict, outcome: Outcome) -> None:
         _listed(result, "skipped_objects" if outcome.status == "skipped" else "failed_objects", outcome)
 
 
-SETTLED = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+SETTLED = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes", "to_job")
 
 
 def _settled_delta(outcomes) -> tuple:
     """The counts of SETTLED for some outcomes, as a tuple: hundreds of these wait in the window at once."""
-    scanned = re_encrypted = on_key = skipped = failed = size = 0
+    scanned = re_encrypted = on_key = skipped = failed = size = to_job = 0
     for outcome in outcomes:
         if outcome.status in ("restored", "deleted", "kept"):
             continue
         scanned += 1
-        if outcome.status == "re_encrypted":
+        if outcome.status == "to_job":
+            to_job += 1
+        elif outcome.status == "re_encrypted":
             re_encrypted += 1
             size += outcome.size
         elif outcome.status == "on_key":
@@ -391,7 +395,7 @@ def _settled_delta(outcomes) -> tuple:
             skipped += 1
         elif outcome.status == "failed":
             failed += 1
-    return (scanned, re_encrypted, on_key, skipped, failed, size)
+    return (scanned, re_encrypted, on_key, skipped, failed, size, to_job)
 
 
 class OrderedWindow:
@@ -480,12 +484,13 @@ class OrderedWindow:
 
 
 def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_after: str | None,
-        save_marker=None, clock=time.monotonic, save_every: float = CHECKPOINT_EVERY) -> dict:
+        save_marker=None, clock=time.monotonic, save_every: float = CHECKPOINT_EVERY, route=None) -> dict:
     """Re-encrypt (or, in check mode, count) the bucket's current objects after `start_after`.
 
     Returns the counts plus `marker` (last key done with all before it) and `complete` (listing exhausted).
     `save_marker(marker, counts)` is called every `save_every` seconds so a kill loses little; when it returns False
-    (the run lost its lease) no further copy is started.
+    (the run lost its lease) no further copy is started. `route(item)` (the S3 Batch Operations engine) returns
+    "job" for an object a job copies: it is counted (`to_job`) with no request, and the rest goes on as here.
     """
     engine = Engine(s3, options, traits, cutoff)
     counter = RequestCounter(s3)
@@ -504,7 +509,9 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
                 complete = False
                 break
             plan = engine.plan(item)
-            if plan == "on_key":
+            if route is not None and route(item) == "job":
+                window.done(item["Key"], [Outcome(item["Key"], "to_job", size=item.get("Size", 0))])
+            elif plan == "on_key":
                 window.done(item["Key"], [Outcome(item["Key"], "on_key", size=item.get("Size", 0))])
             elif plan == "archived":
                 window.done(item["Key"], [Outcome(item["Key"], "skipped",

@@ -171,6 +171,42 @@ options:
   checkpoint_path:
     description: Local directory for the checkpoint instead of O(checkpoint_bucket) (for a workstation run).
     type: path
+  engine:
+    description:
+      - Who copies the objects. V(controller) - this module, one request per object (see above).
+        V(batch_job) - an S3 Batch Operations job per storage class (C(S3PutObjectCopy) onto the same keys under
+        O(key_arn) with the Bucket Key, metadata and tags copied, its manifest made by S3 with filters - last modified
+        before the cutoff, up to 5 GiB, the storage class); the module lists the bucket (one request per 1,000 objects),
+        creates and follows the jobs, reads their completion reports and retries their failed tasks itself.
+        V(auto) - V(batch_job) from O(batch_job_threshold) objects on, V(controller) below.
+      - What a job can't carry stays with the controller, listed in RV(engine) - buckets that use ACLs, have object
+        lock or website hosting, O(all_versions), objects above 5 GiB, restored archived objects, objects modified
+        after the cutoff. SSE-C objects fail in the job and are reported skipped by the controller's retry.
+      - Needs O(checkpoint_bucket) (the job id is kept in the checkpoint - an interrupted run follows its job and never
+        makes a second one; the manifest and report go next to it) and O(batch_job_role_arn). In check mode the jobs
+        are planned (RV(engine)) and none is created; a job is created with no confirmation step, so run in check mode
+        first to see the plan. A job is never cancelled by this module. A job that fails as a whole hands the bucket to
+        the controller engine from the next run on.
+    type: str
+    choices: [controller, batch_job, auto]
+    default: controller
+  batch_job_threshold:
+    description: With O(engine=auto), the number of objects (current versions, counted by a listing) from which a job copies them.
+    type: int
+    default: 1000000
+  batch_job_role_arn:
+    description:
+      - The IAM role S3 Batch Operations assumes for the jobs (trusts C(batchoperations.s3.amazonaws.com)), in the
+        bucket's account; it must be allowed to use O(key_arn) (the customer key policy's statement for it) and to read
+        and write the bucket and the report location. Required unless O(engine=controller).
+    type: str
+  batch_job_report_bucket:
+    description: Bucket for the jobs' manifests and completion reports; default O(checkpoint_bucket).
+    type: str
+  batch_job_report_prefix:
+    description: Key prefix of the jobs' manifests and completion reports.
+    type: str
+    default: byok/s3-batch-jobs
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -369,6 +405,17 @@ checkpoint:
   description: Where the checkpoint is kept (null without one).
   returned: always
   type: str
+to_job:
+  description: Objects of this call handed to S3 Batch Operations jobs (counted in RV(scanned); their outcome is in
+    RV(re_encrypted), RV(skipped_objects) and RV(failed_objects) once the jobs have ended).
+  returned: when objects were re-encrypted
+  type: int
+engine:
+  description: The engine of this pass - C(name) (controller or batch_job), C(reason) (why, including why a job could
+    not be used), C(jobs) (per storage class - the job id, status, task counts and the parameters it was created with;
+    in check mode the jobs that would be created).
+  returned: when objects were re-encrypted
+  type: dict
 """
 
 import json
@@ -383,6 +430,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import 
 from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_control import s3control_client
 
 MIB = 1024 ** 2
 
@@ -411,6 +459,11 @@ def main():
             checkpoint_bucket=dict(type="str"),
             checkpoint_prefix=dict(type="str", default="byok/s3-reencrypt"),
             checkpoint_path=dict(type="path"),
+            engine=dict(type="str", default="controller", choices=["controller", "batch_job", "auto"]),
+            batch_job_threshold=dict(type="int", default=1000000),
+            batch_job_role_arn=dict(type="str"),
+            batch_job_report_bucket=dict(type="str"),
+            batch_job_report_prefix=dict(type="str", default="byok/s3-batch-jobs"),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("checkpoint_bucket", "checkpoint_path")],
@@ -424,8 +477,12 @@ def main():
     except InvalidIdentifier as e:
         module.fail_json(msg=str(e))
     s3 = module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
+    s3control = account_id = None
     try:
-        result = BucketKms(s3, params, module.check_mode).apply()
+        if params["engine"] != "controller":
+            s3control = s3control_client(module)
+            account_id = module.byok_client("sts").get_caller_identity()["Account"]
+        result = BucketKms(s3, params, module.check_mode, s3control=s3control, account_id=account_id).apply()
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")
     # Ansible reads `skipped` and `failed` in a result as the task's own status (an int becomes a bool): so a bucket
