@@ -184,7 +184,7 @@ def report_failed_tasks(text: str) -> list[dict]:
     for row in csv.reader(io.StringIO(text)):
         if len(row) < 4 or row[3].strip().lower() != "failed":
             continue
-        failed.append({"key": urllib.parse.unquote(row[1]), "version_id": row[2] or None,
+        failed.append({"key": urllib.parse.unquote_plus(row[1]), "version_id": row[2] or None,
                        "error": " ".join(x for x in row[4:] if x).strip() or "failed"})
     return failed
 

@@ -282,6 +282,10 @@ class BucketKms:
                                                      traits, all_versions)
             if chosen == "batch_job" and record.get("engine_fallback"):
                 chosen, why = "controller", f"{why}, but {record['engine_fallback']}"
+            if chosen == "batch_job" and record.get("cutoff") is not None and record.get("jobs_cutoff") == record["cutoff"]:
+                # Every object older than this cutoff was handed to a job in an earlier pass: what is still older is what
+                # the jobs could not do and the controller then skipped or failed - the controller's again (no new job).
+                chosen, why = "controller", f"{why}, but this cutoff's jobs have run; the objects they left are the controller's"
             if chosen == "batch_job" and record.get("cutoff") is None:
                 chosen, why = "controller", f"{why}, but no cutoff is known yet (the bucket default was on the key before any checkpoint)"
             run_pass["engine"], run_pass["engine_reason"] = chosen, why
@@ -323,8 +327,9 @@ class BucketKms:
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
         if use_jobs and run_pass.get("listed"):
-            batch = s3_reencrypt._finish(s3_reencrypt.new_result(), record.get("marker"), True, 0.0,
-                                         _NoCounter(), _NoRetry(), traits)  # the listing was done by an earlier run
+            batch = s3_reencrypt.new_result()  # the listing was done by an earlier run: only the jobs are left
+            batch.update({"marker": record.get("marker"), "complete": True, "seconds": 0.0, "objects_per_second": 0.0,
+                          "requests": 0, "retries": 0, "requests_per_object": 0.0, "extra_reads": traits.extra_reads()})
         elif all_versions:
             batch = s3_reencrypt.run_versions(self.s3, options, traits, cutoff, record.get("marker"),
                                               self.p.get("delete_replaced_versions", False), save_marker, save_every=HEARTBEAT_EVERY)
@@ -434,6 +439,7 @@ class BucketKms:
             store.save(record)  # the job id is safe before anything else: a kill from here on follows this job
         if not jobs:
             return True, None
+        record["jobs_cutoff"] = record["cutoff"]
         started = self.clock()
         while True:
             for entry in jobs.values():
@@ -506,11 +512,3 @@ class BucketKms:
         if not items:
             return s3_reencrypt.Outcome(task["key"], "on_key")  # deleted since: nothing left to re-encrypt
         return engine.process(items[0], engine.plan(items[0]))
-
-
-class _NoCounter:
-    count = 0
-
-
-class _NoRetry:
-    retries = 0

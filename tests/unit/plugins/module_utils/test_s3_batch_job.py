@@ -146,11 +146,11 @@ def test_job_progress_and_line():
 
 def test_report_failed_tasks_decodes_keys_and_keeps_errors():
     text = ('mattermost-cloud-acme,ok.txt,,succeeded,200,,Successful\n'
-            'mattermost-cloud-acme,data/sse%20c.bin,,failed,400,InvalidRequest,"The object was stored using a form of '
+            'mattermost-cloud-acme,data/sse+c%2B.bin,,failed,400,InvalidRequest,"The object was stored using a form of '
             'Server Side Encryption, ..."\n'
             'mattermost-cloud-acme,gone,v1,failed,404,NoSuchKey,\n')
     failed = job.report_failed_tasks(text)
-    assert [f["key"] for f in failed] == ["data/sse c.bin", "gone"]
+    assert [f["key"] for f in failed] == ["data/sse c+.bin", "gone"]
     assert failed[1]["version_id"] == "v1" and "NoSuchKey" in failed[1]["error"] and "InvalidRequest" in failed[0]["error"]
     assert job.report_failed_tasks("") == []
 
