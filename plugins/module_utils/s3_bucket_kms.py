@@ -152,9 +152,14 @@ class BucketKms:
                 self.s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(after))
         return before, after, changed
 
+    def in_place(self) -> bool:
+        """UpdateObjectEncryption instead of copies: asked for, and the key is of the bucket owner's account (S3 accepts
+        no other key for it)."""
+        return bool(self.p.get("update_in_place")) and self.account_id is not None and self.key_arn.split(":")[4] == self.account_id
+
     # --- checkpoint -------------------------------------------------------------------------------------------
     def checkpoint_store(self):
-        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"], self.p.get("all_versions", False))
+        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"], self.p.get("all_versions", False), self.in_place())
         if self.p["checkpoint_bucket"]:
             return S3Checkpoint(self.s3, self.p["checkpoint_bucket"], self.p["checkpoint_prefix"], name)
         if self.p["checkpoint_path"]:
@@ -275,11 +280,17 @@ class BucketKms:
         if (self.p["max_seconds"] or engine == "auto") and run_pass.get("total") is None:
             count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects
             run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
+        if self.in_place():
+            run_pass.setdefault("engine", "update_in_place")
+            run_pass.setdefault("engine_reason", "update_in_place and the key is of the bucket owner's account: every version "
+                                                 "re-keyed where it is, copies only for what S3 refuses")
         if "engine" not in run_pass:
             # Chosen once per pass (a pass that started with jobs follows them to the end); a job that failed hands the
             # rest of the bucket to the controller for good (the record's engine_fallback).
             chosen, why = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, run_pass.get("total"),
                                                      traits, all_versions)
+            if self.p.get("update_in_place"):
+                why = f"{why}; update_in_place, but the key is not of the bucket owner's account ({self.account_id}): copies"
             if chosen == "batch_job" and record.get("engine_fallback"):
                 chosen, why = "controller", f"{why}, but {record['engine_fallback']}"
             if chosen == "batch_job" and record.get("cutoff") is not None and record.get("jobs_cutoff") == record["cutoff"]:
@@ -326,7 +337,9 @@ class BucketKms:
         if cutoff is not None and record.get("settled"):
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
-        if use_jobs and run_pass.get("listed"):
+        if run_pass["engine"] == "update_in_place":
+            batch = s3_reencrypt.run_in_place(self.s3, options, traits, record.get("marker"), save_marker, save_every=HEARTBEAT_EVERY)
+        elif use_jobs and run_pass.get("listed"):
             batch = s3_reencrypt.new_result()  # the listing was done by an earlier run: only the jobs are left
             batch.update({"marker": record.get("marker"), "complete": True, "seconds": 0.0, "objects_per_second": 0.0,
                           "requests": 0, "retries": 0, "requests_per_object": 0.0, "extra_reads": traits.extra_reads()})

@@ -821,3 +821,83 @@ def run_versions(s3, options: Options, traits: BucketTraits, cutoff: float | Non
                     break
         window.drain(0)
     return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)
+
+
+# --- in place (UpdateObjectEncryption) -----------------------------------------------------------------------------
+# For a key of the bucket owner's own account (the external-key path: the imported key lives in the provider account,
+# with the buckets), S3 changes an object's key without moving its data: same version id, ETag, last-modified date,
+# storage class (archived objects are not restored), checksum, metadata, tags, ACL and object lock settings. So every
+# version is re-keyed, not only the current one, and nothing is copied. It refuses (API reference,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_UpdateObjectEncryption.html): unencrypted, SSE-C and DSSE-KMS
+# objects (400 InvalidRequest), objects under object lock - a retention still running or a legal hold (403
+# AccessDenied), keys of another account (403). A refused CURRENT version is copied as the controller engine copies
+# (the copy keeps its lock; SSE-C fails the copy too and is skipped as always); a refused noncurrent version can't be
+# copied into its place and is reported skipped. The object's key is read first (HeadObject of the version), so a
+# re-run changes nothing and reports changed=false.
+
+IN_PLACE_REFUSED = ("InvalidRequest", "AccessDenied", "400", "403")
+
+
+class InPlaceEngine(Engine):
+    def process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
+        return [self._version(key, v, bool(v.get("IsLatest")) and not deleted) for v in reversed(versions)]
+
+    def _version(self, key: str, version: dict, current: bool) -> Outcome:
+        label = f"{key}?versionId={version['VersionId']}"
+        size = version.get("Size", 0)
+        try:
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
+        except ClientError as e:
+            if error_code(e) in ("400", "BadRequest", "InvalidRequest"):
+                return Outcome(label, "skipped", "SSE-C: encrypted with a customer-provided key, which S3 needs to read it; "
+                               "only its owner can re-encrypt it", size)
+            return Outcome(label, "failed", error_text(e), size)
+        if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId") == self.o.key_arn:
+            return Outcome(label, "on_key", size=size)
+        if self.o.check_mode:
+            return Outcome(label, "re_encrypted", size=size)
+        try:
+            self.retry.call(self.s3.update_object_encryption, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"],
+                            ObjectEncryption={"SSEKMS": {"KMSKeyArn": self.o.key_arn, "BucketKeyEnabled": self.o.bucket_key}})
+            return Outcome(label, "re_encrypted", size=size)
+        except ClientError as e:
+            if error_code(e) not in IN_PLACE_REFUSED:
+                return Outcome(label, "failed", error_text(e), size)
+            refused = error_text(e)
+        if not current:
+            return Outcome(label, "skipped", f"UpdateObjectEncryption refused ({refused}); a noncurrent version can't be "
+                           "copied into its place: it stays on its key", size)
+        item = {"Key": key, "Size": size, "ETag": version["ETag"], "StorageClass": version.get("StorageClass", "STANDARD"),
+                "ChecksumAlgorithm": version.get("ChecksumAlgorithm"), "LastModified": version["LastModified"]}
+        outcome = self.process(item, "copy")  # the controller's copy, with every attribute (object lock included)
+        outcome.key = label
+        return outcome
+
+
+def run_in_place(s3, options: Options, traits: BucketTraits, start_after: str | None, save_marker=None,
+                 clock=time.monotonic, save_every: float = CHECKPOINT_EVERY) -> dict:
+    """Every version of every key re-keyed with UpdateObjectEncryption (see above); the marker is a key."""
+    engine = InPlaceEngine(s3, options, traits, None)
+    counter = RequestCounter(s3)
+    result = new_result()
+    started = clock()
+    deadline = None
+    complete, last_save = True, started
+    with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+        window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
+        for handled, (key, versions, deleted) in enumerate(list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)):
+            if handled == 0 and options.max_seconds:
+                deadline = clock() + options.max_seconds
+            if deadline is not None and handled and clock() >= deadline:
+                complete = False
+                break
+            window.submit(key, key, engine.process_key, key, versions, deleted)
+            del versions
+            if save_marker is not None and clock() - last_save >= save_every:
+                last_save = clock()
+                window.drain(options.concurrency * 50)
+                if counter.call_uncounted(save_marker, window.marker, window.counts()) is False:
+                    complete = False
+                    break
+        window.drain(0)
+    return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)

@@ -190,6 +190,19 @@ options:
     type: str
     choices: [controller, batch_job, auto]
     default: controller
+  update_in_place:
+    description:
+      - When O(key_arn) is a key of the bucket owner's account (the external-key path - the imported key lives in the
+        provider account, with the buckets), re-key every version of every object where it is with S3
+        C(UpdateObjectEncryption) - no copy, version ids, ETags, dates, storage class (archived objects stay archived),
+        metadata, tags, ACLs and object lock untouched. Each version is read first (C(HeadObject)); a re-run changes
+        nothing. What S3 refuses (unencrypted objects, an object lock retention still running or a legal hold) is
+        copied like O(engine=controller) copies when it is the current version, and reported skipped when it is a
+        noncurrent one; SSE-C objects are skipped.
+      - A key of another account (a customer's own key) - ignored, objects are copied (RV(engine) says why).
+      - Its own checkpoint (per bucket, key and scope); O(engine), O(all_versions) and O(batch_job_threshold) don't apply.
+    type: bool
+    default: false
   batch_job_threshold:
     description: With O(engine=auto), the number of objects (current versions, counted by a listing) from which a job copies them.
     type: int
@@ -411,7 +424,7 @@ to_job:
   returned: when objects were re-encrypted
   type: int
 engine:
-  description: The engine of this pass - C(name) (controller or batch_job), C(reason) (why, including why a job could
+  description: The engine of this pass - C(name) (controller, batch_job or update_in_place), C(reason) (why, including why a job could
     not be used), C(jobs) (per storage class - the job id, status, task counts and the parameters it was created with;
     in check mode the jobs that would be created).
   returned: when objects were re-encrypted
@@ -461,6 +474,7 @@ def main():
             checkpoint_path=dict(type="path"),
             engine=dict(type="str", default="controller", choices=["controller", "batch_job", "auto"]),
             batch_job_threshold=dict(type="int", default=1000000),
+            update_in_place=dict(type="bool", default=False),
             batch_job_role_arn=dict(type="str"),
             batch_job_report_bucket=dict(type="str"),
             batch_job_report_prefix=dict(type="str", default="byok/s3-batch-jobs"),
@@ -479,9 +493,10 @@ def main():
     s3 = module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
     s3control = account_id = None
     try:
+        if params["engine"] != "controller" or params["update_in_place"]:
+            account_id = module.byok_client("sts").get_caller_identity()["Account"]
         if params["engine"] != "controller":
             s3control = s3control_client(module)
-            account_id = module.byok_client("sts").get_caller_identity()["Account"]
         result = BucketKms(s3, params, module.check_mode, s3control=s3control, account_id=account_id).apply()
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")

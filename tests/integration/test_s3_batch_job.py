@@ -199,3 +199,50 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
 
     again = run_module(local_aws, tmp_path, args, name="again")
     assert not again["changed"] and len(jobs_of(local_aws, bucket)) == 1 and again["re_encrypted"] == 0
+
+
+def all_versions(s3, bucket):
+    out = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []):
+            head = s3.head_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+            out[(v["Key"], v["VersionId"])] = {"etag": v["ETag"], "modified": v["LastModified"], "size": v["Size"],
+                                               "storage_class": v.get("StorageClass"), "latest": v["IsLatest"],
+                                               "metadata": head.get("Metadata"), "key": head.get("SSEKMSKeyId")}
+        for m in page.get("DeleteMarkers", []):
+            out[(m["Key"], m["VersionId"])] = {"delete_marker": True, "latest": m["IsLatest"]}
+    return out
+
+
+def test_external_key_versioned_bucket_rekeyed_in_place_without_copies(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """The external-key path: the key is in the provider account, with the bucket, so S3 re-keys each version where it is."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("inplace"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for i in range(4):
+        for n in range(3):
+            s3.put_object(Bucket=bucket, Key=f"k/{i}", Body=body(f"k/{i}/{n}"), Metadata={"n": str(n)},
+                          StorageClass="STANDARD_IA" if i == 1 else "STANDARD")
+    s3.put_object(Bucket=bucket, Key="cold", Body=b"cold", StorageClass="GLACIER")
+    s3.delete_object(Bucket=bucket, Key="k/3")  # a deleted key: its versions are re-keyed too, nothing brought back
+    before = all_versions(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "update_in_place": True}
+
+    plan = run_module(local_aws, tmp_path, args, "--check", name="plan")
+    assert plan["changed"] and plan["re_encrypted"] == 13 and all_versions(s3, bucket) == before
+
+    first = run_module(local_aws, tmp_path, args, name="first")
+    assert first["complete"] and first["changed"] and first["engine"]["name"] == "update_in_place", first["engine"]
+    assert first["re_encrypted"] == 13 and first["failed_count"] == 0 and first["skipped_count"] == 0
+    after = all_versions(s3, bucket)
+    assert set(after) == set(before), "version ids or the number of versions changed (a copy was made)"
+    for version, attrs in after.items():
+        if attrs.get("delete_marker"):
+            assert attrs == before[version]
+            continue
+        assert attrs["key"] == key_arn, version
+        assert {k: v for k, v in attrs.items() if k != "key"} == {k: v for k, v in before[version].items() if k != "key"}
+    again = run_module(local_aws, tmp_path, args, name="again")
+    assert not again["changed"] and again["re_encrypted"] == 0 and again["already_on_key"] == 13
+    assert all_versions(s3, bucket) == after
