@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -145,7 +146,6 @@ def test_object_lock_bucket_stays_on_the_controller_engine_with_the_reason(local
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("lock"), old_key, ObjectLockEnabledForBucket=True)
     state = make_bucket(s3, unique_name("state"), old_key)
-    from datetime import datetime, timedelta, timezone
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
     s3.put_object(Bucket=bucket, Key="locked", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
                   ObjectLockLegalHoldStatus="ON")

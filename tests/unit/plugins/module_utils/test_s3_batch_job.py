@@ -161,3 +161,21 @@ def test_report_result_files():
                             {"TaskExecutionStatus": "succeeded", "Bucket": "acme-state", "Key": "p/job-1/results/b.csv"}]}
     assert job.report_result_files(manifest) == [("acme-state", "p/job-1/results/a.csv", "failed"),
                                                  ("acme-state", "p/job-1/results/b.csv", "succeeded")]
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://123456789012.127.0.0.1:5000/v20180820/jobs", "http://127.0.0.1:5000/v20180820/jobs"),
+    ("http://123456789012.localhost:5000/v20180820/jobs/x", "http://localhost:5000/v20180820/jobs/x"),
+    ("https://123456789012.s3-control.us-east-1.amazonaws.com/v20180820/jobs",
+     "https://123456789012.s3-control.us-east-1.amazonaws.com/v20180820/jobs"),
+    ("http://999999999999.127.0.0.1:5000/v20180820/jobs", "http://999999999999.127.0.0.1:5000/v20180820/jobs"),
+])
+def test_s3control_account_label_dropped_only_for_a_local_endpoint(url, expected):
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3_control import strip_account_prefix
+    assert strip_account_prefix(url, "123456789012") == expected
+
+
+def test_checkpoint_of_the_in_place_engine_is_its_own():
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
+    names = {checkpoint_name("b", KEY, "", False), checkpoint_name("b", KEY, "", True), checkpoint_name("b", KEY, "", False, True)}
+    assert len(names) == 3 and checkpoint_name("b", KEY, "", False, True).endswith("/all.in-place.json")
