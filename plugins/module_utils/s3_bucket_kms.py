@@ -476,6 +476,7 @@ class BucketKms:
             self.sleep(JOB_POLL)
         result = s3_reencrypt.new_result()
         engine = s3_reencrypt.Engine(self.s3, options, traits, record.get("cutoff"))
+        counter = s3_reencrypt.RequestCounter(self.s3)  # the reports read and the tasks retried are the controller's requests
         for entry in jobs.values():
             if entry.get("reported"):
                 continue
@@ -501,6 +502,7 @@ class BucketKms:
             entry["counted"] = True
         for name in ("skipped_objects", "failed_objects"):
             batch[name] = batch[name] + result[name]
+        self.control_requests += counter.count
         store.save(record)
         return True, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
 

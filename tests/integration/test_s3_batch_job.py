@@ -246,3 +246,31 @@ def test_external_key_versioned_bucket_rekeyed_in_place_without_copies(local_aws
     again = run_module(local_aws, tmp_path, args, name="again")
     assert not again["changed"] and again["re_encrypted"] == 0 and again["already_on_key"] == 13
     assert all_versions(s3, bucket) == after
+
+
+def test_a_failed_job_is_reported_and_the_controller_takes_the_bucket(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """A job S3 can't run (here: its role does not trust S3 Batch Operations) fails as a whole: reported with AWS's
+    reason, never re-made; the next run copies the bucket with the controller engine."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    iam = local_aws.client("iam", account=PROVIDER)
+    name = unique_name("mattermost-byok-s3-batch")[:64]
+    untrusted = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    bucket = make_bucket(s3, unique_name("failed"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"f/{i}", Body=body(f"f/{i}"))
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": untrusted,
+            "fail_on_object_errors": False}
+    first = run_module(local_aws, tmp_path, args, name="first")
+    assert first["complete"] and first["failed_count"] == 1 and [j["status"] for j in first["engine"]["jobs"]] == ["Failed"]
+    assert "S3 Batch Operations job" in first["failed_objects"][0]["key"] and "Failed" in first["failed_objects"][0]["reason"]
+    assert snapshot(s3, bucket) == before  # nothing copied by a job that never ran
+    second = run_module(local_aws, tmp_path, args, name="second")
+    assert second["engine"]["name"] == "controller" and "Failed" in second["engine"]["reason"]
+    assert second["complete"] and second["re_encrypted"] == 5 and second["failed_count"] == 0
+    assert len(jobs_of(local_aws, bucket)) == 1, "a second job was made"
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
