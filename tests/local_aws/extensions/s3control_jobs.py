@@ -51,7 +51,8 @@ Timings (environment of the server process; a job reads them when it is created)
   have a job Active long enough to kill a client and resume.
 - ``BYOK_LOCAL_AWS_BATCH_STATUS_SECONDS`` (default 0.2): how long a job stays in each of New, Preparing, Ready and
   Completing.
-- A job tag ``local-aws:task-seconds`` = ``<float>`` overrides the task time for that job (for tests on a shared server).
+- A job tag ``local-aws:task-seconds`` = ``<float>`` overrides the task time for that job, and
+  ``local-aws:copy-limit-bytes`` = ``<int>`` the copy size limit below (for tests on a shared server).
 
 Tasks. Each task is one real request to this same server, signed with credentials of a session of the job's role
 (STS AssumeRole as batchoperations.s3.amazonaws.com would), so everything the local S3 does for a CopyObject applies
@@ -126,6 +127,7 @@ NOT_CANCELLABLE = ("Complete", "Completing", "Failed", "Failing", "Cancelled", "
 SUPPORTED_OPERATIONS = ("S3PutObjectCopy", "S3UpdateObjectEncryption")
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
 TASK_SECONDS_TAG = "local-aws:task-seconds"
+COPY_LIMIT_TAG = "local-aws:copy-limit-bytes"
 FAILURE_MIN_TASKS = 1000
 COPY_TOO_LARGE = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
 
@@ -206,6 +208,8 @@ class Job:
             self.task_seconds = float(tags[TASK_SECONDS_TAG])
         self.status_seconds = _float_env("BYOK_LOCAL_AWS_BATCH_STATUS_SECONDS", 0.2)
         self.copy_limit = int(_float_env("BYOK_LOCAL_AWS_BATCH_COPY_LIMIT_BYTES", COPY_LIMIT))
+        if tags.get(COPY_LIMIT_TAG):
+            self.copy_limit = int(tags[COPY_LIMIT_TAG])
         self.lock = threading.Lock()
 
     # --- what the API shows ---------------------------------------------------------------------------------
