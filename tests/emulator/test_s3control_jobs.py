@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.local_aws.harness import LocalAWS, drop_account_label
 
-from .support import CUSTOMER, PROVIDER, REGION, against_both, error_of, new_key
+from .support import CUSTOMER, OTHER_REGION, PROVIDER, REGION, against_both, error_of, new_key
 from .test_iam_auth import set_enforcement
 
 GAP = "plain moto has no S3 Batch Operations jobs (s3control /v20180820/jobs answers 404)"
@@ -28,6 +28,7 @@ TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal":
                                                  "Action": "sts:AssumeRole"}]}
 ORDER = ["New", "Preparing", "Suspended", "Ready", "Active", "Completing", "Complete"]
 CSV_FORMAT = "S3BatchOperations_CSV_20180820"
+FAILURE_THRESHOLD_TASKS = 1000  # "more than 1,000 tasks ... over 50 % failed" (job status page, tracking job failures)
 
 
 def batch_role(aws: LocalAWS, name: str, account: str = PROVIDER, trust: dict | None = None) -> str:
@@ -353,3 +354,35 @@ def test_tasks_run_as_the_role_and_need_its_kms_permissions(aws, private_aws, un
     finally:
         set_enforcement(aws, "inf")
     assert outcomes == {"allowed": ("Complete", 1, 0), "no-kms": ("Complete", 0, 1)}
+
+
+@against_both(GAP, raises=ClientError)
+def test_jobs_are_regional_and_keep_their_tags(aws, world):
+    s3, bucket, control = world["s3"], world["bucket"], world["control"]
+    manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%200"])
+    tags = [{"Key": "byok-run", "Value": "run-1"}]
+    job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, ConfirmationRequired=True, Tags=tags)
+    assert control.get_job_tagging(AccountId=PROVIDER, JobId=job_id)["Tags"] == tags
+    control.put_job_tagging(AccountId=PROVIDER, JobId=job_id, Tags=[*tags, {"Key": "owner", "Value": "sre"}])
+    assert len(control.get_job_tagging(AccountId=PROVIDER, JobId=job_id)["Tags"]) == 2
+    elsewhere = aws.client("s3control", PROVIDER, region=OTHER_REGION)
+    with pytest.raises(ClientError) as excinfo:
+        elsewhere.describe_job(AccountId=PROVIDER, JobId=job_id)
+    assert error_of(excinfo)[0] == "NotFoundException"
+    assert job_id not in {j["JobId"] for j in elsewhere.list_jobs(AccountId=PROVIDER).get("Jobs", [])}
+    control.update_job_status(AccountId=PROVIDER, JobId=job_id, RequestedJobStatus="Cancelled")
+    assert follow(control, job_id)[0]["Status"] == "Cancelled"
+
+
+@against_both(GAP, raises=ClientError)
+def test_job_fails_once_over_half_of_more_than_a_thousand_tasks_failed(aws, world):
+    s3, bucket, control = world["s3"], world["bucket"], world["control"]
+    manifest = csv_manifest(s3, bucket, [f"{bucket},missing/{i}" for i in range(1100)])
+    job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, Report=report(bucket, "FailedTasksOnly"),
+                    Tags=[{"Key": "local-aws:task-seconds", "Value": "0"}])
+    job, _ = follow(control, job_id, timeout=240)
+    assert job["Status"] == "Failed" and job["FailureReasons"]
+    progress = job["ProgressSummary"]
+    assert progress["TotalNumberOfTasks"] == 1100 and progress["NumberOfTasksFailed"] == FAILURE_THRESHOLD_TASKS + 1
+    _, rows = report_rows(s3, bucket, job_id)  # a failed job whose tasks ran still has its report
+    assert len(rows) == FAILURE_THRESHOLD_TASKS + 1 and rows[0][3:6] == ["failed", "404", "NoSuchKey"]

@@ -1,4 +1,5 @@
-"""S3 Batch Operations: s3control CreateJob / DescribeJob / ListJobs / UpdateJobStatus / UpdateJobPriority, with jobs
+"""S3 Batch Operations: s3control CreateJob / DescribeJob / ListJobs / UpdateJobStatus / UpdateJobPriority /
+Get-, Put-, DeleteJobTagging, with jobs
 that run in the background, task by task, through the local S3's own CopyObject and UpdateObjectEncryption.
 
 Plain moto has s3control access points and public access blocks, no jobs (its server answers 404 for /v20180820/jobs).
@@ -24,7 +25,8 @@ Requests. botocore sends s3control requests to ``<account id>.<endpoint host>`` 
 endpoint rules add the label; inject_host_prefix does not remove it): a client of the local AWS drops the label
 before signing, e.g. ``client.meta.events.register("before-sign.s3-control", drop_account_label)`` with
 ``tests.local_aws.harness.drop_account_label`` (the harness's own s3control clients do). ``AccountId`` (header x-amz-account-id) is the account whose jobs these are; jobs of one account are
-invisible to another. CreateJob needs exactly one of Manifest / ManifestGenerator (else 400 BadRequestException) and
+invisible to another, and jobs are regional (another Region's job is NotFoundException, as AWS's troubleshooting
+page says of NoSuchJob). ``/moto-api/reset`` forgets every job. CreateJob needs exactly one of Manifest / ManifestGenerator (else 400 BadRequestException) and
 one operation; the operations run here are ``S3PutObjectCopy`` and ``S3UpdateObjectEncryption`` (any other is refused
 with 400 BadRequestException naming it: a limit of the local AWS, not of AWS). A manifest needs ``Spec.Format``
 ``S3BatchOperations_CSV_20180820`` with Fields ``Bucket,Key`` or ``Bucket,Key,VersionId`` (an inventory report
@@ -37,7 +39,8 @@ Statuses (DescribeJob ``Job.Status``), in order:
   Completing → Complete.
   Failed: the role does not exist or does not trust batchoperations.s3.amazonaws.com, the manifest can't be read
   (missing, ETag mismatch, bad format, role not allowed), the generator's source bucket can't be listed, or more than
-  1,000 tasks ran and over 50 % of them failed (via Failing). ``FailureReasons`` gives a FailureCode/FailureReason.
+  1,000 tasks ran and over 50 % of them failed (via Failing; the threshold as the "Tracking job failures" section of
+  the job-status page gives it, counted here from the 1,001st task). ``FailureReasons`` gives a FailureCode/FailureReason.
   Cancelled: UpdateJobStatus Cancelled, through Cancelling when the job was Active (tasks already done stay done).
   UpdateJobStatus Ready is accepted from Suspended only (else 400 JobStatusException); Cancelled from any status but
   Complete, Completing, Failed, Failing, Cancelled, Cancelling (else JobStatusException). A Suspended job has
@@ -115,6 +118,7 @@ from moto.core.responses import ActionResult
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 from moto.s3control import urls as s3control_urls
+from moto.s3control.models import s3control_backends
 from moto.s3control.responses import S3ControlResponse
 from moto.sts.models import sts_backends
 
@@ -131,8 +135,6 @@ COPY_LIMIT_TAG = "local-aws:copy-limit-bytes"
 FAILURE_MIN_TASKS = 1000
 COPY_TOO_LARGE = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
 
-_JOBS: dict[str, dict[str, "Job"]] = {}  # account -> job id -> job
-_TOKENS: dict[tuple[str, str], tuple[str, str]] = {}  # (account, token) -> (request fingerprint, job id)
 _LOCK = threading.Lock()
 
 
@@ -445,7 +447,10 @@ class Job:
         operation = self.params["Operation"]
         try:
             if "S3PutObjectCopy" in operation:
-                source = s3_backends[self.account]["aws"].get_object(bucket, key, version_id=version)
+                try:
+                    source = s3_backends[self.account]["aws"].get_object(bucket, key, version_id=version)
+                except Exception:  # pylint: disable=broad-except  # no such bucket: the CopyObject answers for it
+                    source = None
                 if source is not None and source.size > self.copy_limit:
                     return ["failed", "400", "InvalidRequest", COPY_TOO_LARGE]
                 s3.copy_object(**_copy_request(operation["S3PutObjectCopy"], bucket, key, version))
@@ -609,9 +614,19 @@ def _copy_request(copy: dict[str, Any], bucket: str, key: str, version: str | No
 
 
 # --- the API ---------------------------------------------------------------------------------------------------------
-def _job(account: str, job_id: str) -> Job:
-    job = _JOBS.get(account, {}).get(job_id)
-    if job is None:
+def _store(account: str) -> tuple[dict[str, Job], dict[tuple[str, str], tuple[str, str]]]:
+    """(job id -> job, (region, token) -> (request fingerprint, job id)) of an account, kept on its s3control backend
+    so that /moto-api/reset forgets them with everything else."""
+    backend = s3control_backends[account]["aws"]
+    if not hasattr(backend, "byok_jobs"):
+        backend.byok_jobs, backend.byok_job_tokens = {}, {}
+    return backend.byok_jobs, backend.byok_job_tokens
+
+
+def _job(account: str, region: str, job_id: str) -> Job:
+    """Jobs are regional: another Region's job is not found (troubleshooting-batch-operations.html, NoSuchJobException)."""
+    job = _store(account)[0].get(job_id)
+    if job is None or job.region != region:
         raise NotFoundException("The specified job does not exist")
     return job
 
@@ -650,20 +665,21 @@ def create_job(self: S3ControlResponse) -> ActionResult:
     token = params.get("ClientRequestToken") or str(uuid.uuid4())
     fingerprint = _fingerprint(params)
     with _LOCK:
-        known = _TOKENS.get((account, token))
+        jobs, tokens = _store(account)
+        known = tokens.get((self.region, token))
         if known:
             if known[0] != fingerprint:
                 raise IdempotencyException("A job with this ClientRequestToken already exists with different parameters")
             return ActionResult({"JobId": known[1]})
         job = Job(account, self.region, params, _endpoint_of(self))
-        _JOBS.setdefault(account, {})[job.id] = job
-        _TOKENS[(account, token)] = (fingerprint, job.id)
+        jobs[job.id] = job
+        tokens[(self.region, token)] = (fingerprint, job.id)
     job.start()
     return ActionResult({"JobId": job.id})
 
 
 def describe_job(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     with job.lock:
         return ActionResult({"Job": job.descriptor()})
 
@@ -673,8 +689,8 @@ def list_jobs(self: S3ControlResponse) -> ActionResult:
     statuses = self._get_param("JobStatuses") or []  # pylint: disable=protected-access
     max_results = int(self._get_param("MaxResults") or 1000)  # pylint: disable=protected-access
     token = self._get_param("NextToken")  # pylint: disable=protected-access
-    jobs = sorted(_JOBS.get(account, {}).values(), key=lambda j: j.created, reverse=True)
-    jobs = [j for j in jobs if not statuses or j.status in statuses]
+    jobs = sorted(_store(account)[0].values(), key=lambda j: j.created, reverse=True)
+    jobs = [j for j in jobs if j.region == self.region and (not statuses or j.status in statuses)]
     start = 0
     if token:
         try:
@@ -691,7 +707,7 @@ def list_jobs(self: S3ControlResponse) -> ActionResult:
 
 
 def update_job_status(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     requested = self._get_param("RequestedJobStatus")  # pylint: disable=protected-access
     reason = self._get_param("StatusUpdateReason")  # pylint: disable=protected-access
     with job.lock:
@@ -716,10 +732,30 @@ def update_job_status(self: S3ControlResponse) -> ActionResult:
 
 
 def update_job_priority(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     with job.lock:
         job.priority = int(self._get_param("Priority"))  # pylint: disable=protected-access
     return ActionResult({"JobId": job.id, "Priority": job.priority})
+
+
+def get_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        return ActionResult({"Tags": list(job.params.get("Tags") or [])})
+
+
+def put_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        job.params["Tags"] = list(self._get_param("Tags") or [])  # pylint: disable=protected-access
+    return ActionResult({})
+
+
+def delete_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        job.params["Tags"] = []
+    return ActionResult({})
 
 
 PATHS = {
@@ -727,12 +763,15 @@ PATHS = {
     "/v20180820/jobs/<id>": S3ControlResponse.dispatch,
     "/v20180820/jobs/<id>/status": S3ControlResponse.dispatch,
     "/v20180820/jobs/<id>/priority": S3ControlResponse.dispatch,
+    "/v20180820/jobs/<id>/tagging": S3ControlResponse.dispatch,
 }
 
 
 def apply() -> None:
     for name, fn in (("create_job", create_job), ("describe_job", describe_job), ("list_jobs", list_jobs),
-                     ("update_job_status", update_job_status), ("update_job_priority", update_job_priority)):
+                     ("update_job_status", update_job_status), ("update_job_priority", update_job_priority),
+                     ("get_job_tagging", get_job_tagging), ("put_job_tagging", put_job_tagging),
+                     ("delete_job_tagging", delete_job_tagging)):
         add(S3ControlResponse, name, fn)
     for path, handler in PATHS.items():
         s3control_urls.url_paths.setdefault(path, handler)
