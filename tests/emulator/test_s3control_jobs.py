@@ -386,3 +386,16 @@ def test_job_fails_once_over_half_of_more_than_a_thousand_tasks_failed(aws, worl
     assert progress["TotalNumberOfTasks"] == 1100 and progress["NumberOfTasksFailed"] == FAILURE_THRESHOLD_TASKS + 1
     _, rows = report_rows(s3, bucket, job_id)  # a failed job whose tasks ran still has its report
     assert len(rows) == FAILURE_THRESHOLD_TASKS + 1 and rows[0][3:6] == ["failed", "404", "NoSuchKey"]
+
+
+@against_both(GAP, raises=ClientError)
+def test_a_bucket_tag_slows_the_jobs_of_that_bucket(aws, world):
+    """The knob for kill-and-resume tests of code that creates its own jobs (see the module docstring)."""
+    s3, bucket, control = world["s3"], world["bucket"], world["control"]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:batch-task-seconds", "Value": "0.4"}]})
+    manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%20{i}" for i in range(3)])
+    job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest)
+    follow(control, job_id, until=("Active",))
+    started = time.monotonic()
+    job, _ = follow(control, job_id)
+    assert job["Status"] == "Complete" and time.monotonic() - started >= 0.8

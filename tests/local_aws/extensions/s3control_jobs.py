@@ -56,6 +56,9 @@ Timings (environment of the server process; a job reads them when it is created)
   Completing.
 - A job tag ``local-aws:task-seconds`` = ``<float>`` overrides the task time for that job, and
   ``local-aws:copy-limit-bytes`` = ``<int>`` the copy size limit below (for tests on a shared server).
+- A bucket tag ``local-aws:batch-task-seconds`` = ``<float>`` on the job's source bucket (the generator's
+  SourceBucket, else the bucket of the manifest object), read at Preparing, sets the task time of jobs the code under
+  test creates (the job tag wins).
 
 Tasks. Each task is one real request to this same server, signed with credentials of a session of the job's role
 (STS AssumeRole as batchoperations.s3.amazonaws.com would), so everything the local S3 does for a CopyObject applies
@@ -132,6 +135,7 @@ SUPPORTED_OPERATIONS = ("S3PutObjectCopy", "S3UpdateObjectEncryption")
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
 TASK_SECONDS_TAG = "local-aws:task-seconds"
 COPY_LIMIT_TAG = "local-aws:copy-limit-bytes"
+TASK_SECONDS_BUCKET_TAG = "local-aws:batch-task-seconds"
 FAILURE_MIN_TASKS = 1000
 COPY_TOO_LARGE = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
 
@@ -281,6 +285,7 @@ class Job:
             self.set_status("Preparing")
             self._dwell()
             s3 = self._role_client()
+            self._task_seconds_from_bucket_tag()
             tasks = self._tasks(s3)
             if self._cancelled_before_active():
                 return
@@ -372,6 +377,21 @@ class Job:
                             aws_session_token=session.session_token,
                             config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"},
                                           connect_timeout=10, read_timeout=120))
+
+    def _task_seconds_from_bucket_tag(self) -> None:
+        """A tag on the job's source bucket (the generator's, else the manifest object's) sets the task time: a test
+        can slow down a job that the code under test creates."""
+        if self.params.get("ManifestGenerator"):
+            bucket = _bucket_of(self.params["ManifestGenerator"]["S3JobManifestGenerator"]["SourceBucket"])
+        else:
+            bucket = _bucket_of(self.params["Manifest"]["Location"]["ObjectArn"]).split("/", 1)[0]
+        try:
+            tags = s3_backends[self.account]["aws"].get_bucket_tagging(bucket).get("Tags", [])
+        except Exception:  # pylint: disable=broad-except  # no bucket or no tags: nothing set
+            return
+        value = next((t["Value"] for t in tags if t["Key"] == TASK_SECONDS_BUCKET_TAG), None)
+        if value and not any(t.get("Key") == TASK_SECONDS_TAG for t in self.params.get("Tags") or []):
+            self.task_seconds = float(value)
 
     # --- manifest ----------------------------------------------------------------------------------------------
     def _tasks(self, s3: Any) -> list[tuple[str, str, str | None]]:
