@@ -8,6 +8,7 @@ Plain moto has no s3control jobs: every request here is a 404 there (botocore Cl
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import time
@@ -399,3 +400,28 @@ def test_a_bucket_tag_slows_the_jobs_of_that_bucket(aws, world):
     started = time.monotonic()
     job, _ = follow(control, job_id)
     assert job["Status"] == "Complete" and time.monotonic() - started >= 0.8
+
+
+@against_both(GAP, raises=ClientError)
+def test_copy_job_sets_object_lock_storage_class_and_new_tags_as_asked(aws, world, unique_name):
+    s3, control = world["s3"], world["control"]
+    bucket = unique_name("locked")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=bucket, Key="old", Body=b"o", Tagging="a=1", ServerSideEncryption="AES256", ChecksumAlgorithm="SHA256")
+    cutoff = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(1.1)  # LastModified has whole seconds
+    s3.put_object(Bucket=bucket, Key="new", Body=b"n", Tagging="a=1", ServerSideEncryption="AES256", ChecksumAlgorithm="SHA256")
+    until = (cutoff + datetime.timedelta(days=2)).replace(microsecond=0)
+    operation = copy_in_place(bucket, world["key"], StorageClass="STANDARD_IA", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
+                              ObjectLockLegalHoldStatus="ON", NewObjectTagging=[{"Key": "b", "Value": "2"}], ChecksumAlgorithm="CRC32")
+    generator = {"S3JobManifestGenerator": {"SourceBucket": f"arn:aws:s3:::{bucket}", "EnableManifestOutput": False,
+                                            "Filter": {"CreatedAfter": cutoff}}}
+    job, _ = follow(control, create(control, world["role"], operation, ManifestGenerator=generator))
+    assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 1
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert sorted(v["Key"] for v in versions) == ["new", "new", "old"]  # a copy is a new version; "old" was filtered out
+    head = s3.head_object(Bucket=bucket, Key="new")
+    assert (head["StorageClass"], head["ObjectLockMode"], head["ObjectLockLegalHoldStatus"]) == ("STANDARD_IA", "GOVERNANCE", "ON")
+    assert head["ObjectLockRetainUntilDate"] == until and head["SSEKMSKeyId"] == world["key"]
+    assert s3.get_object_tagging(Bucket=bucket, Key="new")["TagSet"] == [{"Key": "b", "Value": "2"}]
+    assert abs(job["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"]["CreatedAfter"] - cutoff) < datetime.timedelta(seconds=1)
