@@ -8,12 +8,18 @@ account than the bucket's and objects under object lock (AccessDenied). Plain mo
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .support import CUSTOMER, DID_NOT_RAISE, PROVIDER, against_both, error_of, new_key
+from tests.local_aws.harness import LocalAWS
+
+from .support import CUSTOMER, DID_NOT_RAISE, PROVIDER, REGION, against_both, error_of, new_key
+from .test_iam_auth import set_enforcement
 
 GAP = "plain moto has no UpdateObjectEncryption"
 
@@ -118,3 +124,52 @@ def test_refuses_a_key_that_does_not_exist(aws, versioned):
     with pytest.raises(ClientError) as excinfo:
         rekey(versioned, "obj", arn=missing)
     assert error_of(excinfo)[:2] == ("KMS.NotFoundException", 400)
+
+
+@pytest.fixture
+def private_aws(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """IAM enforcement is server-wide: the extended run gets a server of its own."""
+    if request.node.callspec.params["aws"] == "plain":
+        yield request.getfixturevalue("plain_moto")
+        return
+    with LocalAWS.start(extended=True, log_path=tmp_path / "local-aws.log") as server:
+        yield server
+
+
+@against_both(GAP, raises=(AssertionError, ClientError))
+def test_needs_s3_update_object_encryption_and_the_documented_kms_permissions(aws, private_aws, unique_name):
+    """Permissions (API reference): s3:UpdateObjectEncryption, kms:Encrypt, kms:Decrypt, kms:GenerateDataKey,
+    kms:ReEncrypt*. Each identity below lacks one of them, except `all`."""
+    aws = private_aws
+    iam, s3, kms = aws.client("iam", PROVIDER), aws.client("s3", PROVIDER), aws.client("kms", PROVIDER)
+    bucket = unique_name("perm")
+    s3.create_bucket(Bucket=bucket)
+    old, new = new_key(kms)["Arn"], new_key(kms)["Arn"]
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=old)
+    kms_all = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"]
+    grants = {"all": (["s3:GetObject", "s3:UpdateObjectEncryption"], kms_all),
+              "no-s3-action": (["s3:GetObject", "s3:PutObject"], kms_all),
+              "no-reencrypt": (["s3:GetObject", "s3:UpdateObjectEncryption"], kms_all[:3]),
+              "no-encrypt": (["s3:GetObject", "s3:UpdateObjectEncryption"], kms_all[1:])}
+    clients = {}
+    for name, (s3_actions, kms_actions) in grants.items():
+        user = unique_name(name)
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": s3_actions, "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": kms_actions, "Resource": [old, new]}]}))
+        access = iam.create_access_key(UserName=user)["AccessKey"]
+        clients[name] = boto3.client("s3", region_name=REGION, endpoint_url=aws.endpoint_url, config=Config(retries={"total_max_attempts": 1}),
+                                     aws_access_key_id=access["AccessKeyId"], aws_secret_access_key=access["SecretAccessKey"])
+    set_enforcement(aws, "0")
+    outcomes = {}
+    try:
+        for name, client in clients.items():
+            try:
+                client.update_object_encryption(Bucket=bucket, Key="obj", ObjectEncryption={"SSEKMS": {"KMSKeyArn": new}})
+                outcomes[name] = "ok"
+            except ClientError as exc:
+                outcomes[name] = exc.response["Error"]["Code"]
+    finally:
+        set_enforcement(aws, "inf")
+    assert outcomes == {"all": "ok", "no-s3-action": "AccessDenied", "no-reencrypt": "AccessDenied", "no-encrypt": "AccessDenied"}
