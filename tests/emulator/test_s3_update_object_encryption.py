@@ -173,3 +173,16 @@ def test_needs_s3_update_object_encryption_and_the_documented_kms_permissions(aw
     finally:
         set_enforcement(aws, "inf")
     assert outcomes == {"all": "ok", "no-s3-action": "AccessDenied", "no-reencrypt": "AccessDenied", "no-encrypt": "AccessDenied"}
+
+
+@against_both(GAP, raises=DID_NOT_RAISE)
+def test_a_delete_marker_is_not_an_object_to_rekey(aws, versioned):
+    s3, bucket = versioned["s3"], versioned["bucket"]
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x", ServerSideEncryption="AES256")
+    marker = s3.delete_object(Bucket=bucket, Key="gone")["VersionId"]
+    with pytest.raises(ClientError) as excinfo:
+        rekey(versioned, "gone", marker)
+    assert error_of(excinfo)[:2] == ("MethodNotAllowed", 405)
+    with pytest.raises(ClientError) as excinfo:
+        rekey(versioned, "gone")  # no current version
+    assert error_of(excinfo)[:2] == ("NoSuchKey", 404)
