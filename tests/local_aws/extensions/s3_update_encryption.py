@@ -16,6 +16,8 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/update-sse-encryption.html
   account as the bucket"; the Organizations exception is support-granted and not emulated); an object under object
   lock (a retention period in the future, governance or compliance, or a legal hold ON: "you must first remove the
   Object Lock status on the object").
+- A delete marker named by version id: 405 MethodNotAllowed, S3's answer to object requests on one
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html).
 - The key must exist and be enabled (S3 relays KMS.NotFoundException / KMS.DisabledException as for writes), and
   with IAM enforcement on the caller needs the documented kms:Encrypt, kms:Decrypt, kms:GenerateDataKey and
   kms:ReEncrypt*: kms:Decrypt and kms:ReEncryptFrom on the current key (when SSE-KMS), kms:Encrypt,
@@ -69,6 +71,13 @@ class InvalidRequest(S3ClientError):
         super().__init__("InvalidRequest", message)
 
 
+class MethodNotAllowed(S3ClientError):
+    code = 405
+
+    def __init__(self):
+        super().__init__("MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+
 class AccessDenied(S3ClientError):
     code = 403
 
@@ -117,7 +126,11 @@ def update_object_encryption(backend: S3Backend, bucket_name: str, key_name: str
     """Re-key one object version in place, as the API reference documents (see the module docstring)."""
     bucket = backend.get_bucket(bucket_name)
     key = backend.get_object(bucket_name, key_name, version_id=version_id)
-    if key is None:
+    if version_id and (key is None or not isinstance(key, FakeKey)):
+        versions = bucket.keys.getlist(key_name, []) if hasattr(bucket.keys, "getlist") else []
+        if any(v.version_id == version_id and not isinstance(v, FakeKey) for v in versions):
+            raise MethodNotAllowed()  # a delete marker, as S3 answers object requests on one
+    if key is None or not isinstance(key, FakeKey):
         raise MissingKey(key=key_name)
     if getattr(key, "byok_sse_c", None) or key.encryption == "aws:kms:dsse":
         raise InvalidRequest(UNSUPPORTED_SOURCE)

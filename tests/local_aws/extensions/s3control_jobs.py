@@ -1,96 +1,112 @@
-"""S3 Batch Operations: s3control CreateJob / DescribeJob / ListJobs / UpdateJobStatus / UpdateJobPriority, with jobs
-that run in the background, task by task, through the local S3's own CopyObject and UpdateObjectEncryption.
-
-Plain moto has s3control access points and public access blocks, no jobs (its server answers 404 for /v20180820/jobs).
+"""S3 Batch Operations: s3control CreateJob, DescribeJob, ListJobs, UpdateJobStatus, UpdateJobPriority and job
+tagging, with jobs that run in the background, task by task, through the local S3's own CopyObject and
+UpdateObjectEncryption. Plain moto has s3control access points and public access blocks, no jobs (its server answers
+404 for /v20180820/jobs).
 
 AWS references followed:
-- API: CreateJob, DescribeJob, ListJobs, UpdateJobStatus, UpdateJobPriority (https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_CreateJob.html
-  and siblings; botocore's s3control model is the same text and is what requests and answers are parsed/serialized with).
-- Statuses: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-job-status.html (job status table, tracking
-  job failures, completion reports).
-- Copy: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html (restrictions: objects up to
-  5 GB, every CopyObject option except ETag conditions and SSE-C, the job's storage class is job-wide).
+- API: https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_CreateJob.html and its siblings (botocore's
+  s3control model carries the same text; requests and answers are parsed and serialized with it).
+- Statuses: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-job-status.html (job status table,
+  updating job status, tracking job failures, completion reports).
+- Copy: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-copy-object.html (objects up to 5 GB; every
+  CopyObject option except ETag conditions and SSE-C; one storage class per job).
 - Completion report: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-examples-reports.html.
 - Manifests: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-create-job.html#specify-batchjob-manifest
-  (CSV rows ``bucket,key[,versionId]``, keys URL-encoded; the manifest object's ETag is part of the job) and
+  (CSV rows ``bucket,key[,versionId]``, keys URL-encoded; the manifest object's ETag is part of the job; without a
+  version id a task acts on the current version) and
   https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_S3JobManifestGenerator.html.
 - Role: https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-iam-role-policies.html (the role trusts
-  ``batchoperations.s3.amazonaws.com``; Batch Operations reads the manifest, acts on every object and writes the
-  report with the role's permissions).
+  ``batchoperations.s3.amazonaws.com``; the job reads the manifest, acts on every object and writes the report with
+  the role's permissions).
+- Regions: https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshooting-batch-operations.html (a job asked
+  for in another Region than its own is not found).
 
 CONTRACT (what a client of the local AWS can rely on)
 
 Requests. botocore sends s3control requests to ``<account id>.<endpoint host>`` even with a custom endpoint (its
-endpoint rules add the label; inject_host_prefix does not remove it): a client of the local AWS drops the label
-before signing, e.g. ``client.meta.events.register("before-sign.s3-control", drop_account_label)`` with
-``tests.local_aws.harness.drop_account_label`` (the harness's own s3control clients do). ``AccountId`` (header x-amz-account-id) is the account whose jobs these are; jobs of one account are
-invisible to another. CreateJob needs exactly one of Manifest / ManifestGenerator (else 400 BadRequestException) and
-one operation; the operations run here are ``S3PutObjectCopy`` and ``S3UpdateObjectEncryption`` (any other is refused
-with 400 BadRequestException naming it: a limit of the local AWS, not of AWS). A manifest needs ``Spec.Format``
-``S3BatchOperations_CSV_20180820`` with Fields ``Bucket,Key`` or ``Bucket,Key,VersionId`` (an inventory report
-manifest, S3InventoryReport_CSV_20161130, is not read here), and ``Location.ObjectArn`` + ``Location.ETag``. ``Report.Enabled`` true needs Bucket (an ARN) and Format
-``Report_CSV_20180820``. ``ClientRequestToken``: the same token with the same request answers the same JobId (no
-second job); the same token with a different request is 400 IdempotencyException. ``JobId`` is a UUID (36 chars).
+endpoint rules add the label; inject_host_prefix does not remove it), so a client of the local AWS drops the label
+before signing: ``client.meta.events.register("before-sign.s3-control", drop_account_label)`` with
+``tests.local_aws.harness.drop_account_label`` (the harness's own s3control clients do it).
+- ``AccountId`` (header x-amz-account-id) is the account whose jobs these are; jobs are per account and per Region
+  (another Region's job is NotFoundException). ``/moto-api/reset`` forgets every job.
+- CreateJob needs exactly one of Manifest / ManifestGenerator (else BadRequestException) and one operation. The
+  operations run here are ``S3PutObjectCopy`` and ``S3UpdateObjectEncryption``; any other is refused with
+  BadRequestException naming it (a limit of the local AWS, not of AWS). A manifest is ``Spec.Format``
+  ``S3BatchOperations_CSV_20180820`` with Fields ``Bucket,Key`` or ``Bucket,Key,VersionId`` (an S3 Inventory
+  manifest is not read here) at ``Location.ObjectArn`` with ``Location.ETag``; keys are decoded as URL-encoded
+  (``%XX``, ``+`` a space). ``Report.Enabled`` true needs Bucket and Format ``Report_CSV_20180820``.
+- ``ClientRequestToken``: the same token with the same request answers the same JobId (no second job); with a
+  different request it is IdempotencyException. ``JobId`` is a UUID; ``JobArn`` is
+  ``arn:aws:s3:<region>:<account>:job/<id>``.
+- Errors are 400 with the model's codes (BadRequestException, NotFoundException, JobStatusException,
+  IdempotencyException, InvalidNextTokenException); AWS's model gives them no HTTP status of their own.
 
-Statuses (DescribeJob ``Job.Status``), in order:
-  New → Preparing → [Suspended, only when ConfirmationRequired, until UpdateJobStatus Ready] → Ready → Active →
+Statuses (``Job.Status``), never out of this order:
+  New → Preparing → [Suspended, only with ConfirmationRequired, until UpdateJobStatus Ready] → Ready → Active →
   Completing → Complete.
-  Failed: the role does not exist or does not trust batchoperations.s3.amazonaws.com, the manifest can't be read
-  (missing, ETag mismatch, bad format, role not allowed), the generator's source bucket can't be listed, or more than
-  1,000 tasks ran and over 50 % of them failed (via Failing). ``FailureReasons`` gives a FailureCode/FailureReason.
-  Cancelled: UpdateJobStatus Cancelled, through Cancelling when the job was Active (tasks already done stay done).
-  UpdateJobStatus Ready is accepted from Suspended only (else 400 JobStatusException); Cancelled from any status but
-  Complete, Completing, Failed, Failing, Cancelled, Cancelling (else JobStatusException). A Suspended job has
-  ``SuspendedCause`` "AwaitingConfirmation" and ``SuspendedDate``. ``TerminationDate`` is set in Complete, Failed,
-  Cancelled. ``ProgressSummary``: TotalNumberOfTasks (known from Ready on), NumberOfTasksSucceeded,
-  NumberOfTasksFailed, Timers.ElapsedTimeInActiveSeconds. Jobs of one account run concurrently (Priority is kept and
-  reported, UpdateJobPriority changes it, but does not order execution).
+- Failed (from Preparing): the role does not exist or does not trust batchoperations.s3.amazonaws.com, the manifest
+  can't be read as the role (missing, not allowed, ETag mismatch, bad format), or the generator's source bucket can't
+  be listed as the role. ``FailureReasons`` [{FailureCode, FailureReason}]; the codes are the local AWS's own.
+- Failed (from Active, through Failing): more than 1,000 tasks ran and over 50 % of them failed (the threshold of
+  "Tracking job failures"; counted here from the 1,001st task).
+- Cancelled: UpdateJobStatus Cancelled answers Cancelling; the job ends Cancelled (at once when it was not Active; an
+  Active job stops before its next task, the tasks done stay done). Accepted in every status but Complete,
+  Completing, Failed, Failing, Cancelled and Cancelling (else JobStatusException). UpdateJobStatus Ready is accepted
+  from Suspended only (else JobStatusException).
+- A Suspended job has ``SuspendedCause`` "AwaitingConfirmation" and ``SuspendedDate``. ``TerminationDate`` is set in
+  Complete, Failed and Cancelled. ``ProgressSummary``: TotalNumberOfTasks (from Ready on), NumberOfTasksSucceeded,
+  NumberOfTasksFailed, Timers.ElapsedTimeInActiveSeconds. Jobs run concurrently: Priority is kept, reported and
+  changed by UpdateJobPriority, but does not order jobs.
 
-Timings (environment of the server process; a job reads them when it is created):
-- ``BYOK_LOCAL_AWS_BATCH_TASK_SECONDS`` (default 0.02): time each task takes (sleep before it). Set it to e.g. 1 to
-  have a job Active long enough to kill a client and resume.
-- ``BYOK_LOCAL_AWS_BATCH_STATUS_SECONDS`` (default 0.2): how long a job stays in each of New, Preparing, Ready and
-  Completing.
-- A job tag ``local-aws:task-seconds`` = ``<float>`` overrides the task time for that job (for tests on a shared server).
+Timings (a job reads them when it is created, the bucket tag at Preparing):
+- env ``BYOK_LOCAL_AWS_BATCH_TASK_SECONDS`` (default 0.02): the time each task takes (a sleep before it); e.g. 1 keeps
+  a job Active long enough to kill a client and run it again.
+- env ``BYOK_LOCAL_AWS_BATCH_STATUS_SECONDS`` (default 0.2): time spent in each of New, Preparing, Ready, Completing.
+- bucket tag ``local-aws:batch-task-seconds`` = ``<float>`` on the job's source bucket (the generator's SourceBucket,
+  else the manifest object's bucket): the task time of the jobs that code under test creates.
+- job tag ``local-aws:task-seconds`` = ``<float>`` (wins over the others) and ``local-aws:copy-limit-bytes`` =
+  ``<int>`` (the copy size limit below), for tests that create their own jobs.
 
-Tasks. Each task is one real request to this same server, signed with credentials of a session of the job's role
-(STS AssumeRole as batchoperations.s3.amazonaws.com would), so everything the local S3 does for a CopyObject applies
-exactly: bucket default encryption and Bucket Key, KMS key checks, KMS access enforcement (key policy + the role's
-IAM policies) and S3 IAM enforcement when enforcement is on, SSE-C refusal, object lock headers, checksums,
-throttling tags. The manifest is read and the completion report written the same way, as the role.
-- S3PutObjectCopy: CopyObject from ``Bucket/Key[?versionId]`` to ``TargetResource``'s bucket, key
-  ``TargetKeyPrefix + Key``. MetadataDirective (COPY default; REPLACE takes NewObjectMetadata), NewObjectTagging
-  (non-empty: TaggingDirective REPLACE, else tags are copied), SSEAwsKmsKeyId (→ aws:kms with that key; also
-  NewObjectMetadata.SSEAlgorithm KMS/AES256), BucketKeyEnabled, StorageClass, ChecksumAlgorithm, ObjectLockMode /
-  ObjectLockRetainUntilDate / ObjectLockLegalHoldStatus, CannedAccessControlList, AccessControlGrants (else the copy
-  gets the default private ACL: per-object grants are not copied), Modified/UnModifiedSinceConstraint, RequesterPays,
-  RedirectLocation. A source over 5 GB (5,368,709,120 bytes; env ``BYOK_LOCAL_AWS_BATCH_COPY_LIMIT_BYTES`` lowers
-  it for tests) fails its task with 400 InvalidRequest "The specified copy source is larger than the maximum
-  allowable size for a copy source: 5368709120", without a request.
-- S3UpdateObjectEncryption: UpdateObjectEncryption of ``Bucket/Key[?versionId]`` with ObjectEncryption.SSEKMS
-  (see s3_update_encryption.py).
-A task's result is its request's answer: succeeded on 2xx, else failed with the S3 error code, HTTP status and message.
+Tasks. Each task is one real request to this same server, signed with the credentials of a session of the job's role
+(STS AssumeRole, as Batch Operations does), so everything the local S3 does for a CopyObject applies: bucket default
+encryption and Bucket Key, KMS key checks, KMS access enforcement (key policy + the role's IAM policies) and S3 IAM
+enforcement when enforcement is on, SSE-C refusal, archived sources refused, object lock headers, checksums,
+throttling tags. The manifest is read, and the report and the generated manifest are written, the same way.
+- S3PutObjectCopy: CopyObject from ``Bucket/Key[?versionId]`` to ``TargetResource``'s bucket (default: the same), key
+  ``TargetKeyPrefix + Key``. MetadataDirective (COPY by default; REPLACE takes NewObjectMetadata), NewObjectTagging
+  (non-empty: TaggingDirective REPLACE; else the tags are copied), SSEAwsKmsKeyId (aws:kms with that key; else
+  NewObjectMetadata.SSEAlgorithm KMS/AES256; else the bucket default), BucketKeyEnabled, StorageClass (else
+  STANDARD, as CopyObject), ChecksumAlgorithm, ObjectLockMode / ObjectLockRetainUntilDate /
+  ObjectLockLegalHoldStatus, CannedAccessControlList, AccessControlGrants (else the copy has the default private ACL:
+  per-object grants are not copied), Modified/UnModifiedSinceConstraint, RequesterPays, RedirectLocation. A source
+  over 5 GB (5,368,709,120 bytes; env ``BYOK_LOCAL_AWS_BATCH_COPY_LIMIT_BYTES`` or the job tag lower the limit for
+  tests) fails its task with 400 InvalidRequest "The specified copy source is larger than the maximum allowable
+  size for a copy source: 5368709120", with no request made.
+- S3UpdateObjectEncryption: UpdateObjectEncryption of ``Bucket/Key[?versionId]`` with the job's
+  ObjectEncryption.SSEKMS (s3_update_encryption.py).
+A task's result is its request's answer: succeeded on 2xx, else failed with the S3 error code, HTTP status, message.
 
-Generated manifest (ManifestGenerator.S3JobManifestGenerator). Lists ``SourceBucket`` (the role must be able to
-ListBucket) at Preparing: current versions only, delete markers excluded, with VersionId when the bucket is
-versioned. Filter: CreatedAfter/CreatedBefore (last-modified), KeyNameConstraint (MatchAnyPrefix / MatchAnySuffix /
-MatchAnySubstring: each given list must match), ObjectSizeGreaterThanBytes/LessThanBytes (strict),
-MatchAnyStorageClass, MatchAnyObjectEncryption (SSES3, SSEKMS [KmsKeyArn, BucketKeyEnabled], DSSEKMS, SSEC,
-NOTSSE). EnableManifestOutput with ManifestOutputLocation writes ``<ManifestPrefix>/job-<id>/manifest.json`` (an
-inventory-style manifest: sourceBucket, destinationBucket, version, creationTimestamp, fileFormat CSV, fileSchema
-"Bucket, Key, VersionId", files [{key, size, MD5checksum}]) and the data file
-``<ManifestPrefix>/job-<id>/data/<uuid>.csv`` (rows ``bucket,url-encoded key,version``); DescribeJob then has
+Generated manifest (ManifestGenerator.S3JobManifestGenerator), made at Preparing: the current version of each key of
+``SourceBucket`` (delete markers left out; VersionId given when the bucket is versioned). AWS's documents do not say
+whether noncurrent versions are listed: a job that must reach every version gets a CSV manifest with version ids.
+Filter: CreatedAfter / CreatedBefore (on LastModified), KeyNameConstraint (MatchAnyPrefix, MatchAnySuffix,
+MatchAnySubstring: each list given must match), ObjectSizeGreaterThanBytes / ObjectSizeLessThanBytes (strict),
+MatchAnyStorageClass, MatchAnyObjectEncryption (SSES3, SSEKMS [KmsKeyArn, BucketKeyEnabled], DSSEKMS, SSEC, NOTSSE).
+EnableManifestOutput writes ``<ManifestPrefix>/job-<id>/manifest.json`` (inventory-style: sourceBucket,
+destinationBucket, version, creationTimestamp, fileFormat CSV, fileSchema "Bucket, Key, VersionId", files [{key,
+size, MD5checksum}]) and its data file ``<ManifestPrefix>/job-<id>/data/<uuid>.csv`` (rows ``bucket,key,version``,
+keys URL-encoded) to ManifestOutputLocation (ManifestEncryption honoured); DescribeJob then has
 ``GeneratedManifestDescriptor`` {Format S3InventoryReport_CSV_20211130, Location {ObjectArn, ETag}} of manifest.json.
 
-Completion report (Report.Enabled). Written at Completing (also for a Failed job whose tasks started, and for a
-Cancelled one), as the role, SSE-S3: ``<Prefix>/job-<id>/manifest.json`` =
-{"Format": "Report_CSV_20180820", "ReportCreationDate": ..., "Results": [{"TaskExecutionStatus": "succeeded"|"failed",
-"Bucket": <report bucket>, "MD5Checksum": ..., "Key": ...}], "ReportSchema": "Bucket, Key, VersionId, TaskStatus,
-ErrorCode, HTTPStatusCode, ResultMessage"} and one CSV per outcome under ``<Prefix>/job-<id>/results/<sha1>.csv``
-(ReportScope FailedTasksOnly: the failed one only; a file only when it has rows). Rows follow AWS's example rows
-(which put the HTTP status before the error code, unlike the schema's names):
-``bucket,key,versionId,succeeded,200,,Successful`` and ``bucket,key,versionId,failed,<http status>,<error code>,<message>``,
-the key as the manifest gave it (URL-encoded). Without a Prefix the keys start at ``job-<id>/``.
+Completion report (Report.Enabled), written when the tasks end (Completing; also for a Failed or Cancelled job in
+which tasks ran), as the role, SSE-S3: ``<Prefix>/job-<id>/manifest.json`` = {"Format": "Report_CSV_20180820",
+"ReportCreationDate": ..., "Results": [{"TaskExecutionStatus": "succeeded"|"failed", "Bucket": <report bucket>,
+"MD5Checksum": ..., "Key": ...}], "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode,
+ResultMessage"}, and one CSV per outcome with rows, ``<Prefix>/job-<id>/results/<sha1>.csv`` (ReportScope
+FailedTasksOnly: the failed one only). Without a Prefix the keys start at ``job-<id>/``. Rows follow AWS's example
+rows, which put the HTTP status before the error code (unlike the schema's names):
+``bucket,key,versionId,succeeded,200,,Successful`` and ``bucket,key,versionId,failed,<http status>,<code>,<message>``,
+the key as the manifest gave it (URL-encoded).
 """
 from __future__ import annotations
 
@@ -114,6 +130,7 @@ from moto.core.responses import ActionResult
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 from moto.s3control import urls as s3control_urls
+from moto.s3control.models import s3control_backends
 from moto.s3control.responses import S3ControlResponse
 from moto.sts.models import sts_backends
 
@@ -126,11 +143,11 @@ NOT_CANCELLABLE = ("Complete", "Completing", "Failed", "Failing", "Cancelled", "
 SUPPORTED_OPERATIONS = ("S3PutObjectCopy", "S3UpdateObjectEncryption")
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
 TASK_SECONDS_TAG = "local-aws:task-seconds"
+COPY_LIMIT_TAG = "local-aws:copy-limit-bytes"
+TASK_SECONDS_BUCKET_TAG = "local-aws:batch-task-seconds"
 FAILURE_MIN_TASKS = 1000
 COPY_TOO_LARGE = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
 
-_JOBS: dict[str, dict[str, "Job"]] = {}  # account -> job id -> job
-_TOKENS: dict[tuple[str, str], tuple[str, str]] = {}  # (account, token) -> (request fingerprint, job id)
 _LOCK = threading.Lock()
 
 
@@ -206,6 +223,8 @@ class Job:
             self.task_seconds = float(tags[TASK_SECONDS_TAG])
         self.status_seconds = _float_env("BYOK_LOCAL_AWS_BATCH_STATUS_SECONDS", 0.2)
         self.copy_limit = int(_float_env("BYOK_LOCAL_AWS_BATCH_COPY_LIMIT_BYTES", COPY_LIMIT))
+        if tags.get(COPY_LIMIT_TAG):
+            self.copy_limit = int(tags[COPY_LIMIT_TAG])
         self.lock = threading.Lock()
 
     # --- what the API shows ---------------------------------------------------------------------------------
@@ -254,9 +273,15 @@ class Job:
 
     def set_status(self, status: str) -> None:
         with self.lock:
-            self.status = status
-            if status in TERMINAL:
-                self.terminated = _now()
+            self._set_status(status)
+
+    def _set_status(self, status: str) -> None:
+        """Move on (the lock held); a job being cancelled only moves to a final status."""
+        if self.status == "Cancelling" and status not in TERMINAL:
+            return
+        self.status = status
+        if status in TERMINAL:
+            self.terminated = _now()
 
     # --- running ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -275,19 +300,21 @@ class Job:
             self.set_status("Preparing")
             self._dwell()
             s3 = self._role_client()
+            self._task_seconds_from_bucket_tag()
             tasks = self._tasks(s3)
             if self._cancelled_before_active():
                 return
             if self.params.get("ConfirmationRequired"):
                 with self.lock:
-                    self.status, self.suspended_date, self.suspended_cause = "Suspended", _now(), "AwaitingConfirmation"
+                    self._set_status("Suspended")
+                    self.suspended_date, self.suspended_cause = _now(), "AwaitingConfirmation"
                 while not self.confirmed.wait(0.05):
                     if self.cancel_requested.is_set():
                         self.set_status("Cancelled")
                         return
             with self.lock:
                 self.total = len(tasks)
-                self.status = "Ready"
+                self._set_status("Ready")
             self._dwell()
             if self._cancelled_before_active():
                 return
@@ -343,7 +370,7 @@ class Job:
                     self.active_seconds = time.monotonic() - started
                     done = self.succeeded + self.failed
                     if done > FAILURE_MIN_TASKS and self.failed * 2 > done:
-                        self.status = "Failing"
+                        self._set_status("Failing")
                         return True
             return False
         finally:
@@ -366,6 +393,21 @@ class Job:
                             aws_session_token=session.session_token,
                             config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"},
                                           connect_timeout=10, read_timeout=120))
+
+    def _task_seconds_from_bucket_tag(self) -> None:
+        """A tag on the job's source bucket (the generator's, else the manifest object's) sets the task time: a test
+        can slow down a job that the code under test creates."""
+        if self.params.get("ManifestGenerator"):
+            bucket = _bucket_of(self.params["ManifestGenerator"]["S3JobManifestGenerator"]["SourceBucket"])
+        else:
+            bucket = _bucket_of(self.params["Manifest"]["Location"]["ObjectArn"]).split("/", 1)[0]
+        try:
+            tags = s3_backends[self.account]["aws"].get_bucket_tagging(bucket).get("Tags", [])
+        except Exception:  # pylint: disable=broad-except  # no bucket or no tags: nothing set
+            return
+        value = next((t["Value"] for t in tags if t["Key"] == TASK_SECONDS_BUCKET_TAG), None)
+        if value and not any(t.get("Key") == TASK_SECONDS_TAG for t in self.params.get("Tags") or []):
+            self.task_seconds = float(value)
 
     # --- manifest ----------------------------------------------------------------------------------------------
     def _tasks(self, s3: Any) -> list[tuple[str, str, str | None]]:
@@ -441,7 +483,10 @@ class Job:
         operation = self.params["Operation"]
         try:
             if "S3PutObjectCopy" in operation:
-                source = s3_backends[self.account]["aws"].get_object(bucket, key, version_id=version)
+                try:
+                    source = s3_backends[self.account]["aws"].get_object(bucket, key, version_id=version)
+                except Exception:  # pylint: disable=broad-except  # no such bucket: the CopyObject answers for it
+                    source = None
                 if source is not None and source.size > self.copy_limit:
                     return ["failed", "400", "InvalidRequest", COPY_TOO_LARGE]
                 s3.copy_object(**_copy_request(operation["S3PutObjectCopy"], bucket, key, version))
@@ -605,9 +650,19 @@ def _copy_request(copy: dict[str, Any], bucket: str, key: str, version: str | No
 
 
 # --- the API ---------------------------------------------------------------------------------------------------------
-def _job(account: str, job_id: str) -> Job:
-    job = _JOBS.get(account, {}).get(job_id)
-    if job is None:
+def _store(account: str) -> tuple[dict[str, Job], dict[tuple[str, str], tuple[str, str]]]:
+    """(job id -> job, (region, token) -> (request fingerprint, job id)) of an account, kept on its s3control backend
+    so that /moto-api/reset forgets them with everything else."""
+    backend = s3control_backends[account]["aws"]
+    if not hasattr(backend, "byok_jobs"):
+        backend.byok_jobs, backend.byok_job_tokens = {}, {}
+    return backend.byok_jobs, backend.byok_job_tokens
+
+
+def _job(account: str, region: str, job_id: str) -> Job:
+    """Jobs are regional: another Region's job is not found (troubleshooting-batch-operations.html, NoSuchJobException)."""
+    job = _store(account)[0].get(job_id)
+    if job is None or job.region != region:
         raise NotFoundException("The specified job does not exist")
     return job
 
@@ -646,20 +701,21 @@ def create_job(self: S3ControlResponse) -> ActionResult:
     token = params.get("ClientRequestToken") or str(uuid.uuid4())
     fingerprint = _fingerprint(params)
     with _LOCK:
-        known = _TOKENS.get((account, token))
+        jobs, tokens = _store(account)
+        known = tokens.get((self.region, token))
         if known:
             if known[0] != fingerprint:
                 raise IdempotencyException("A job with this ClientRequestToken already exists with different parameters")
             return ActionResult({"JobId": known[1]})
         job = Job(account, self.region, params, _endpoint_of(self))
-        _JOBS.setdefault(account, {})[job.id] = job
-        _TOKENS[(account, token)] = (fingerprint, job.id)
+        jobs[job.id] = job
+        tokens[(self.region, token)] = (fingerprint, job.id)
     job.start()
     return ActionResult({"JobId": job.id})
 
 
 def describe_job(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     with job.lock:
         return ActionResult({"Job": job.descriptor()})
 
@@ -669,8 +725,8 @@ def list_jobs(self: S3ControlResponse) -> ActionResult:
     statuses = self._get_param("JobStatuses") or []  # pylint: disable=protected-access
     max_results = int(self._get_param("MaxResults") or 1000)  # pylint: disable=protected-access
     token = self._get_param("NextToken")  # pylint: disable=protected-access
-    jobs = sorted(_JOBS.get(account, {}).values(), key=lambda j: j.created, reverse=True)
-    jobs = [j for j in jobs if not statuses or j.status in statuses]
+    jobs = sorted(_store(account)[0].values(), key=lambda j: j.created, reverse=True)
+    jobs = [j for j in jobs if j.region == self.region and (not statuses or j.status in statuses)]
     start = 0
     if token:
         try:
@@ -687,7 +743,7 @@ def list_jobs(self: S3ControlResponse) -> ActionResult:
 
 
 def update_job_status(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     requested = self._get_param("RequestedJobStatus")  # pylint: disable=protected-access
     reason = self._get_param("StatusUpdateReason")  # pylint: disable=protected-access
     with job.lock:
@@ -712,10 +768,30 @@ def update_job_status(self: S3ControlResponse) -> ActionResult:
 
 
 def update_job_priority(self: S3ControlResponse) -> ActionResult:
-    job = _job(self._get_param("AccountId"), self._get_param("JobId"))  # pylint: disable=protected-access
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
     with job.lock:
         job.priority = int(self._get_param("Priority"))  # pylint: disable=protected-access
     return ActionResult({"JobId": job.id, "Priority": job.priority})
+
+
+def get_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        return ActionResult({"Tags": list(job.params.get("Tags") or [])})
+
+
+def put_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        job.params["Tags"] = list(self._get_param("Tags") or [])  # pylint: disable=protected-access
+    return ActionResult({})
+
+
+def delete_job_tagging(self: S3ControlResponse) -> ActionResult:
+    job = _job(self._get_param("AccountId"), self.region, self._get_param("JobId"))  # pylint: disable=protected-access
+    with job.lock:
+        job.params["Tags"] = []
+    return ActionResult({})
 
 
 PATHS = {
@@ -723,12 +799,15 @@ PATHS = {
     "/v20180820/jobs/<id>": S3ControlResponse.dispatch,
     "/v20180820/jobs/<id>/status": S3ControlResponse.dispatch,
     "/v20180820/jobs/<id>/priority": S3ControlResponse.dispatch,
+    "/v20180820/jobs/<id>/tagging": S3ControlResponse.dispatch,
 }
 
 
 def apply() -> None:
     for name, fn in (("create_job", create_job), ("describe_job", describe_job), ("list_jobs", list_jobs),
-                     ("update_job_status", update_job_status), ("update_job_priority", update_job_priority)):
+                     ("update_job_status", update_job_status), ("update_job_priority", update_job_priority),
+                     ("get_job_tagging", get_job_tagging), ("put_job_tagging", put_job_tagging),
+                     ("delete_job_tagging", delete_job_tagging)):
         add(S3ControlResponse, name, fn)
     for path, handler in PATHS.items():
         s3control_urls.url_paths.setdefault(path, handler)
