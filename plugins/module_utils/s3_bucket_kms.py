@@ -376,7 +376,9 @@ class BucketKms:
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
-        if jobs_line:
+        if jobs_line and not batch["complete"]:
+            line = f"{jobs_line}; the listing is done ({run_pass['scanned']} objects, {run_pass.get('to_job', 0)} to the jobs)"
+        elif jobs_line:
             line = f"{line}; {jobs_line}"
         resumed = None
         if unfinished:

@@ -165,8 +165,10 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("kill"), old_key)
     state = make_bucket(s3, unique_name("state"), old_key)
-    for i in range(400):
+    for i in range(60):
         s3.put_object(Bucket=bucket, Key=f"f/{i:04d}", Body=body(f"f/{i}", 64), Metadata={"i": str(i)})
+    # The local AWS's slow-task knob: each task of a job on this bucket takes 0.2 s, so the job is still running at the kill.
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:batch-task-seconds", "Value": "0.2"}]})
     time.sleep(1.1)
     before = snapshot(s3, bucket)
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
@@ -189,8 +191,9 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
     status = control.describe_job(AccountId=PROVIDER, JobId=made[0]["JobId"])["Job"]["Status"]
     assert status not in ("Complete", "Failed", "Cancelled"), f"the job had ended before the kill ({status}): kill earlier"
 
-    resumed = run_module(local_aws, tmp_path, args, name="resumed")
-    assert resumed["complete"] and resumed["failed_count"] == 0
+    # Resumed in time-boxed batches, as the role runs it: each call follows the same job a second, then returns.
+    resumed = run_module(local_aws, tmp_path, {**args, "max_seconds": 1}, batches=True, name="resumed")
+    assert resumed["complete"] and resumed["failed_count"] == 0 and resumed["attempts"] > 1, resumed.get("attempts")
     assert [j["id"] for j in resumed["engine"]["jobs"]] == [made[0]["JobId"]], "the resumed run did not follow the same job"
     assert len(jobs_of(local_aws, bucket)) == 1, "a second job was made"
     assert control.describe_job(AccountId=PROVIDER, JobId=made[0]["JobId"])["Job"]["Status"] == "Complete"
