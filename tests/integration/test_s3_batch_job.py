@@ -277,3 +277,30 @@ def test_a_failed_job_is_reported_and_the_controller_takes_the_bucket(local_aws,
     assert len(jobs_of(local_aws, bucket)) == 1, "a second job was made"
     after = snapshot(s3, bucket)
     assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+
+
+def test_in_place_refusals_current_copied_noncurrent_reported(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """What UpdateObjectEncryption refuses (here unencrypted objects, as its API reference says): the current version is
+    copied onto the key like the controller copies it; a noncurrent one can't be copied into its place and is reported."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = unique_name("refused")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    state = make_bucket(s3, unique_name("state"), old_key)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = s3.put_object(Bucket=bucket, Key="plain", Body=b"v1", Metadata={"n": "1"})["VersionId"]
+    current = s3.put_object(Bucket=bucket, Key="plain", Body=b"v2", Metadata={"n": "2"})["VersionId"]
+    assert "SSEKMSKeyId" not in s3.head_object(Bucket=bucket, Key="plain")
+    time.sleep(1.1)
+    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state,
+                                              "update_in_place": True, "fail_on_object_errors": False}, name="refused")
+    assert result["engine"]["name"] == "update_in_place" and result["complete"] and result["failed_count"] == 0
+    assert result["re_encrypted"] == 1 and result["skipped_count"] == 1
+    skipped = result["skipped_objects"][0]
+    assert skipped["key"] == f"plain?versionId={old}" and "noncurrent" in skipped["reason"], skipped
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="plain")["Versions"]
+    latest = next(v for v in versions if v["IsLatest"])
+    assert len(versions) == 3 and latest["VersionId"] not in (old, current), "the current version was not copied"
+    head = s3.head_object(Bucket=bucket, Key="plain")
+    assert head["SSEKMSKeyId"] == key_arn and head["Metadata"] == {"n": "2"}
+    assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == b"v2"
