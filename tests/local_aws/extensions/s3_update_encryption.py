@@ -21,7 +21,8 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/update-sse-encryption.html
 - The key must exist and be enabled (S3 relays KMS.NotFoundException / KMS.DisabledException as for writes), and
   with IAM enforcement on the caller needs the documented kms:Encrypt, kms:Decrypt, kms:GenerateDataKey and
   kms:ReEncrypt*: kms:Decrypt and kms:ReEncryptFrom on the current key (when SSE-KMS), kms:Encrypt,
-  kms:GenerateDataKey and kms:ReEncryptTo on the new one (key policy + IAM, s3_kms_access); moto checks s3:UpdateObjectEncryption itself.
+  kms:GenerateDataKey and kms:ReEncryptTo on the new one (key policy + IAM, s3_kms_access); moto checks
+  s3:UpdateObjectEncryption itself.
 
 An object with no encryption recorded is "unencrypted" here (the local S3 reports no ServerSideEncryption for it);
 on AWS every object written since January 2023 is at least SSE-S3, so there such objects are old ones only.
@@ -136,7 +137,7 @@ def update_object_encryption(backend: S3Backend, bucket_name: str, key_name: str
         raise InvalidRequest(UNSUPPORTED_SOURCE)
     if key.encryption not in ("AES256", "aws:kms"):
         raise InvalidRequest(UNENCRYPTED)
-    if key_arn.split(":")[4] != backend.account_id:
+    if key_arn.split(":")[4] != getattr(bucket, "account_id", backend.account_id):  # the bucket owner's account
         raise AccessDenied(OTHER_ACCOUNT)
     if _locked(key):
         raise AccessDenied(OBJECT_LOCKED)
