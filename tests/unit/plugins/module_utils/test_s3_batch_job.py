@@ -179,3 +179,29 @@ def test_checkpoint_of_the_in_place_engine_is_its_own():
     from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
     names = {checkpoint_name("b", KEY, "", False), checkpoint_name("b", KEY, "", True), checkpoint_name("b", KEY, "", False, True)}
     assert len(names) == 3 and checkpoint_name("b", KEY, "", False, True).endswith("/all.in-place.json")
+
+
+def params(**changes):
+    p = {"bucket": "mattermost-acme", "concurrency": 10, "multipart_threshold": 5 * GIB, "multipart_part_size": 512 * 1024 ** 2,
+         "max_seconds": None, "checkpoint_bucket": "acme-state", "engine": "batch_job", "batch_job_role_arn": ROLE,
+         "batch_job_threshold": 1000000}
+    p.update(changes)
+    return p
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"batch_job_role_arn": None}, "batch_job_role_arn: engine=batch_job needs"),
+    ({"batch_job_role_arn": "byok-s3-batch"}, "batch_job_role_arn"),
+    ({"engine": "auto", "batch_job_role_arn": "arn:aws:iam::222222222222:user/u"}, "batch_job_role_arn: engine=auto"),
+    ({"checkpoint_bucket": None}, "checkpoint_bucket: engine=batch_job keeps its job"),
+    ({"engine": "auto", "batch_job_threshold": 0}, "batch_job_threshold"),
+])
+def test_job_engine_arguments_refused_before_any_change(changes, fragment):
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+    assert fragment in (validate_params(params(**changes)) or "")
+
+
+def test_job_engine_arguments_accepted_and_controller_needs_none():
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+    assert validate_params(params()) is None
+    assert validate_params(params(engine="controller", batch_job_role_arn=None, checkpoint_bucket=None)) is None
