@@ -143,16 +143,51 @@ def create_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key
     }
 
 
+IN_PLACE = "in-place"  # the pseudo storage class of the UpdateObjectEncryption job (it keeps every object's class)
+
+
+def update_encryption_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key: bool, prefix: str, started: float,
+                                  role_arn: str, report_bucket: str, report_prefix: str, attempt: int = 0,
+                                  priority: int = 10) -> dict:
+    """The CreateJob parameters of the in-place job (external-key path): S3UpdateObjectEncryption of the current
+    version of every object (the manifest S3 makes lists current versions), storage class and every attribute kept.
+    `started` (the pass's start) names the job: the same pass finds its job again, a later pass is another one."""
+    partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
+    token = job_token(bucket, key_arn, prefix, started, IN_PLACE, attempt)
+    where = f"{report_prefix.strip('/')}/{bucket}/{token}"
+    generator = {"ExpectedBucketOwner": account_id, "SourceBucket": arn_of_bucket(bucket, partition), "EnableManifestOutput": True,
+                 "ManifestOutputLocation": {"ExpectedManifestBucketOwner": account_id, "Bucket": arn_of_bucket(report_bucket, partition),
+                                            "ManifestPrefix": f"{where}/manifest", "ManifestFormat": "S3InventoryReport_CSV_20211130"}}
+    if prefix:
+        generator["Filter"] = {"KeyNameConstraint": {"MatchAnyPrefix": [prefix]}}
+    return {
+        "AccountId": account_id,
+        "ConfirmationRequired": False,
+        "Operation": {"S3UpdateObjectEncryption": {"ObjectEncryption": {"SSEKMS": {"KMSKeyArn": key_arn, "BucketKeyEnabled": bucket_key}}}},
+        "ManifestGenerator": {"S3JobManifestGenerator": generator},
+        "Report": {"Bucket": arn_of_bucket(report_bucket, partition), "Format": REPORT_FORMAT, "Enabled": True,
+                   "Prefix": f"{where}/report", "ReportScope": "FailedTasksOnly"},
+        "ClientRequestToken": token,
+        "Description": job_description(bucket, IN_PLACE, token),
+        "Priority": priority,
+        "RoleArn": role_arn,
+    }
+
+
 def plan_entry(request: dict) -> dict:
     """What the checkpoint and the result keep of a job's request (its parameters, without the clock type)."""
+    filters = request["ManifestGenerator"]["S3JobManifestGenerator"].get("Filter") or {}
+    common = {"token": request["ClientRequestToken"], "description": request["Description"], "role_arn": request["RoleArn"],
+              "prefix": (filters.get("KeyNameConstraint") or {}).get("MatchAnyPrefix", [""])[0],
+              "report": f"s3://{request['Report']['Bucket'].split(':::', 1)[1]}/{request['Report']['Prefix']}"}
+    if "S3UpdateObjectEncryption" in request["Operation"]:
+        sse = request["Operation"]["S3UpdateObjectEncryption"]["ObjectEncryption"]["SSEKMS"]
+        return {"storage_class": IN_PLACE, "operation": "S3UpdateObjectEncryption", "key_arn": sse["KMSKeyArn"],
+                "bucket_key": sse["BucketKeyEnabled"], **common}
     operation = request["Operation"]["S3PutObjectCopy"]
-    filters = request["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"]
-    return {"storage_class": operation["StorageClass"], "token": request["ClientRequestToken"],
-            "description": request["Description"], "key_arn": operation["SSEAwsKmsKeyId"],
-            "bucket_key": operation["BucketKeyEnabled"], "role_arn": request["RoleArn"],
-            "created_before": filters["CreatedBefore"].isoformat(), "size_below": filters["ObjectSizeLessThanBytes"],
-            "prefix": (filters.get("KeyNameConstraint") or {}).get("MatchAnyPrefix", [""])[0],
-            "report": f"s3://{request['Report']['Bucket'].split(':::', 1)[1]}/{request['Report']['Prefix']}"}
+    return {"storage_class": operation["StorageClass"], "operation": "S3PutObjectCopy", "key_arn": operation["SSEAwsKmsKeyId"],
+            "bucket_key": operation["BucketKeyEnabled"], "created_before": filters["CreatedBefore"].isoformat(),
+            "size_below": filters["ObjectSizeLessThanBytes"], **common}
 
 
 def find_job(descriptors, description: str) -> dict | None:

@@ -278,12 +278,17 @@ class BucketKms:
         all_versions = self.p.get("all_versions", False)
         engine = self.p.get("engine", "controller")
         if (self.p["max_seconds"] or engine == "auto") and run_pass.get("total") is None:
-            count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects
+            count = s3_reencrypt.count_versions if all_versions or self.in_place() else s3_reencrypt.count_objects
             run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
-        if self.in_place():
-            run_pass.setdefault("engine", "update_in_place")
-            run_pass.setdefault("engine_reason", "update_in_place and the key is of the bucket owner's account: every version "
-                                                 "re-keyed where it is, copies only for what S3 refuses")
+        if self.in_place() and "engine" not in run_pass:
+            why = "update_in_place and the key is of the bucket owner's account: every version re-keyed where it is, copies only for what S3 refuses"
+            chosen, reason = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, run_pass.get("total"),
+                                                        s3_reencrypt.BucketTraits(), False)  # in place, every attribute stays
+            if chosen == "batch_job" and record.get("in_place_jobs_key") == self.key_arn:
+                chosen, reason = "controller", f"{reason}, but an UpdateObjectEncryption job has run for this key; each version is read"
+            run_pass["engine"] = "update_in_place_job" if chosen == "batch_job" else "update_in_place"
+            run_pass["engine_reason"] = (f"{why}; {reason}: an S3 Batch Operations S3UpdateObjectEncryption job re-keys the current "
+                                         "versions, then the noncurrent ones here" if chosen == "batch_job" else f"{why}; {reason}")
         if "engine" not in run_pass:
             # Chosen once per pass (a pass that started with jobs follows them to the end); a job that failed hands the
             # rest of the bucket to the controller for good (the record's engine_fallback).
@@ -337,12 +342,29 @@ class BucketKms:
         if cutoff is not None and record.get("settled"):
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
-        if run_pass["engine"] == "update_in_place":
-            batch = s3_reencrypt.run_in_place(self.s3, options, traits, record.get("marker"), save_marker, save_every=HEARTBEAT_EVERY)
+        job_part, pre_jobs_line = None, None
+        if run_pass["engine"] == "update_in_place_job" and not run_pass.get("jobs_done"):
+            # The job first (current versions), then the listing pass re-keys the noncurrent versions (and finds the
+            # current ones of a version overwritten meanwhile on the key by the default).
+            job_part = self._empty_batch(record, traits)
+            request = s3_batch_job.update_encryption_job_request(
+                account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
+                bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], started=run_pass["started_at"],
+                role_arn=self.p["batch_job_role_arn"], report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
+                report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs")
+            done, pre_jobs_line = self.run_jobs(store, record, run_pass, options, traits, job_part, requests=[request], in_place=True)
+            if done and not self.check_mode:
+                run_pass["jobs_done"] = True
+                record["in_place_jobs_key"] = self.key_arn
+        if run_pass["engine"] == "update_in_place_job" and not run_pass.get("jobs_done") and not self.check_mode:
+            batch = self._empty_batch(record, traits)
+            batch["complete"] = False  # the job runs; the next call follows it
+            job_part = None
+        elif run_pass["engine"] in ("update_in_place", "update_in_place_job"):
+            batch = s3_reencrypt.run_in_place(self.s3, options, traits, record.get("marker"), save_marker, save_every=HEARTBEAT_EVERY,
+                                              current_done_by_job=run_pass["engine"] == "update_in_place_job")
         elif use_jobs and run_pass.get("listed"):
-            batch = s3_reencrypt.new_result()  # the listing was done by an earlier run: only the jobs are left
-            batch.update({"marker": record.get("marker"), "complete": True, "seconds": 0.0, "objects_per_second": 0.0,
-                          "requests": 0, "retries": 0, "requests_per_object": 0.0, "extra_reads": traits.extra_reads()})
+            batch = self._empty_batch(record, traits)  # the listing was done by an earlier run: only the jobs are left
         elif all_versions:
             batch = s3_reencrypt.run_versions(self.s3, options, traits, cutoff, record.get("marker"),
                                               self.p.get("delete_replaced_versions", False), save_marker, save_every=HEARTBEAT_EVERY)
@@ -355,9 +377,15 @@ class BucketKms:
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         run_pass["classes"] = sorted(classes)
+        if job_part is not None:
+            # The in-place job's outcome (its own counts are in the pass already): this call's result shows it too.
+            for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes", "jobs_created"):
+                batch[name] = batch.get(name, 0) + job_part.get(name, 0)
+            for name in ("skipped_objects", "failed_objects"):
+                batch[name] = job_part[name] + batch[name]
+        jobs_line = pre_jobs_line
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
-        jobs_line = None
         if use_jobs and batch["complete"]:
             run_pass["listed"] = True
             jobs_done, jobs_line = self.run_jobs(store, record, run_pass, options, traits, batch)
@@ -376,7 +404,9 @@ class BucketKms:
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
-        if jobs_line and not batch["complete"]:
+        if jobs_line and not batch["complete"] and run_pass["engine"] == "update_in_place_job":
+            line = f"{jobs_line}; the noncurrent versions next"
+        elif jobs_line and not batch["complete"]:
             line = f"{jobs_line}; the listing is done ({run_pass['scanned']} objects, {run_pass.get('to_job', 0)} to the jobs)"
         elif jobs_line:
             line = f"{line}; {jobs_line}"
@@ -419,12 +449,25 @@ class BucketKms:
             kwargs["NextToken"] = page["NextToken"]
         return s3_batch_job.find_job(descriptors, description)
 
-    def run_jobs(self, store, record, run_pass, options, traits, batch) -> tuple[bool, str | None]:
-        """One job per storage class, found again or created, followed until every one has ended (or the time box runs
-        out: the next run follows the same jobs); then each job's failed tasks retried by the controller engine.
-        Counts go into `batch` (and the pass). Returns (finished, progress line)."""
+    def _empty_batch(self, record, traits) -> dict:
+        batch = s3_reencrypt.new_result()
+        batch.update({"marker": record.get("marker"), "complete": True, "seconds": 0.0, "objects_per_second": 0.0,
+                      "requests": 0, "retries": 0, "requests_per_object": 0.0, "extra_reads": traits.extra_reads()})
+        return batch
+
+    def run_jobs(self, store, record, run_pass, options, traits, batch, requests=None, in_place=False) -> tuple[bool, str | None]:
+        """One job per storage class (or the given `requests`), found again or created, followed until every one has
+        ended (or the time box runs out: the next run follows the same jobs); then each job's failed tasks retried by the
+        controller engine (`in_place`: as the in-place engine does a version). Counts go into `batch` (and the pass).
+        Returns (finished, progress line)."""
         jobs = run_pass.setdefault("jobs", {})
         batch.setdefault("jobs_created", 0)
+        requests = [r for r in requests if s3_batch_job.plan_entry(r)["storage_class"] not in jobs] if requests is not None else None
+        if requests is None:
+            requests = self._copy_requests(record, run_pass, options, jobs)
+        return self._run_jobs(store, record, run_pass, options, traits, batch, requests, jobs, in_place)
+
+    def _copy_requests(self, record, run_pass, options, jobs) -> list[dict]:
         requests = []
         for storage_class in run_pass.get("classes", []):
             if storage_class in jobs:
@@ -436,6 +479,9 @@ class BucketKms:
                 report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
                 report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs",
                 limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT)))
+        return requests
+
+    def _run_jobs(self, store, record, run_pass, options, traits, batch, requests, jobs, in_place) -> tuple[bool, str | None]:
         if self.check_mode:
             run_pass["planned_jobs"] = [dict(s3_batch_job.plan_entry(r), status="planned (check mode)") for r in requests]
             planned = ", ".join(e["storage_class"] for e in run_pass["planned_jobs"])
@@ -454,7 +500,8 @@ class BucketKms:
             store.save(record)  # the job id is safe before anything else: a kill from here on follows this job
         if not jobs:
             return True, None
-        record["jobs_cutoff"] = record["cutoff"]
+        if not in_place:
+            record["jobs_cutoff"] = record["cutoff"]
         started = self.clock()
         while True:
             for entry in jobs.values():
@@ -492,7 +539,7 @@ class BucketKms:
                     f"{record['engine_fallback']}; run again: the controller engine copies what it left"))
             else:
                 for task in self.failed_tasks(entry):
-                    s3_reencrypt._record(result, self.retry_task(engine, task))
+                    s3_reencrypt._record(result, self.retry_in_place(options, traits, task) if in_place else self.retry_task(engine, task))
             batch["re_encrypted"] += entry.get("succeeded", 0)
             entry["reported"] = True
         # the retried tasks were already counted in `scanned` (as `to_job`) when the listing handed them over
@@ -519,6 +566,20 @@ class BucketKms:
             text = self.s3.get_object(Bucket=file_bucket or bucket, Key=key)["Body"].read().decode()
             tasks += s3_batch_job.report_failed_tasks(text)
         return tasks
+
+    def retry_in_place(self, options, traits, task: dict):
+        """A version the UpdateObjectEncryption job could not re-key, done by the in-place engine (a copy where S3
+        refuses and it is the current version)."""
+        engine = s3_reencrypt.InPlaceEngine(self.s3, options, traits, None)
+        page = self.s3.list_object_versions(Bucket=self.bucket, Prefix=task["key"], MaxKeys=1000)
+        versions = [v for v in page.get("Versions", []) if v["Key"] == task["key"]]
+        wanted = task.get("version_id")
+        version = next((v for v in versions if v["VersionId"] == wanted), None) if wanted and wanted != "null" else \
+            next((v for v in versions if v.get("IsLatest")), None)
+        if version is None:
+            return s3_reencrypt.Outcome(task["key"], "on_key")  # deleted since: nothing left to re-key
+        deleted = any(m["Key"] == task["key"] and m.get("IsLatest") for m in page.get("DeleteMarkers", []))
+        return engine._version(task["key"], version, bool(version.get("IsLatest")) and not deleted)
 
     def retry_task(self, engine, task: dict):
         """A task the job could not do, done by the controller engine as it does any object (listed again so it

@@ -839,8 +839,19 @@ IN_PLACE_REFUSED = ("InvalidRequest", "AccessDenied", "400", "403")
 
 
 class InPlaceEngine(Engine):
+    def __init__(self, s3, options: Options, traits: BucketTraits, cutoff: float | None, current_done_by_job: bool = False):
+        super().__init__(s3, options, traits, cutoff)
+        self.current_done_by_job = current_done_by_job  # an UpdateObjectEncryption job took the current versions
+
     def process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
-        return [self._version(key, v, bool(v.get("IsLatest")) and not deleted) for v in reversed(versions)]
+        outcomes = []
+        for v in reversed(versions):
+            current = bool(v.get("IsLatest")) and not deleted
+            if current and self.current_done_by_job:
+                outcomes.append(Outcome(f"{key}?versionId={v['VersionId']}", "to_job", size=v.get("Size", 0)))
+            else:
+                outcomes.append(self._version(key, v, current))
+        return outcomes
 
     def _version(self, key: str, version: dict, current: bool) -> Outcome:
         label = f"{key}?versionId={version['VersionId']}"
@@ -875,9 +886,10 @@ class InPlaceEngine(Engine):
 
 
 def run_in_place(s3, options: Options, traits: BucketTraits, start_after: str | None, save_marker=None,
-                 clock=time.monotonic, save_every: float = CHECKPOINT_EVERY) -> dict:
-    """Every version of every key re-keyed with UpdateObjectEncryption (see above); the marker is a key."""
-    engine = InPlaceEngine(s3, options, traits, None)
+                 clock=time.monotonic, save_every: float = CHECKPOINT_EVERY, current_done_by_job: bool = False) -> dict:
+    """Every version of every key re-keyed with UpdateObjectEncryption (see above); the marker is a key. With
+    `current_done_by_job`, current versions are counted (`to_job`) without a request: a job has re-keyed them."""
+    engine = InPlaceEngine(s3, options, traits, None, current_done_by_job)
     counter = RequestCounter(s3)
     result = new_result()
     started = clock()

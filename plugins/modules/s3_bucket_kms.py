@@ -200,7 +200,11 @@ options:
         copied like O(engine=controller) copies when it is the current version, and reported skipped when it is a
         noncurrent one; SSE-C objects are skipped.
       - A key of another account (a customer's own key) - ignored, objects are copied (RV(engine) says why).
-      - Its own checkpoint (per bucket, key and scope); O(engine), O(all_versions) and O(batch_job_threshold) don't apply.
+      - With O(engine=batch_job) (or V(auto) from O(batch_job_threshold) versions on), an S3 Batch Operations
+        C(S3UpdateObjectEncryption) job (manifest made by S3, needs O(batch_job_role_arn)) re-keys the current versions
+        first; its failed tasks are done as above; then the module re-keys the noncurrent versions. A re-run of the
+        same key makes no job (each version is read). Its own checkpoint (per bucket, key and scope); O(all_versions)
+        doesn't apply.
     type: bool
     default: false
   batch_job_threshold:
@@ -424,7 +428,7 @@ to_job:
   returned: when objects were re-encrypted
   type: int
 engine:
-  description: The engine of this pass - C(name) (controller, batch_job or update_in_place), C(reason) (why, including why a job could
+  description: The engine of this pass - C(name) (controller, batch_job, update_in_place or update_in_place_job), C(reason) (why, including why a job could
     not be used), C(jobs) (per storage class - the job id, status, task counts and the parameters it was created with;
     in check mode the jobs that would be created).
   returned: when objects were re-encrypted

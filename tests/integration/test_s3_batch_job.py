@@ -46,8 +46,9 @@ def job_role(local_aws, unique_name):
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="job", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:PutObject",
-                                       "s3:PutObjectTagging", "s3:ListBucket", "s3:GetBucketLocation"], "Resource": "*"},
-        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"], "Resource": "*"}]}))
+                                       "s3:PutObjectTagging", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation",
+                                       "s3:UpdateObjectEncryption"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncrypt*"], "Resource": "*"}]}))
     return arn
 
 
@@ -304,3 +305,42 @@ def test_in_place_refusals_current_copied_noncurrent_reported(local_aws, tmp_pat
     head = s3.head_object(Bucket=bucket, Key="plain")
     assert head["SSEKMSKeyId"] == key_arn and head["Metadata"] == {"n": "2"}
     assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == b"v2"
+
+
+def test_external_key_bucket_above_the_threshold_rekeyed_in_place_by_a_job(local_aws, tmp_path, unique_name, key_arn, old_key,
+                                                                           job_role):
+    """engine=auto above batch_job_threshold with update_in_place: an S3UpdateObjectEncryption job re-keys the current
+    versions, the controller the noncurrent ones; nothing is copied, and a second run makes no job."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("inplacejob"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for i in range(6):
+        for n in range(2 if i % 2 else 1):
+            s3.put_object(Bucket=bucket, Key=f"k/{i}", Body=body(f"k/{i}/{n}"), Metadata={"n": str(n)},
+                          StorageClass="STANDARD_IA" if i == 3 else "STANDARD")
+    s3.put_object(Bucket=bucket, Key="cold", Body=b"cold", StorageClass="GLACIER")
+    before = all_versions(s3, bucket)
+    assert len(before) == 10
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "update_in_place": True, "engine": "auto",
+            "batch_job_threshold": 5, "batch_job_role_arn": job_role}
+
+    plan = run_module(local_aws, tmp_path, args, "--check", name="plan")
+    assert plan["changed"] and [j["operation"] for j in plan["engine"]["jobs"]] == ["S3UpdateObjectEncryption"]
+    assert all_versions(s3, bucket) == before and not jobs_of(local_aws, bucket)
+
+    first = run_module(local_aws, tmp_path, args, name="first")
+    assert first["complete"] and first["changed"] and first["engine"]["name"] == "update_in_place_job", first["engine"]
+    assert first["failed_count"] == 0 and first["skipped_count"] == 0
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 1 and made[0]["Operation"] == "S3UpdateObjectEncryption" and made[0]["Status"] == "Complete"
+    assert first["to_job"] == 7  # the current versions; the 3 noncurrent ones re-keyed by the controller
+    after = all_versions(s3, bucket)
+    assert set(after) == set(before), "version ids or the number of versions changed (a copy was made)"
+    for version, attrs in after.items():
+        assert attrs["key"] == key_arn, version
+        assert {k: v for k, v in attrs.items() if k != "key"} == {k: v for k, v in before[version].items() if k != "key"}
+
+    again = run_module(local_aws, tmp_path, args, name="again")
+    assert not again["changed"] and again["already_on_key"] == 10 and len(jobs_of(local_aws, bucket)) == 1
+    assert all_versions(s3, bucket) == after

@@ -205,3 +205,21 @@ def test_job_engine_arguments_accepted_and_controller_needs_none():
     from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
     assert validate_params(params()) is None
     assert validate_params(params(engine="controller", batch_job_role_arn=None, checkpoint_bucket=None)) is None
+
+
+def test_update_encryption_job_request_is_valid_and_keeps_every_attribute():
+    from botocore.validate import ParamValidator
+    model = botocore.session.get_session().get_service_model("s3control").operation_model("CreateJob")
+    r = job.update_encryption_job_request(account_id="222222222222", bucket="mattermost-ext", key_arn=KEY, bucket_key=True,
+                                          prefix="", started=CUTOFF, role_arn=ROLE, report_bucket="state", report_prefix="p")
+    report = ParamValidator().validate(r, model.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    assert r["Operation"] == {"S3UpdateObjectEncryption": {"ObjectEncryption": {"SSEKMS": {"KMSKeyArn": KEY, "BucketKeyEnabled": True}}}}
+    assert "Filter" not in r["ManifestGenerator"]["S3JobManifestGenerator"]  # every object: the key is read per version later
+    entry = job.plan_entry(r)
+    assert entry["storage_class"] == job.IN_PLACE and entry["operation"] == "S3UpdateObjectEncryption" and entry["key_arn"] == KEY
+    with_prefix = job.update_encryption_job_request(account_id="222222222222", bucket="mattermost-ext", key_arn=KEY, bucket_key=True,
+                                                    prefix="d/", started=CUTOFF, role_arn=ROLE, report_bucket="state", report_prefix="p")
+    assert with_prefix["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"] == {"KeyNameConstraint": {"MatchAnyPrefix": ["d/"]}}
+    assert with_prefix["ClientRequestToken"] != r["ClientRequestToken"]
+    assert r["ClientRequestToken"] != request()["ClientRequestToken"]
