@@ -65,6 +65,12 @@ def choose_engine(engine: str, threshold: int, objects: int | None, traits, all_
     return "batch_job", asked
 
 
+def object_count_from_metric(datapoints: list[dict]) -> int | None:
+    """The newest daily NumberOfObjects datapoint (CloudWatch AWS/S3, StorageType AllStorageTypes), or None."""
+    points = [d for d in datapoints if d.get("Average") is not None and d.get("Timestamp") is not None]
+    return int(max(points, key=lambda d: d["Timestamp"])["Average"]) if points else None
+
+
 def route(item: dict, cutoff: float | None, margin: float, writers_follow_default: bool, limit: int) -> tuple[str, str]:
     """Where one listed object goes: (job | controller | skipped, why)."""
     storage = item.get("StorageClass", "STANDARD")

@@ -96,8 +96,9 @@ def progress(bucket: str, done: int, total: int | None, rate: float, complete: b
 
 class BucketKms:
     def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time, s3control=None,
-                 account_id=None):
+                 account_id=None, cloudwatch=None):
         self.s3 = s3
+        self.cloudwatch = cloudwatch  # engine=auto: the bucket's daily NumberOfObjects storage metric, where S3 publishes it
         self.s3control = s3control  # S3 Batch Operations (engine batch_job or auto); `account_id` owns the bucket
         self.account_id = account_id
         self.control_requests = 0
@@ -277,7 +278,9 @@ class BucketKms:
             record.pop("in_batch")
         all_versions = self.p.get("all_versions", False)
         engine = self.p.get("engine", "controller")
-        if (self.p["max_seconds"] or engine == "auto") and run_pass.get("total") is None:
+        if engine == "auto" and run_pass.get("total") is None and "engine" not in run_pass and not self.in_place():
+            run_pass["metric_total"] = self.metric_object_count()
+        if (self.p["max_seconds"] or (engine == "auto" and run_pass.get("metric_total") is None)) and run_pass.get("total") is None:
             count = s3_reencrypt.count_versions if all_versions or self.in_place() else s3_reencrypt.count_objects
             run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
         if self.in_place() and "engine" not in run_pass:
@@ -292,8 +295,10 @@ class BucketKms:
         if "engine" not in run_pass:
             # Chosen once per pass (a pass that started with jobs follows them to the end); a job that failed hands the
             # rest of the bucket to the controller for good (the record's engine_fallback).
-            chosen, why = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, run_pass.get("total"),
-                                                     traits, all_versions)
+            size = run_pass.get("metric_total") if run_pass.get("metric_total") is not None else run_pass.get("total")
+            chosen, why = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, size, traits, all_versions)
+            if run_pass.get("metric_total") is not None:
+                why = f"{why} (CloudWatch NumberOfObjects)"
             if self.p.get("update_in_place"):
                 why = f"{why}; update_in_place, but the key is not of the bucket owner's account ({self.account_id}): copies"
             if chosen == "batch_job" and record.get("engine_fallback"):
@@ -433,6 +438,21 @@ class BucketKms:
         return result
 
     # --- S3 Batch Operations ----------------------------------------------------------------------------------
+    def metric_object_count(self) -> int | None:
+        """The bucket's object count from S3's daily storage metric (free, one request), or None where S3 publishes
+        none (a new bucket, a region or endpoint without it): the listing counts then."""
+        if self.cloudwatch is None or self.p["prefix"]:
+            return None
+        now = self.clock()
+        try:
+            answer = self.cloudwatch.get_metric_statistics(
+                Namespace="AWS/S3", MetricName="NumberOfObjects", Statistics=["Average"], Period=86400,
+                Dimensions=[{"Name": "BucketName", "Value": self.bucket}, {"Name": "StorageType", "Value": "AllStorageTypes"}],
+                StartTime=now - 3 * 86400, EndTime=now)
+        except ClientError:
+            return None  # no permission or no metric: the listing is the fallback, never a failure
+        return s3_batch_job.object_count_from_metric(answer.get("Datapoints", []))
+
     def _control(self, method: str, **kwargs):
         self.control_requests += 1
         return getattr(self.s3control, method)(AccountId=self.account_id, **kwargs)

@@ -208,7 +208,10 @@ options:
     type: bool
     default: false
   batch_job_threshold:
-    description: With O(engine=auto), the number of objects (current versions, counted by a listing) from which a job copies them.
+    description:
+      - With O(engine=auto), the number of objects from which a job copies them - the bucket's daily C(NumberOfObjects)
+        storage metric (CloudWatch, one request) where S3 publishes it, else a listing count (one request per 1,000
+        objects). With O(update_in_place), versions counted by a listing.
     type: int
     default: 1000000
   batch_job_role_arn:
@@ -495,13 +498,14 @@ def main():
     except InvalidIdentifier as e:
         module.fail_json(msg=str(e))
     s3 = module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
-    s3control = account_id = None
+    s3control = account_id = cloudwatch = None
     try:
         if params["engine"] != "controller" or params["update_in_place"]:
             account_id = module.byok_client("sts").get_caller_identity()["Account"]
         if params["engine"] != "controller":
             s3control = s3control_client(module)
-        result = BucketKms(s3, params, module.check_mode, s3control=s3control, account_id=account_id).apply()
+        cloudwatch = module.byok_client("cloudwatch") if params["engine"] == "auto" else None
+        result = BucketKms(s3, params, module.check_mode, s3control=s3control, account_id=account_id, cloudwatch=cloudwatch).apply()
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg=f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint")
     # Ansible reads `skipped` and `failed` in a result as the task's own status (an int becomes a bool): so a bucket

@@ -344,3 +344,21 @@ def test_external_key_bucket_above_the_threshold_rekeyed_in_place_by_a_job(local
     again = run_module(local_aws, tmp_path, args, name="again")
     assert not again["changed"] and again["already_on_key"] == 10 and len(jobs_of(local_aws, bucket)) == 1
     assert all_versions(s3, bucket) == after
+
+
+def test_auto_engine_chooses_by_the_objects_counted(local_aws, tmp_path, unique_name, key_arn, old_key, job_role):
+    """engine=auto: the local AWS publishes no NumberOfObjects storage metric, so the listing counts; at or above the
+    threshold the plan is a job, below it the controller (check mode: nothing made)."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("auto"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"f/{i}", Body=body(f"f/{i}"))
+    time.sleep(1.1)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "auto", "batch_job_role_arn": job_role}
+    above = run_module(local_aws, tmp_path, {**args, "batch_job_threshold": 3}, "--check", name="above")
+    below = run_module(local_aws, tmp_path, {**args, "batch_job_threshold": 4}, "--check", name="below")
+    assert above["engine"]["name"] == "batch_job" and "3 objects, at or above batch_job_threshold (3)" in above["engine"]["reason"]
+    assert below["engine"]["name"] == "controller" and "3 objects, below batch_job_threshold (4)" in below["engine"]["reason"]
+    assert above["to_job"] == 3 and below["to_job"] == 0 and below["re_encrypted"] == 3
+    assert not jobs_of(local_aws, bucket)

@@ -106,6 +106,8 @@ UNOBSERVED_PATHS = {
     "s3:CreateJob": {"*"}, "s3:ListJobs": {"*"}, "s3:DescribeJob": {"arn:aws:s3:*:*:job/*"},
     "iam:PassRole": {"arn:aws:iam::*:role/mattermost-byok-s3-batch*"},
     "s3:UpdateObjectEncryption": {"arn:aws:s3:::mattermost-*/*"},
+    # engine=auto reads the bucket's daily NumberOfObjects storage metric (no resource-level permissions).
+    "cloudwatch:GetMetricStatistics": {"*"},
 }
 # The run attaches only its own managed policies: without this condition, iam:Attach*Policy on users and roles would
 # let the automation role attach any policy to anyone. (The local AWS does not evaluate identity-policy conditions;
@@ -114,7 +116,8 @@ CONDITIONS = {action: {"ArnLike": {"iam:PolicyARN": BYOK_POLICIES}} for action i
 # The job role is passed to S3 Batch Operations and nothing else.
 CONDITIONS["iam:PassRole"] = {"StringEquals": {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}}
 CONDITION_NAMES = {"iam:PolicyARN": "OwnPoliciesOnly", "iam:PassedToService": "ToS3BatchOperations"}
-SERVICE_TITLES = {"kms": "Kms", "s3": "S3", "rds": "Rds", "ec2": "Ec2", "autoscaling": "AutoScaling", "sts": "Sts", "iam": "Iam"}
+SERVICE_TITLES = {"kms": "Kms", "s3": "S3", "rds": "Rds", "ec2": "Ec2", "autoscaling": "AutoScaling", "sts": "Sts", "iam": "Iam",
+                  "cloudwatch": "CloudWatch"}
 
 
 class DerivationError(RuntimeError):

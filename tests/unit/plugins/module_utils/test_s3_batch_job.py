@@ -223,3 +223,11 @@ def test_update_encryption_job_request_is_valid_and_keeps_every_attribute():
     assert with_prefix["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"] == {"KeyNameConstraint": {"MatchAnyPrefix": ["d/"]}}
     assert with_prefix["ClientRequestToken"] != r["ClientRequestToken"]
     assert r["ClientRequestToken"] != request()["ClientRequestToken"]
+
+
+def test_object_count_from_the_daily_storage_metric():
+    day = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert job.object_count_from_metric([]) is None
+    assert job.object_count_from_metric([{"Timestamp": day, "Average": 1200.0},
+                                         {"Timestamp": day.replace(day=2), "Average": 1500.0}]) == 1500
+    assert job.object_count_from_metric([{"Timestamp": day}]) is None
