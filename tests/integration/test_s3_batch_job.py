@@ -166,10 +166,11 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("kill"), old_key)
     state = make_bucket(s3, unique_name("state"), old_key)
-    for i in range(60):
+    for i in range(50):
         s3.put_object(Bucket=bucket, Key=f"f/{i:04d}", Body=body(f"f/{i}", 64), Metadata={"i": str(i)})
-    # The local AWS's slow-task knob: each task of a job on this bucket takes 0.2 s, so the job is still running at the kill.
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:batch-task-seconds", "Value": "0.2"}]})
+    # The local AWS's slow-task knob: each task of a job on this bucket takes 0.5 s (25 s in all), so the job is still
+    # running at the kill and when the next run starts (after its 5 s grace for the dead run).
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "local-aws:batch-task-seconds", "Value": "0.5"}]})
     time.sleep(1.1)
     before = snapshot(s3, bucket)
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
