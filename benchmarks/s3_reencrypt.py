@@ -1,11 +1,18 @@
 """S3 re-encryption benchmark: the engine of s3_bucket_kms against `aws s3 cp --recursive` and bare CopyObject.
 
     python benchmarks/s3_reencrypt.py [--objects 2000] [--concurrency 10] [--memory-objects 1000]
+    python benchmarks/s3_reencrypt.py --engines [--objects 200] [--concurrency 10]
 
 Starts its own local AWS (tests.local_aws.harness.LocalAWS), seeds identical buckets (small objects plus a few
 multipart-sized ones at a lowered threshold of 5 MiB), re-encrypts one with each method at the same concurrency and
 prints objects/s, ratios and requests per object; then the engine on an ACL-enabled bucket (extra GetObjectAcl per
 object), and the engine's peak Python memory (tracemalloc) on a bucket of --memory-objects and of ten times that.
+
+--engines: the controller engine against the S3 Batch Operations engine (s3_bucket_kms engine=batch_job, the local
+AWS's jobs doing the copies) on buckets of --objects and ten times that: the requests the controller sends per object
+(job engine: the listing, ~1 per 1,000 objects, and a few per job), the controller's own time (listing, job creation)
+and the wall time until the bucket is done (the local jobs run one task at a time, BYOK_LOCAL_AWS_BATCH_TASK_SECONDS
+each, so their wall time says nothing of AWS's throughput; docs/s3.md has AWS's figures).
 """
 from __future__ import annotations
 
@@ -23,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT / ".collections", ROOT):
     sys.path.insert(0, str(path))
 
+import json  # noqa: E402
+
 from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt  # noqa: E402
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms  # noqa: E402
 from tests.local_aws.harness import LocalAWS  # noqa: E402
 
 MIB = 1024 * 1024
@@ -109,13 +119,69 @@ def peak_memory(aws, s3, old_key, key, objects, concurrency, name):
     return peak
 
 
+JOB_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+
+
+def bucket_kms_params(bucket, key, state, concurrency, engine, role):
+    return {"bucket": bucket, "key_arn": key, "bucket_key": True, "deny_other_keys": False, "remove_deny_statement": False,
+            "policy_sid": "x", "reencrypt_objects": True, "prefix": "", "concurrency": concurrency,
+            "multipart_threshold": 5 * 1024 * MIB, "multipart_part_size": 512 * MIB, "max_seconds": None, "verify": False,
+            "all_versions": False, "delete_replaced_versions": False, "fail_on_object_errors": True,
+            "writers_follow_default": False, "cutoff_margin": 900, "checkpoint_bucket": state, "checkpoint_prefix": "byok",
+            "checkpoint_path": None, "engine": engine, "batch_job_threshold": 1, "batch_job_role_arn": role,
+            "batch_job_report_bucket": None, "batch_job_report_prefix": "byok/jobs", "update_in_place": False}
+
+
+def run_bucket_kms(aws, s3, bucket, key, state, concurrency, engine, role):
+    """One s3_bucket_kms call (its module_utils, as the module runs them); (requests per object, controller seconds, wall)."""
+    control = aws.client("s3control", account=ACCOUNT) if engine != "controller" else None
+    started = time.monotonic()
+    result = BucketKms(s3, bucket_kms_params(bucket, key, state, concurrency, engine, role), False, s3control=control,
+                       account_id=ACCOUNT).apply()
+    wall = time.monotonic() - started
+    assert result["complete"] and result["failed"] == 0, result["failed_objects"][:3]
+    assert result["engine"]["name"] == engine, result["engine"]
+    return result["requests"] / result["scanned"], result["seconds"], wall, result["scanned"]
+
+
+def compare_engines(aws, s3, old_key, key, objects, concurrency):
+    iam = aws.client("iam", account=ACCOUNT)
+    role = iam.create_role(RoleName="mattermost-byok-s3-batch-bench", AssumeRolePolicyDocument=json.dumps(JOB_TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="mattermost-byok-s3-batch-bench", PolicyName="job", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "kms:*"], "Resource": "*"}]}))
+    s3.create_bucket(Bucket="bench-state")
+    print(f"{'engine':12} {'objects':>8} {'req/object':>11} {'controller s':>13} {'wall s':>8}")
+    rows = {}
+    for size in (objects, objects * 10):
+        for engine in ("controller", "batch_job"):
+            name = f"bench-{engine.replace('_', '-')}-{size}"
+            seed(s3, name, size, 0, old_key)
+            time.sleep(1.1)
+            per, busy, wall, scanned = run_bucket_kms(aws, s3, name, key, "bench-state", concurrency, engine, role)
+            rows[(engine, size)] = (per, busy, wall)
+            print(f"{engine:12} {scanned:>8} {per:>11.4f} {busy:>13.2f} {wall:>8.2f}", flush=True)
+            assert verify_on_key(s3, name, key), f"{name}: an object is not on the key"
+    for engine in ("controller", "batch_job"):
+        growth = rows[(engine, objects * 10)][1] / max(rows[(engine, objects)][1], 1e-6)
+        print(f"{engine}: controller time x{growth:.1f} for x10 objects")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=2000, help="small (1 KiB) objects per bucket")
     parser.add_argument("--large", type=int, default=3, help="6 MiB objects per bucket (multipart at the 5 MiB threshold)")
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--memory-objects", type=int, default=1000, help="bucket size for the memory check (and ten times it)")
+    parser.add_argument("--engines", action="store_true", help="only the controller engine against the job engine (see above)")
     args = parser.parse_args(argv)
+    if args.engines:
+        with LocalAWS.start(extended=True) as aws:
+            s3 = aws.client("s3", account=ACCOUNT, max_pool_connections=args.concurrency + 4)
+            kms = aws.client("kms", account=ACCOUNT)
+            old_key, key = (kms.create_key()["KeyMetadata"]["Arn"] for _key in range(2))
+            compare_engines(aws, s3, old_key, key, args.objects, args.concurrency)
+        return 0
     with LocalAWS.start(extended=True) as aws:
         s3 = aws.client("s3", account=ACCOUNT, max_pool_connections=args.concurrency + 4)
         kms = aws.client("kms", account=ACCOUNT)

@@ -22,6 +22,11 @@ When the run assumes an automation role (``byok_assume_role_arn``), that role is
 S3 objects, creates the re-keyed databases and etcd volumes and probes the key, so it is a principal of the key
 like the provisioning user (``principals["automation_role"]``, optional).
 
+When the S3 step hands the copies to S3 Batch Operations (``byok_s3_engine``), the job's own role (the one S3 Batch
+Operations assumes, ``principals["batch_job_role"]``, optional) writes the copies, so S3 asks KMS for it: a statement
+of its own with the two actions S3 needs for a copy onto the key (GenerateDataKey for the copy, Decrypt for a source
+already on it).
+
 `key_policy_statements` renders the statements (the runbook's two exactly as the runbook prints them, then
 the ones AWS also requires, each with its reason). `required_access` lists every (principal, action, request
 context) a checker must find allowed, with the Sid of the statement that grants it.
@@ -62,6 +67,7 @@ SID_GRANTS = "Allow attachment of persistent resources"
 SID_AUTOSCALING = "Allow grant to the Auto Scaling service-linked role"
 SID_SERVER = "Allow use of the key Mattermost server"
 SID_AUTOMATION = "Allow use of the key BYOK automation"
+SID_BATCH_JOB = "Allow use of the key S3 Batch Operations"
 
 # What the Mattermost server's own S3 identity asks KMS for through S3: GenerateDataKey for every upload (PutObject,
 # CreateMultipartUpload, CopyObject's destination), Decrypt for every read and for each multipart part.
@@ -78,6 +84,8 @@ REASONS = {
                      "only through a grant created from the provider account; this lets the provisioning user create that one "
                      "grant, which the provider does after the policy is saved.",
     SID_AUTOMATION: "The BYOK automation role copies {things} onto the key and probes the key before using it.",
+    SID_BATCH_JOB: "S3 Batch Operations copies the S3 objects onto the key as the BYOK job role (the role the job assumes), "
+                   "so S3 asks KMS for it.",
     SID_SERVER: "The Mattermost server reads and writes its files in the S3 bucket with its own identity, so S3 asks KMS for it.",
 }
 
@@ -147,7 +155,7 @@ def via_service(service: str, region: str) -> str:
     return f"{VIA_SERVICE[service]}.{region}.{suffix}"
 
 
-def _plan(services: list[str], servers: int = 0, automation: bool = False) -> list[dict]:
+def _plan(services: list[str], servers: int = 0, automation: bool = False, batch_job: bool = False) -> list[dict]:
     """Which statements the services need: sid, kind, documented, and the principals with the services each serves."""
     grant_services = [s for s in services if s in ("rds", "ebs")]
     plan = [
@@ -167,6 +175,8 @@ def _plan(services: list[str], servers: int = 0, automation: bool = False) -> li
         plan.append({"sid": SID_GRANTS, "kind": "grants", "documented": False, "grantees": grantees})
     if "ebs" in services:
         plan.append({"sid": SID_AUTOSCALING, "kind": "autoscaling", "documented": False, "grantees": [("provisioning_user", ["ebs"])]})
+    if "s3" in services and batch_job:
+        plan.append({"sid": SID_BATCH_JOB, "kind": "server", "documented": False, "grantees": [("batch_job_role", ["s3"])]})
     if "s3" in services and servers:
         plan.append({"sid": SID_SERVER, "kind": "server", "documented": False,
                      "grantees": [(f"server_identities[{i}]", ["s3"]) for i in range(servers)]})
@@ -180,7 +190,8 @@ def _check(principals, services, provider_account_id, region):
     validate_account_id(provider_account_id, "provider_account_id")
     validate_region(region, "region")
     automation = isinstance(principals, dict) and principals.get("automation_role") is not None
-    plan = _plan(services, len(server_identities(principals)), automation)
+    batch_job = isinstance(principals, dict) and principals.get("batch_job_role") is not None
+    plan = _plan(services, len(server_identities(principals)), automation, batch_job)
     arns = {name: _principal(principals, name) for item in plan for name, _served in item["grantees"]}
     return services, plan, arns
 
@@ -272,7 +283,7 @@ def required_access(principals: dict, services: list[str], provider_account_id: 
                     add(item, name, "kms:DescribeKey", {"kms:ViaService": None}, served, DIRECT_DESCRIBE_REASON)  # a direct call: no service in between
             elif item["kind"] == "server":
                 for action in SERVER_ACTIONS:
-                    add(item, name, action, {"kms:ViaService": via_service("s3", region)}, ["s3"], REASONS[SID_SERVER])
+                    add(item, name, action, {"kms:ViaService": via_service("s3", region)}, ["s3"], REASONS[item["sid"]])
             elif item["kind"] == "grants":
                 for action in GRANT_ACTIONS:
                     for service in served:

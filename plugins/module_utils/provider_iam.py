@@ -28,7 +28,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy 
 
 POLICY_PATH = "/mattermost-byok/"
 KOPS_ROLES = {"nodes_role": "node", "masters_role": "master"}
-PURPOSES = {"provisioning_user": "provisioning", "nodes_role": "nodes", "masters_role": "masters"}
+PURPOSES = {"provisioning_user": "provisioning", "nodes_role": "nodes", "masters_role": "masters", "batch_job_role": "s3-batch-job"}
 # What the automation role itself does with a customer key (direct DescribeKey; S3 copies; EBS/RDS through services).
 AUTOMATION_ACTIONS = {
     "s3": ("kms:Decrypt", "kms:GenerateDataKey"),

@@ -14,6 +14,7 @@ try:
 except ImportError:
     ClientError = Exception
 
+from ansible_collections.mattermost.byok.plugins.module_utils import s3_batch_job
 from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import deny_other_keys_statement
@@ -33,7 +34,9 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint impo
 
 MIB = 1024 ** 2
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-COUNTS = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+COUNTS = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes", "to_job")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+JOB_POLL = 2.0  # seconds between DescribeJob calls while a run follows its jobs
 LEASE_SETTLE = 0.3  # after writing the lease, read it back this much later: of two runs starting together, one backs off
 
 
@@ -55,6 +58,15 @@ def validate_params(p: dict) -> str | None:
         return "cutoff_margin: give 0 or more seconds"
     if p["checkpoint_bucket"] is not None and not BUCKET_RE.match(p["checkpoint_bucket"]):
         return f"checkpoint_bucket: {p['checkpoint_bucket']!r} is not an S3 bucket name"
+    if p.get("engine", "controller") != "controller":
+        if not ROLE_ARN_RE.match(p.get("batch_job_role_arn") or ""):
+            return (f"batch_job_role_arn: engine={p['engine']} needs the ARN of the IAM role S3 Batch Operations assumes "
+                    f"(arn:aws:iam::<account>:role/<name>), got {p.get('batch_job_role_arn')!r}")
+        if not p["checkpoint_bucket"]:
+            return (f"checkpoint_bucket: engine={p['engine']} keeps its job in the checkpoint and the job's manifest and "
+                    "report next to it; give checkpoint_bucket")
+        if (p.get("batch_job_threshold") or 0) < 1:
+            return "batch_job_threshold: give 1 or more objects"
     return None
 
 
@@ -83,8 +95,13 @@ def progress(bucket: str, done: int, total: int | None, rate: float, complete: b
 
 
 class BucketKms:
-    def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time):
+    def __init__(self, s3, params: dict, check_mode: bool, sleep=time.sleep, clock=time.time, s3control=None,
+                 account_id=None, cloudwatch=None):
         self.s3 = s3
+        self.cloudwatch = cloudwatch  # engine=auto: the bucket's daily NumberOfObjects storage metric, where S3 publishes it
+        self.s3control = s3control  # S3 Batch Operations (engine batch_job or auto); `account_id` owns the bucket
+        self.account_id = account_id
+        self.control_requests = 0
         self.sleep = sleep
         self.clock = clock
         self.lease = None
@@ -136,9 +153,14 @@ class BucketKms:
                 self.s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(after))
         return before, after, changed
 
+    def in_place(self) -> bool:
+        """UpdateObjectEncryption instead of copies: asked for, and the key is of the bucket owner's account (S3 accepts
+        no other key for it)."""
+        return bool(self.p.get("update_in_place")) and self.account_id is not None and self.key_arn.split(":")[4] == self.account_id
+
     # --- checkpoint -------------------------------------------------------------------------------------------
     def checkpoint_store(self):
-        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"], self.p.get("all_versions", False))
+        name = checkpoint_name(self.bucket, self.key_arn, self.p["prefix"], self.p.get("all_versions", False), self.in_place())
         if self.p["checkpoint_bucket"]:
             return S3Checkpoint(self.s3, self.p["checkpoint_bucket"], self.p["checkpoint_prefix"], name)
         if self.p["checkpoint_path"]:
@@ -255,15 +277,56 @@ class BucketKms:
                 run_pass[name] = run_pass.get(name, 0) + record["in_batch"].get(name, 0)
             record.pop("in_batch")
         all_versions = self.p.get("all_versions", False)
-        if self.p["max_seconds"] and run_pass.get("total") is None:
-            count = s3_reencrypt.count_versions if all_versions else s3_reencrypt.count_objects
+        engine = self.p.get("engine", "controller")
+        if engine == "auto" and run_pass.get("total") is None and "engine" not in run_pass and not self.in_place():
+            run_pass["metric_total"] = self.metric_object_count()
+        if (self.p["max_seconds"] or (engine == "auto" and run_pass.get("metric_total") is None)) and run_pass.get("total") is None:
+            count = s3_reencrypt.count_versions if all_versions or self.in_place() else s3_reencrypt.count_objects
             run_pass["total"] = count(self.s3, retry, self.bucket, self.p["prefix"])
+        if self.in_place() and "engine" not in run_pass:
+            why = "update_in_place and the key is of the bucket owner's account: every version re-keyed where it is, copies only for what S3 refuses"
+            chosen, reason = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, run_pass.get("total"),
+                                                        s3_reencrypt.BucketTraits(), False)  # in place, every attribute stays
+            if chosen == "batch_job" and record.get("in_place_jobs_key") == self.key_arn:
+                chosen, reason = "controller", f"{reason}, but an UpdateObjectEncryption job has run for this key; each version is read"
+            run_pass["engine"] = "update_in_place_job" if chosen == "batch_job" else "update_in_place"
+            run_pass["engine_reason"] = (f"{why}; {reason}: an S3 Batch Operations S3UpdateObjectEncryption job re-keys the current "
+                                         "versions, then the noncurrent ones here" if chosen == "batch_job" else f"{why}; {reason}")
+        if "engine" not in run_pass:
+            # Chosen once per pass (a pass that started with jobs follows them to the end); a job that failed hands the
+            # rest of the bucket to the controller for good (the record's engine_fallback).
+            size = run_pass.get("metric_total") if run_pass.get("metric_total") is not None else run_pass.get("total")
+            chosen, why = s3_batch_job.choose_engine(engine, self.p.get("batch_job_threshold") or 0, size, traits, all_versions)
+            if run_pass.get("metric_total") is not None:
+                why = f"{why} (CloudWatch NumberOfObjects)"
+            if self.p.get("update_in_place"):
+                why = f"{why}; update_in_place, but the key is not of the bucket owner's account ({self.account_id}): copies"
+            if chosen == "batch_job" and record.get("engine_fallback"):
+                chosen, why = "controller", f"{why}, but {record['engine_fallback']}"
+            if chosen == "batch_job" and record.get("cutoff") is not None and record.get("jobs_cutoff") == record["cutoff"]:
+                # Every object older than this cutoff was handed to a job in an earlier pass: what is still older is what
+                # the jobs could not do and the controller then skipped or failed - the controller's again (no new job).
+                chosen, why = "controller", f"{why}, but this cutoff's jobs have run; the objects they left are the controller's"
+            if chosen == "batch_job" and record.get("cutoff") is None:
+                chosen, why = "controller", f"{why}, but no cutoff is known yet (the bucket default was on the key before any checkpoint)"
+            run_pass["engine"], run_pass["engine_reason"] = chosen, why
+        use_jobs = run_pass["engine"] == "batch_job"
         options = s3_reencrypt.Options(
             bucket=self.bucket, key_arn=self.key_arn, bucket_key=self.p["bucket_key"], prefix=self.p["prefix"],
             concurrency=self.p["concurrency"], multipart_threshold=self.p["multipart_threshold"],
             part_size=self.p["multipart_part_size"], max_seconds=self.p["max_seconds"], verify=self.p["verify"],
             check_mode=self.check_mode, trust_after_cutoff=self.p.get("writers_follow_default", False),
             cutoff_margin=self.p.get("cutoff_margin", 0))
+        classes = set(run_pass.get("classes", []))
+
+        def route(item) -> str:
+            """The job takes what route() gives it (objects older than the cutoff, ...); the listing order marker
+            moves past them without a request. Storage classes seen are kept for the jobs (one per class)."""
+            where, _why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
+                                             min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            if where == "job":
+                classes.add(item.get("StorageClass", "STANDARD"))
+            return where
 
         def save_marker(marker, partial) -> bool:
             """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
@@ -274,6 +337,7 @@ class BucketKms:
                     self.lease, self.lease_lost = None, True  # the other run now owns the record: leave it alone
                     return False
                 self.lease["heartbeat"] = self.clock()
+            run_pass["classes"] = sorted(classes)  # a superset of those before the marker: a kill loses no class
             store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
             return True
 
@@ -283,19 +347,56 @@ class BucketKms:
         if cutoff is not None and record.get("settled"):
             # A clean full pass has read or copied every object of the cutoff's own second: no need to HEAD them again.
             cutoff -= 1
-        if all_versions:
+        job_part, pre_jobs_line = None, None
+        if run_pass["engine"] == "update_in_place_job" and not run_pass.get("jobs_done"):
+            # The job first (current versions), then the listing pass re-keys the noncurrent versions (and finds the
+            # current ones of a version overwritten meanwhile on the key by the default).
+            job_part = self._empty_batch(record, traits)
+            request = s3_batch_job.update_encryption_job_request(
+                account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
+                bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], started=run_pass["started_at"],
+                role_arn=self.p["batch_job_role_arn"], report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
+                report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs")
+            done, pre_jobs_line = self.run_jobs(store, record, run_pass, options, traits, job_part, requests=[request], in_place=True)
+            if done and not self.check_mode:
+                run_pass["jobs_done"] = True
+                record["in_place_jobs_key"] = self.key_arn
+        if run_pass["engine"] == "update_in_place_job" and not run_pass.get("jobs_done") and not self.check_mode:
+            batch = self._empty_batch(record, traits)
+            batch["complete"] = False  # the job runs; the next call follows it
+            job_part = None
+        elif run_pass["engine"] in ("update_in_place", "update_in_place_job"):
+            batch = s3_reencrypt.run_in_place(self.s3, options, traits, record.get("marker"), save_marker, save_every=HEARTBEAT_EVERY,
+                                              current_done_by_job=run_pass["engine"] == "update_in_place_job")
+        elif use_jobs and run_pass.get("listed"):
+            batch = self._empty_batch(record, traits)  # the listing was done by an earlier run: only the jobs are left
+        elif all_versions:
             batch = s3_reencrypt.run_versions(self.s3, options, traits, cutoff, record.get("marker"),
                                               self.p.get("delete_replaced_versions", False), save_marker, save_every=HEARTBEAT_EVERY)
         else:
             batch = s3_reencrypt.run(self.s3, options, traits, cutoff, record.get("marker"), save_marker,
-                                     save_every=HEARTBEAT_EVERY)
+                                     save_every=HEARTBEAT_EVERY, route=route if use_jobs else None)
         if self.lease_lost:
             batch["complete"] = False
             result["waiting"] = "another run took this bucket over (this run had stalled); it continues from the checkpoint"
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
+        run_pass["classes"] = sorted(classes)
+        if job_part is not None:
+            # The in-place job's outcome (its own counts are in the pass already): this call's result shows it too.
+            for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes", "jobs_created"):
+                batch[name] = batch.get(name, 0) + job_part.get(name, 0)
+            for name in ("skipped_objects", "failed_objects"):
+                batch[name] = job_part[name] + batch[name]
+        jobs_line = pre_jobs_line
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
+        if use_jobs and batch["complete"]:
+            run_pass["listed"] = True
+            jobs_done, jobs_line = self.run_jobs(store, record, run_pass, options, traits, batch)
+            batch["complete"] = jobs_done and not self.lease_lost
+        result["engine"] = {"name": run_pass["engine"], "reason": run_pass["engine_reason"],
+                            "jobs": list(run_pass.get("jobs", {}).values()) or run_pass.get("planned_jobs", [])}
         if batch["complete"]:
             record["complete"] = True
             record["settled"] = record.get("cutoff") is not None and run_pass["failed"] == 0 and run_pass["skipped"] == 0
@@ -308,6 +409,12 @@ class BucketKms:
         run_pass["seconds"] = seconds_total
         rate = batch["objects_per_second"]
         info, line = progress(self.bucket, run_pass["scanned"], run_pass.get("total"), rate, batch["complete"])
+        if jobs_line and not batch["complete"] and run_pass["engine"] == "update_in_place_job":
+            line = f"{jobs_line}; the noncurrent versions next"
+        elif jobs_line and not batch["complete"]:
+            line = f"{jobs_line}; the listing is done ({run_pass['scanned']} objects, {run_pass.get('to_job', 0)} to the jobs)"
+        elif jobs_line:
+            line = f"{line}; {jobs_line}"
         resumed = None
         if unfinished:
             resumed = {"after": resumed_after, "done_before": run_pass["scanned"] - batch["scanned"]}
@@ -318,10 +425,188 @@ class BucketKms:
             line = f"{line}; waited {self.waited_seconds:.1f} s for another run's lease ({self.waited_for})"
         result.update(batch)
         result.pop("marker", None)
+        result["requests"] += self.control_requests
+        if result["scanned"]:
+            result["requests_per_object"] = round(result["requests"] / result["scanned"], 3)
         result["resumed"] = resumed
         result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
         result.update({"cutoff": record.get("cutoff"), "writers_follow_default": options.trust_after_cutoff})
-        result.update({"changed": result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0,
+        result.update({"changed": (result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0
+                                   or batch.get("jobs_created", 0) > 0 or (self.check_mode and batch["to_job"] > 0)),
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})
         return result
+
+    # --- S3 Batch Operations ----------------------------------------------------------------------------------
+    def metric_object_count(self) -> int | None:
+        """The bucket's object count from S3's daily storage metric (free, one request), or None where S3 publishes
+        none (a new bucket, a region or endpoint without it): the listing counts then."""
+        if self.cloudwatch is None or self.p["prefix"]:
+            return None
+        now = self.clock()
+        try:
+            answer = self.cloudwatch.get_metric_statistics(
+                Namespace="AWS/S3", MetricName="NumberOfObjects", Statistics=["Average"], Period=86400,
+                Dimensions=[{"Name": "BucketName", "Value": self.bucket}, {"Name": "StorageType", "Value": "AllStorageTypes"}],
+                StartTime=now - 3 * 86400, EndTime=now)
+        except ClientError:
+            return None  # no permission or no metric: the listing is the fallback, never a failure
+        return s3_batch_job.object_count_from_metric(answer.get("Datapoints", []))
+
+    def _control(self, method: str, **kwargs):
+        self.control_requests += 1
+        return getattr(self.s3control, method)(AccountId=self.account_id, **kwargs)
+
+    def _find_job(self, description: str) -> dict | None:
+        """This run's job if an earlier run made it (CreateJob answered but the id was not saved: killed)."""
+        kwargs = {}
+        descriptors = []
+        while True:
+            page = self._control("list_jobs", **kwargs)
+            descriptors += page.get("Jobs", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return s3_batch_job.find_job(descriptors, description)
+
+    def _empty_batch(self, record, traits) -> dict:
+        batch = s3_reencrypt.new_result()
+        batch.update({"marker": record.get("marker"), "complete": True, "seconds": 0.0, "objects_per_second": 0.0,
+                      "requests": 0, "retries": 0, "requests_per_object": 0.0, "extra_reads": traits.extra_reads()})
+        return batch
+
+    def run_jobs(self, store, record, run_pass, options, traits, batch, requests=None, in_place=False) -> tuple[bool, str | None]:
+        """One job per storage class (or the given `requests`), found again or created, followed until every one has
+        ended (or the time box runs out: the next run follows the same jobs); then each job's failed tasks retried by the
+        controller engine (`in_place`: as the in-place engine does a version). Counts go into `batch` (and the pass).
+        Returns (finished, progress line)."""
+        jobs = run_pass.setdefault("jobs", {})
+        batch.setdefault("jobs_created", 0)
+        requests = [r for r in requests if s3_batch_job.plan_entry(r)["storage_class"] not in jobs] if requests is not None else None
+        if requests is None:
+            requests = self._copy_requests(record, run_pass, options, jobs)
+        return self._run_jobs(store, record, run_pass, options, traits, batch, requests, jobs, in_place)
+
+    def _copy_requests(self, record, run_pass, options, jobs) -> list[dict]:
+        requests = []
+        for storage_class in run_pass.get("classes", []):
+            if storage_class in jobs:
+                continue
+            requests.append(s3_batch_job.create_job_request(
+                account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
+                bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], cutoff=record["cutoff"],
+                storage_class=storage_class, role_arn=self.p["batch_job_role_arn"],
+                report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
+                report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs",
+                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT)))
+        return requests
+
+    def _run_jobs(self, store, record, run_pass, options, traits, batch, requests, jobs, in_place) -> tuple[bool, str | None]:
+        if self.check_mode:
+            run_pass["planned_jobs"] = [dict(s3_batch_job.plan_entry(r), status="planned (check mode)") for r in requests]
+            planned = ", ".join(e["storage_class"] for e in run_pass["planned_jobs"])
+            return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class ({planned})"
+                          if requests else None)
+        for request in requests:
+            entry = s3_batch_job.plan_entry(request)
+            found = self._find_job(entry["description"])
+            if found:
+                entry["id"], entry["found_again"] = found["JobId"], True
+            else:
+                entry["id"] = self._control("create_job", **{k: v for k, v in request.items() if k != "AccountId"})["JobId"]
+                batch["jobs_created"] += 1
+            entry["status"] = "New"
+            jobs[entry["storage_class"]] = entry
+            store.save(record)  # the job id is safe before anything else: a kill from here on follows this job
+        if not jobs:
+            return True, None
+        if not in_place:
+            record["jobs_cutoff"] = record["cutoff"]
+        started = self.clock()
+        while True:
+            for entry in jobs.values():
+                if entry.get("status") in s3_batch_job.TERMINAL:
+                    continue
+                entry.update({k: v for k, v in s3_batch_job.job_progress(self._control("describe_job", JobId=entry["id"])["Job"]).items()
+                              if k != "id"})
+            if all(e.get("status") in s3_batch_job.TERMINAL for e in jobs.values()):
+                break
+            if self.lease is not None and not self.still_ours(store):
+                self.lease, self.lease_lost = None, True
+                return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+            if self.p["max_seconds"] and self.clock() - started >= self.p["max_seconds"]:
+                if self.lease is not None:
+                    self.lease["heartbeat"] = self.clock()
+                store.save(record)
+                return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+            if self.lease is not None:
+                self.lease["heartbeat"] = self.clock()
+            store.save(record)
+            self.sleep(JOB_POLL)
+        result = s3_reencrypt.new_result()
+        engine = s3_reencrypt.Engine(self.s3, options, traits, record.get("cutoff"))
+        counter = s3_reencrypt.RequestCounter(self.s3)  # the reports read and the tasks retried are the controller's requests
+        for entry in jobs.values():
+            if entry.get("reported"):
+                continue
+            if entry["status"] != "Complete":
+                # A job that failed as a whole (its manifest, its role, too many failed tasks): the controller engine
+                # takes the bucket from the next pass on. It is never cancelled or re-made here.
+                reasons = "; ".join(entry.get("failure_reasons") or []) or "no reason given"
+                record["engine_fallback"] = f"job {entry['id']} ended {entry['status']} ({reasons})"
+                s3_reencrypt._record(result, s3_reencrypt.Outcome(
+                    f"(S3 Batch Operations job {entry['id']}, {entry['storage_class']})", "failed",
+                    f"{record['engine_fallback']}; run again: the controller engine copies what it left"))
+            else:
+                for task in self.failed_tasks(entry):
+                    s3_reencrypt._record(result, self.retry_in_place(options, traits, task) if in_place else self.retry_task(engine, task))
+            batch["re_encrypted"] += entry.get("succeeded", 0)
+            entry["reported"] = True
+        # the retried tasks were already counted in `scanned` (as `to_job`) when the listing handed them over
+        for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes"):
+            batch[name] += result[name]
+            run_pass[name] = run_pass.get(name, 0) + result[name]
+        run_pass["re_encrypted"] += sum(e.get("succeeded", 0) for e in jobs.values() if e.get("counted") is None)
+        for entry in jobs.values():
+            entry["counted"] = True
+        for name in ("skipped_objects", "failed_objects"):
+            batch[name] = batch[name] + result[name]
+        self.control_requests += counter.count
+        store.save(record)
+        return True, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+
+    def failed_tasks(self, entry: dict) -> list[dict]:
+        """The job's failed tasks, from its completion report (manifest.json, then its result files)."""
+        if not entry.get("failed"):
+            return []
+        bucket, prefix = entry["report"][len("s3://"):].split("/", 1)
+        manifest = json.loads(self.s3.get_object(Bucket=bucket, Key=f"{prefix}/job-{entry['id']}/manifest.json")["Body"].read())
+        tasks = []
+        for file_bucket, key, _status in s3_batch_job.report_result_files(manifest):
+            text = self.s3.get_object(Bucket=file_bucket or bucket, Key=key)["Body"].read().decode()
+            tasks += s3_batch_job.report_failed_tasks(text)
+        return tasks
+
+    def retry_in_place(self, options, traits, task: dict):
+        """A version the UpdateObjectEncryption job could not re-key, done by the in-place engine (a copy where S3
+        refuses and it is the current version)."""
+        engine = s3_reencrypt.InPlaceEngine(self.s3, options, traits, None)
+        page = self.s3.list_object_versions(Bucket=self.bucket, Prefix=task["key"], MaxKeys=1000)
+        versions = [v for v in page.get("Versions", []) if v["Key"] == task["key"]]
+        wanted = task.get("version_id")
+        version = next((v for v in versions if v["VersionId"] == wanted), None) if wanted and wanted != "null" else \
+            next((v for v in versions if v.get("IsLatest")), None)
+        if version is None:
+            return s3_reencrypt.Outcome(task["key"], "on_key")  # deleted since: nothing left to re-key
+        deleted = any(m["Key"] == task["key"] and m.get("IsLatest") for m in page.get("DeleteMarkers", []))
+        return engine._version(task["key"], version, bool(version.get("IsLatest")) and not deleted)
+
+    def retry_task(self, engine, task: dict):
+        """A task the job could not do, done by the controller engine as it does any object (listed again so it
+        gets exactly the controller's treatment: an SSE-C object is reported skipped, a vanished one is done)."""
+        page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=task["key"], MaxKeys=1,
+                                       OptionalObjectAttributes=["RestoreStatus"])
+        items = [i for i in page.get("Contents", []) if i["Key"] == task["key"]]
+        if not items:
+            return s3_reencrypt.Outcome(task["key"], "on_key")  # deleted since: nothing left to re-encrypt
+        return engine.process(items[0], engine.plan(items[0]))

@@ -73,10 +73,10 @@ def describe_lease(lease: dict, now: float) -> str:
     return f"pid {lease.get('pid')} on {lease.get('host')}, checkpoint saved {max(0, now - float(lease.get('heartbeat', now))):.0f} s ago"
 
 
-def checkpoint_name(bucket: str, key_arn: str, prefix: str, all_versions: bool = False) -> str:
+def checkpoint_name(bucket: str, key_arn: str, prefix: str, all_versions: bool = False, in_place: bool = False) -> str:
     key_id = key_arn.rsplit("/", 1)[-1]
     scope = re.sub(r"[^A-Za-z0-9._-]", "_", prefix) if prefix else "all"
-    return f"{bucket}/{key_id}/{scope}{'.versions' if all_versions else ''}.json"
+    return f"{bucket}/{key_id}/{scope}{'.in-place' if in_place else '.versions' if all_versions else ''}.json"
 
 
 class NoCheckpoint:

@@ -339,7 +339,7 @@ def count_versions(s3, retry: Retrying, bucket: str, prefix: str) -> int:
 
 
 def new_result() -> dict:
-    return {"scanned": 0, "re_encrypted": 0, "already_on_key": 0, "skipped": 0, "failed": 0, "bytes": 0,
+    return {"scanned": 0, "re_encrypted": 0, "already_on_key": 0, "skipped": 0, "failed": 0, "bytes": 0, "to_job": 0,
             "skipped_objects": [], "failed_objects": [], "skipped_objects_truncated": 0, "failed_objects_truncated": 0,
             # all_versions only
             "replaced_versions": 0, "restored_current": 0, "versions_deleted": 0, "versions_kept": 0,
@@ -360,7 +360,9 @@ def _record(result: dict, outcome: Outcome) -> None:
             _listed(result, "kept_versions", outcome)
         return
     result["scanned"] += 1
-    if outcome.status == "replaced":
+    if outcome.status == "to_job":
+        result["to_job"] += 1
+    elif outcome.status == "replaced":
         result["replaced_versions"] += 1
     elif outcome.status == "on_key":
         result["already_on_key"] += 1
@@ -372,17 +374,19 @@ def _record(result: dict, outcome: Outcome) -> None:
         _listed(result, "skipped_objects" if outcome.status == "skipped" else "failed_objects", outcome)
 
 
-SETTLED = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes")
+SETTLED = ("scanned", "re_encrypted", "already_on_key", "skipped", "failed", "bytes", "to_job")
 
 
 def _settled_delta(outcomes) -> tuple:
     """The counts of SETTLED for some outcomes, as a tuple: hundreds of these wait in the window at once."""
-    scanned = re_encrypted = on_key = skipped = failed = size = 0
+    scanned = re_encrypted = on_key = skipped = failed = size = to_job = 0
     for outcome in outcomes:
         if outcome.status in ("restored", "deleted", "kept"):
             continue
         scanned += 1
-        if outcome.status == "re_encrypted":
+        if outcome.status == "to_job":
+            to_job += 1
+        elif outcome.status == "re_encrypted":
             re_encrypted += 1
             size += outcome.size
         elif outcome.status == "on_key":
@@ -391,7 +395,7 @@ def _settled_delta(outcomes) -> tuple:
             skipped += 1
         elif outcome.status == "failed":
             failed += 1
-    return (scanned, re_encrypted, on_key, skipped, failed, size)
+    return (scanned, re_encrypted, on_key, skipped, failed, size, to_job)
 
 
 class OrderedWindow:
@@ -480,12 +484,13 @@ class OrderedWindow:
 
 
 def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_after: str | None,
-        save_marker=None, clock=time.monotonic, save_every: float = CHECKPOINT_EVERY) -> dict:
+        save_marker=None, clock=time.monotonic, save_every: float = CHECKPOINT_EVERY, route=None) -> dict:
     """Re-encrypt (or, in check mode, count) the bucket's current objects after `start_after`.
 
     Returns the counts plus `marker` (last key done with all before it) and `complete` (listing exhausted).
     `save_marker(marker, counts)` is called every `save_every` seconds so a kill loses little; when it returns False
-    (the run lost its lease) no further copy is started.
+    (the run lost its lease) no further copy is started. `route(item)` (the S3 Batch Operations engine) returns
+    "job" for an object a job copies: it is counted (`to_job`) with no request, and the rest goes on as here.
     """
     engine = Engine(s3, options, traits, cutoff)
     counter = RequestCounter(s3)
@@ -504,7 +509,9 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
                 complete = False
                 break
             plan = engine.plan(item)
-            if plan == "on_key":
+            if route is not None and route(item) == "job":
+                window.done(item["Key"], [Outcome(item["Key"], "to_job", size=item.get("Size", 0))])
+            elif plan == "on_key":
                 window.done(item["Key"], [Outcome(item["Key"], "on_key", size=item.get("Size", 0))])
             elif plan == "archived":
                 window.done(item["Key"], [Outcome(item["Key"], "skipped",
@@ -801,6 +808,98 @@ def run_versions(s3, options: Options, traits: BucketTraits, cutoff: float | Non
         for handled, (key, versions, deleted) in enumerate(groups):
             if handled == 0 and options.max_seconds:
                 deadline = clock() + options.max_seconds  # the time box counts from the first key (see run)
+            if deadline is not None and handled and clock() >= deadline:
+                complete = False
+                break
+            window.submit(key, key, engine.process_key, key, versions, deleted)
+            del versions
+            if save_marker is not None and clock() - last_save >= save_every:
+                last_save = clock()
+                window.drain(options.concurrency * 50)
+                if counter.call_uncounted(save_marker, window.marker, window.counts()) is False:
+                    complete = False
+                    break
+        window.drain(0)
+    return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)
+
+
+# --- in place (UpdateObjectEncryption) -----------------------------------------------------------------------------
+# For a key of the bucket owner's own account (the external-key path: the imported key lives in the provider account,
+# with the buckets), S3 changes an object's key without moving its data: same version id, ETag, last-modified date,
+# storage class (archived objects are not restored), checksum, metadata, tags, ACL and object lock settings. So every
+# version is re-keyed, not only the current one, and nothing is copied. It refuses (API reference,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_UpdateObjectEncryption.html): unencrypted, SSE-C and DSSE-KMS
+# objects (400 InvalidRequest), objects under object lock - a retention still running or a legal hold (403
+# AccessDenied), keys of another account (403). A refused CURRENT version is copied as the controller engine copies
+# (the copy keeps its lock; SSE-C fails the copy too and is skipped as always); a refused noncurrent version can't be
+# copied into its place and is reported skipped. The object's key is read first (HeadObject of the version), so a
+# re-run changes nothing and reports changed=false.
+
+IN_PLACE_REFUSED = ("InvalidRequest", "AccessDenied", "400", "403")
+
+
+class InPlaceEngine(Engine):
+    def __init__(self, s3, options: Options, traits: BucketTraits, cutoff: float | None, current_done_by_job: bool = False):
+        super().__init__(s3, options, traits, cutoff)
+        self.current_done_by_job = current_done_by_job  # an UpdateObjectEncryption job took the current versions
+
+    def process_key(self, key: str, versions: list[dict], deleted: bool) -> list[Outcome]:
+        outcomes = []
+        for v in reversed(versions):
+            current = bool(v.get("IsLatest")) and not deleted
+            if current and self.current_done_by_job:
+                outcomes.append(Outcome(f"{key}?versionId={v['VersionId']}", "to_job", size=v.get("Size", 0)))
+            else:
+                outcomes.append(self._version(key, v, current))
+        return outcomes
+
+    def _version(self, key: str, version: dict, current: bool) -> Outcome:
+        label = f"{key}?versionId={version['VersionId']}"
+        size = version.get("Size", 0)
+        try:
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"])
+        except ClientError as e:
+            if error_code(e) in ("400", "BadRequest", "InvalidRequest"):
+                return Outcome(label, "skipped", "SSE-C: encrypted with a customer-provided key, which S3 needs to read it; "
+                               "only its owner can re-encrypt it", size)
+            return Outcome(label, "failed", error_text(e), size)
+        if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId") == self.o.key_arn:
+            return Outcome(label, "on_key", size=size)
+        if self.o.check_mode:
+            return Outcome(label, "re_encrypted", size=size)
+        try:
+            self.retry.call(self.s3.update_object_encryption, Bucket=self.o.bucket, Key=key, VersionId=version["VersionId"],
+                            ObjectEncryption={"SSEKMS": {"KMSKeyArn": self.o.key_arn, "BucketKeyEnabled": self.o.bucket_key}})
+            return Outcome(label, "re_encrypted", size=size)
+        except ClientError as e:
+            if error_code(e) not in IN_PLACE_REFUSED:
+                return Outcome(label, "failed", error_text(e), size)
+            refused = error_text(e)
+        if not current:
+            return Outcome(label, "skipped", f"UpdateObjectEncryption refused ({refused}); a noncurrent version can't be "
+                           "copied into its place: it stays on its key", size)
+        item = {"Key": key, "Size": size, "ETag": version["ETag"], "StorageClass": version.get("StorageClass", "STANDARD"),
+                "ChecksumAlgorithm": version.get("ChecksumAlgorithm"), "LastModified": version["LastModified"]}
+        outcome = self.process(item, "copy")  # the controller's copy, with every attribute (object lock included)
+        outcome.key = label
+        return outcome
+
+
+def run_in_place(s3, options: Options, traits: BucketTraits, start_after: str | None, save_marker=None,
+                 clock=time.monotonic, save_every: float = CHECKPOINT_EVERY, current_done_by_job: bool = False) -> dict:
+    """Every version of every key re-keyed with UpdateObjectEncryption (see above); the marker is a key. With
+    `current_done_by_job`, current versions are counted (`to_job`) without a request: a job has re-keyed them."""
+    engine = InPlaceEngine(s3, options, traits, None, current_done_by_job)
+    counter = RequestCounter(s3)
+    result = new_result()
+    started = clock()
+    deadline = None
+    complete, last_save = True, started
+    with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+        window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
+        for handled, (key, versions, deleted) in enumerate(list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)):
+            if handled == 0 and options.max_seconds:
+                deadline = clock() + options.max_seconds
             if deadline is not None and handled and clock() >= deadline:
                 complete = False
                 break

@@ -190,6 +190,62 @@ options:
   checkpoint_path:
     description: Local directory for the checkpoint instead of O(checkpoint_bucket) (for a workstation run).
     type: path
+  engine:
+    description:
+      - Who copies the objects. V(controller) - this module, one request per object (see above).
+        V(batch_job) - an S3 Batch Operations job per storage class (C(S3PutObjectCopy) onto the same keys under
+        O(key_arn) with the Bucket Key, metadata and tags copied, its manifest made by S3 with filters - last modified
+        before the cutoff, up to 5 GiB, the storage class); the module lists the bucket (one request per 1,000 objects),
+        creates and follows the jobs, reads their completion reports and retries their failed tasks itself.
+        V(auto) - V(batch_job) from O(batch_job_threshold) objects on, V(controller) below.
+      - What a job can't carry stays with the controller, listed in RV(engine) - buckets that use ACLs, have object
+        lock or website hosting, O(all_versions), objects above 5 GiB, restored archived objects, objects modified
+        after the cutoff. SSE-C objects fail in the job and are reported skipped by the controller's retry.
+      - Needs O(checkpoint_bucket) (the job id is kept in the checkpoint - an interrupted run follows its job and never
+        makes a second one; the manifest and report go next to it) and O(batch_job_role_arn). In check mode the jobs
+        are planned (RV(engine)) and none is created; a job is created with no confirmation step, so run in check mode
+        first to see the plan. A job is never cancelled by this module. A job that fails as a whole hands the bucket to
+        the controller engine from the next run on.
+    type: str
+    choices: [controller, batch_job, auto]
+    default: controller
+  update_in_place:
+    description:
+      - When O(key_arn) is a key of the bucket owner's account (the external-key path - the imported key lives in the
+        provider account, with the buckets), re-key every version of every object where it is with S3
+        C(UpdateObjectEncryption) - no copy, version ids, ETags, dates, storage class (archived objects stay archived),
+        metadata, tags, ACLs and object lock untouched. Each version is read first (C(HeadObject)); a re-run changes
+        nothing. What S3 refuses (unencrypted objects, an object lock retention still running or a legal hold) is
+        copied like O(engine=controller) copies when it is the current version, and reported skipped when it is a
+        noncurrent one; SSE-C objects are skipped.
+      - A key of another account (a customer's own key) - ignored, objects are copied (RV(engine) says why).
+      - With O(engine=batch_job) (or V(auto) from O(batch_job_threshold) versions on), an S3 Batch Operations
+        C(S3UpdateObjectEncryption) job (manifest made by S3, needs O(batch_job_role_arn)) re-keys the current versions
+        first; its failed tasks are done as above; then the module re-keys the noncurrent versions. A re-run of the
+        same key makes no job (each version is read). Its own checkpoint (per bucket, key and scope); O(all_versions)
+        doesn't apply.
+    type: bool
+    default: false
+  batch_job_threshold:
+    description:
+      - With O(engine=auto), the number of objects from which a job copies them - the bucket's daily C(NumberOfObjects)
+        storage metric (CloudWatch, one request) where S3 publishes it, else a listing count (one request per 1,000
+        objects). With O(update_in_place), versions counted by a listing.
+    type: int
+    default: 1000000
+  batch_job_role_arn:
+    description:
+      - The IAM role S3 Batch Operations assumes for the jobs (trusts C(batchoperations.s3.amazonaws.com)), in the
+        bucket's account; it must be allowed to use O(key_arn) (the customer key policy's statement for it) and to read
+        and write the bucket and the report location. Required unless O(engine=controller).
+    type: str
+  batch_job_report_bucket:
+    description: Bucket for the jobs' manifests and completion reports; default O(checkpoint_bucket).
+    type: str
+  batch_job_report_prefix:
+    description: Key prefix of the jobs' manifests and completion reports.
+    type: str
+    default: byok/s3-batch-jobs
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -405,6 +461,17 @@ results:
   returned: with buckets
   type: list
   elements: dict
+to_job:
+  description: Objects of this call handed to S3 Batch Operations jobs (counted in RV(scanned); their outcome is in
+    RV(re_encrypted), RV(skipped_objects) and RV(failed_objects) once the jobs have ended).
+  returned: when objects were re-encrypted
+  type: int
+engine:
+  description: The engine of this pass - C(name) (controller, batch_job, update_in_place or update_in_place_job), C(reason) (why, including why a job could
+    not be used), C(jobs) (per storage class - the job id, status, task counts and the parameters it was created with;
+    in check mode the jobs that would be created).
+  returned: when objects were re-encrypted
+  type: dict
 """
 
 import json
@@ -420,14 +487,16 @@ from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan
 from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
 from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+from ansible_collections.mattermost.byok.plugins.module_utils.s3_control import s3control_client
 
 MIB = 1024 ** 2
 
 
-def bucket_result(module, s3, params, errors_as_result=True):
+def bucket_result(module, clients, params, errors_as_result=True):
     """One bucket's batch: its result, or its failure as a result (failed, msg)."""
     try:
-        result = BucketKms(s3, params, module.check_mode).apply()
+        result = BucketKms(clients["s3"], params, module.check_mode, s3control=clients["s3control"],
+                           account_id=clients["account_id"], cloudwatch=clients["cloudwatch"]).apply()
     except (BotoCoreError, ClientError) as e:
         msg = f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint"
         if not errors_as_result:
@@ -477,6 +546,12 @@ def main():
             checkpoint_bucket=dict(type="str"),
             checkpoint_prefix=dict(type="str", default="byok/s3-reencrypt"),
             checkpoint_path=dict(type="path"),
+            engine=dict(type="str", default="controller", choices=["controller", "batch_job", "auto"]),
+            batch_job_threshold=dict(type="int", default=1000000),
+            update_in_place=dict(type="bool", default=False),
+            batch_job_role_arn=dict(type="str"),
+            batch_job_report_bucket=dict(type="str"),
+            batch_job_report_prefix=dict(type="str", default="byok/s3-batch-jobs"),
         ),
         supports_check_mode=True,
         required_one_of=[("bucket", "buckets")],
@@ -504,14 +579,24 @@ def main():
     for one in each:
         one["key_arn"] = key_arn
     at_once = 1 if params["buckets"] is None else min(params["bucket_concurrency"], len(each))
-    s3 = module.byok_client("s3", max_pool_connections=max(10, (params["concurrency"] + 4) * max(1, at_once)))
+    clients = {"s3": module.byok_client("s3", max_pool_connections=max(10, (params["concurrency"] + 4) * max(1, at_once))),
+               "s3control": None, "account_id": None, "cloudwatch": None}
+    try:
+        if params["engine"] != "controller" or params["update_in_place"]:
+            clients["account_id"] = module.byok_client("sts").get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="the automation's own account could not be read (sts:GetCallerIdentity)")
+    if params["engine"] != "controller":
+        clients["s3control"] = s3control_client(module)
+    if params["engine"] == "auto":
+        clients["cloudwatch"] = module.byok_client("cloudwatch")
     if params["buckets"] is None:
-        result = bucket_result(module, s3, params, errors_as_result=False)
+        result = bucket_result(module, clients, params, errors_as_result=False)
         if result.get("failed"):
             module.fail_json(**result)
         module.exit_json(**result)
 
-    results = fan_out(lambda one: dict(bucket_result(module, s3, one), bucket=one["bucket"]), each, at_once)
+    results = fan_out(lambda one: dict(bucket_result(module, clients, one), bucket=one["bucket"]), each, at_once)
     outcome = {"changed": any(r.get("changed") for r in results), "results": results}
     if module._diff:  # pylint: disable=protected-access
         outcome["diff"] = [r.pop("diff") for r in results if "diff" in r]

@@ -13,6 +13,7 @@ account 123456789012 (docs/local-aws.md, "accounts reset silently"), so clients 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,14 @@ READY_PATH = "/moto-api/data.json"
 ALIVE_PATH = "/moto-api/"
 HTTP_OK = 200
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
+_ACCOUNT_LABEL = re.compile(r"^(https?://)\d{12}\.")
+
+
+def drop_account_label(request: Any, **_: Any) -> None:
+    """botocore sends every s3control request to ``<account id>.<endpoint host>`` (its endpoint rules add the label
+    to a custom endpoint too, whatever inject_host_prefix says); a local endpoint has no such names, so the label is
+    dropped before signing. Register it on ``before-sign.s3-control``."""
+    request.url = _ACCOUNT_LABEL.sub(r"\1", request.url, count=1)
 
 
 class LocalAWSError(RuntimeError):
@@ -156,9 +165,12 @@ class LocalAWS:
 
     def _client_with(self, service: str, region: str, credentials: dict[str, str], config: Config) -> Any:
         with self._lock:
-            return self._boto.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config,
-                                     aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"], aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                                     aws_session_token=credentials.get("AWS_SESSION_TOKEN"))
+            client = self._boto.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config,
+                                       aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"], aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                                       aws_session_token=credentials.get("AWS_SESSION_TOKEN"))
+        if service == "s3control":
+            client.meta.events.register("before-sign.s3-control", drop_account_label)
+        return client
 
     def _assume(self, account: str) -> dict[str, str]:
         base = {"AWS_ACCESS_KEY_ID": BASE_CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": BASE_CREDENTIALS["aws_secret_access_key"]}

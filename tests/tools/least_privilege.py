@@ -87,6 +87,8 @@ ON_BEHALF = {
     "rds:CreateDBCluster": ("rds", RDS_KEY_USE), "rds:CreateDBInstance": ("rds", RDS_KEY_USE),
     "rds:CreateBlueGreenDeployment": ("rds", RDS_KEY_USE), "rds:CreateDBInstanceReadReplica": ("rds", RDS_KEY_USE),
     "ec2:CopySnapshot": ("ec2", EBS_KEY_USE), "ec2:CreateVolume": ("ec2", EBS_KEY_USE), "ec2:RunInstances": ("ec2", EBS_KEY_USE),
+    # UpdateObjectEncryption: the permissions its API reference lists.
+    "s3:UpdateObjectEncryption": ("s3", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"]),
 }
 CUSTOMER_KEYS = "arn:aws:kms:*:*:key/*"
 BYOK_POLICIES = "arn:aws:iam::*:policy/mattermost-byok/*"
@@ -99,12 +101,23 @@ UNOBSERVED_PATHS = {
     "iam:AttachRolePolicy": {"arn:aws:iam::*:role/*"}, "iam:ListAttachedRolePolicies": {"arn:aws:iam::*:role/*"},
     "iam:SimulatePrincipalPolicy": {"arn:aws:iam::*:role/*"},
     "s3:DeleteObjectVersion": {"arn:aws:s3:::mattermost-*/*"}, "s3:AbortMultipartUpload": {"arn:aws:s3:::mattermost-*/*"},
+    # s3_bucket_kms engine=batch_job|auto (the demo keeps the controller engine): S3 Batch Operations jobs, the job's
+    # role passed to S3 Batch Operations only; update_in_place (external-key customers, off by default).
+    "s3:CreateJob": {"*"}, "s3:ListJobs": {"*"}, "s3:DescribeJob": {"arn:aws:s3:*:*:job/*"},
+    "iam:PassRole": {"arn:aws:iam::*:role/mattermost-byok-s3-batch*"},
+    "s3:UpdateObjectEncryption": {"arn:aws:s3:::mattermost-*/*"},
+    # engine=auto reads the bucket's daily NumberOfObjects storage metric (no resource-level permissions).
+    "cloudwatch:GetMetricStatistics": {"*"},
 }
 # The run attaches only its own managed policies: without this condition, iam:Attach*Policy on users and roles would
 # let the automation role attach any policy to anyone. (The local AWS does not evaluate identity-policy conditions;
 # allows() counts a statement with exactly this condition for these actions.)
 CONDITIONS = {action: {"ArnLike": {"iam:PolicyARN": BYOK_POLICIES}} for action in ("iam:AttachUserPolicy", "iam:AttachRolePolicy")}
-SERVICE_TITLES = {"kms": "Kms", "s3": "S3", "rds": "Rds", "ec2": "Ec2", "autoscaling": "AutoScaling", "sts": "Sts", "iam": "Iam"}
+# The job role is passed to S3 Batch Operations and nothing else.
+CONDITIONS["iam:PassRole"] = {"StringEquals": {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}}
+CONDITION_NAMES = {"iam:PolicyARN": "OwnPoliciesOnly", "iam:PassedToService": "ToS3BatchOperations"}
+SERVICE_TITLES = {"kms": "Kms", "s3": "S3", "rds": "Rds", "ec2": "Ec2", "autoscaling": "AutoScaling", "sts": "Sts", "iam": "Iam",
+                  "cloudwatch": "CloudWatch"}
 
 
 class DerivationError(RuntimeError):
@@ -126,6 +139,8 @@ def iam_actions(resource_action: str) -> list[str]:
     service, operation = resource_action.partition(":")[::2]
     if service == "s3" and operation in S3_OPERATIONS:
         return S3_OPERATIONS[operation]
+    if service == "s3control":  # S3 Control's IAM actions are in the s3 namespace (s3:CreateJob, ...)
+        return [f"s3:{operation}"]
     return [f"{service}:{operation}"]
 
 
@@ -245,7 +260,7 @@ def _kind(resource: str) -> str:
         return "Unscoped"
     service, rest = resource.split(":")[2], resource.split(":", 5)[5]
     if service == "s3":
-        return "Objects" if "/" in rest else "Buckets"
+        return "Jobs" if rest.startswith("job/") else "Objects" if "/" in rest else "Buckets"
     if service == "autoscaling":
         return "Groups"
     kind = rest.replace(":", "/").split("/", 1)[0]
@@ -272,7 +287,8 @@ def build_policy(permissions: dict[str, set[str]], with_on_behalf: bool = True) 
     for (service, resources, condition), actions in sorted(groups.items()):
         sid = SERVICE_TITLES.get(service, service.capitalize()) + "".join(dict.fromkeys(_kind(r) for r in resources))
         if json.loads(condition):
-            sid += "OwnPoliciesOnly"
+            keys = {k for test in json.loads(condition).values() for k in test}
+            sid += "".join(name for key, name in CONDITION_NAMES.items() if key in keys)
         while sid in sids:
             sid += "X"
         sids.add(sid)

@@ -368,3 +368,23 @@ def test_automation_role_requirements():
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= s3
     grants = {(r["action"], r["context"]["kms:ViaService"]) for r in reqs if r["sid"] == SID_GRANTS}
     assert grants == {(a, f"{svc}.us-east-1.amazonaws.com") for a in GRANT_ACTIONS for svc in ("rds", "ec2")}
+
+
+def test_batch_job_role_gets_its_own_s3_statement_with_a_reason_and_is_required():
+    batch_role = "arn:aws:iam::222222222222:role/byok-s3-batch"
+    base = {"provisioning_user": "arn:aws:iam::222222222222:user/prov", "nodes_role": "arn:aws:iam::222222222222:role/nodes.c"}
+    statements = key_policy_statements({**base, "batch_job_role": batch_role}, ["s3", "rds"], "222222222222", "us-east-1")
+    mine = [s for s in statements if s["sid"] == "Allow use of the key S3 Batch Operations"]
+    assert len(mine) == 1 and mine[0]["services"] == ["s3"] and "S3 Batch Operations" in mine[0]["reason"]
+    assert mine[0]["statement"]["Principal"] == {"AWS": batch_role}
+    assert mine[0]["statement"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and not mine[0]["documented"]
+    needed = [r for r in required_access({**base, "batch_job_role": batch_role}, ["s3"], "222222222222", "us-east-1")
+              if r["principal_name"] == "batch_job_role"]
+    assert {(r["action"], r["context"]["kms:ViaService"]) for r in needed} == {
+        ("kms:Decrypt", "s3.us-east-1.amazonaws.com"), ("kms:GenerateDataKey", "s3.us-east-1.amazonaws.com")}
+    assert all(r["sid"] == "Allow use of the key S3 Batch Operations" for r in needed)
+    # Without S3 among the services, or without the role, no statement.
+    assert not [s for s in key_policy_statements({**base, "batch_job_role": batch_role}, ["rds"], "222222222222", "us-east-1")
+                if s["sid"] == "Allow use of the key S3 Batch Operations"]
+    assert not [s for s in key_policy_statements(base, ["s3"], "222222222222", "us-east-1")
+                if s["sid"] == "Allow use of the key S3 Batch Operations"]

@@ -249,3 +249,24 @@ def test_kops_statements_of_two_keys_with_a_common_prefix_keep_their_own_sids():
     second = provider_iam.kops_additional_policies({"nodes_role": nodes}, other)["node"]
     assert not {s["Sid"] for s in first} & {s["Sid"] for s in second}
     assert all(s["Sid"].isalnum() for s in first + second)
+
+
+BATCH_ROLE = f"arn:aws:iam::{MM}:role/mattermost-byok-s3-batch"
+
+
+def test_the_batch_job_role_statement_satisfies_its_requirements_and_gets_a_managed_policy():
+    """The key check verifies the S3 Batch Operations role like the server (the rendered statement allows exactly
+    its requirements), and iam_kms_access gives it its IAM half as a managed policy of its own."""
+    p = {**principals(), "batch_job_role": BATCH_ROLE}
+    statements = key_policy_statements(p, ["s3"], MM, "us-east-1", KEY)
+    reqs = [r for r in required_access(p, ["s3"], MM, "us-east-1") if r["principal"] == BATCH_ROLE]
+    assert {r["action"] for r in reqs} == {"kms:Decrypt", "kms:GenerateDataKey"}
+    policy = {"Version": "2012-10-17", "Statement": [s["statement"] for s in statements]}
+    verdicts = evaluate_all(policy, [Requirement(r["principal"], r["action"], r["context"]) for r in reqs], KEY)
+    assert [v.decision for v in verdicts] == ["allowed", "allowed"]
+    without = {"Version": "2012-10-17", "Statement": [s["statement"] for s in statements if "Batch" not in s["sid"]]}
+    assert {v.decision for v in evaluate_all(without, [Requirement(r["principal"], r["action"], r["context"]) for r in reqs], KEY)} \
+        == {"implicitly_denied"}
+    provider = [r for r in provider_iam.requirements(p, ["s3"], MM, "us-east-1") if r["principal"] == BATCH_ROLE]
+    assert provider and provider_iam.fix_route(provider[0]["principal_name"], BATCH_ROLE) == "managed_policy"
+    assert provider_iam.purpose_of("batch_job_role") == "s3-batch-job"
