@@ -11,7 +11,7 @@ The baseline of benchmarks/fleet.py. Per customer, in the order the playbook mak
   byok_audit    per bucket GetBucketEncryption, ListObjectsV2, HeadObject for up to 20 objects; per database
                 DescribeDBClusters and DescribeDBInstances (its members); the cluster's launch templates and their
                 default versions, volumes and instances; the kops instance-group documents in the state store
-(plugins/modules/kms_policy_check.py, plugins/module_utils/key_check.py and encryption_audit.py make these calls.)
+(plugins/modules/kms_policy_check.py, plugins/module_utils/kms/key_check.py and encryption_audit.py make these calls.)
 Customers run concurrently on `concurrency` threads, as Ansible runs them on forks; a customer's calls run one
 after the other, as a sequential script would make them.
 """
@@ -144,7 +144,7 @@ class Reader:
 
 
 class WatchReader(Reader):
-    """The key watch's reads (playbooks/key_watch.yml, plugins/module_utils/key_watch.py), nothing more:
+    """The key watch's reads (playbooks/key_watch.yml, plugins/module_utils/kms/key_watch.py), nothing more:
     sts:AssumeRole; per distinct key DescribeKey, GetKeyPolicy (refused cross-account), GetCallerIdentity and the
     probe; ListRetirableGrants once; per bucket GetBucketEncryption; per database DescribeDBClusters and
     DescribeDBInstances; the launch templates and their default versions; GetObject of the kept state."""

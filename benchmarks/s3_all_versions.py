@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT / ".collections", ROOT):
     sys.path.insert(0, str(path))
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt  # noqa: E402
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt  # noqa: E402
 from tests.local_aws.harness import LocalAWS  # noqa: E402
 
 ACCOUNT = "222222222222"

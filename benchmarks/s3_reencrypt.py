@@ -32,8 +32,8 @@ for path in (ROOT / ".collections", ROOT):
 
 import json  # noqa: E402
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt  # noqa: E402
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms  # noqa: E402
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt  # noqa: E402
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import BucketKms  # noqa: E402
 from tests.local_aws.harness import LocalAWS  # noqa: E402
 
 MIB = 1024 * 1024

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import CustomerConfigError
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
 
 # The module's argument_spec.
 ARGUMENT_SPEC = dict(customer=dict(type="str", required=True), variables=dict(type="dict", required=True))

@@ -70,7 +70,7 @@ class CallbackModule(CallbackBase):
         self.prepared = True
         models = 0
         if HAS_BOTO3:
-            from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import load_service_models
+            from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import load_service_models
 
             models = load_service_models(SERVICES)
         templating = warm_templating()

@@ -52,9 +52,9 @@ import datetime
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import InvalidWindow
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import disruption_decision as _decide
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import normalize_windows
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import InvalidWindow
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import disruption_decision as _decide
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
 
 
 def disruption_decision(config, allow=False, now=None, needed_minutes=0):

@@ -109,7 +109,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements as render
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements as render
 
 ONLY = ("all", "documented", "missing")
 REQUIRED = ("principals", "services", "provider_account_id", "region")

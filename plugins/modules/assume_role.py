@@ -81,7 +81,7 @@ try:
 except ImportError:
     pass  # ByokModule reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 

@@ -97,11 +97,11 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import retirable_grants
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.keys import retirable_grants
 
 SLR_NAME = "AWSServiceRoleForAutoScaling"
 SLR_PATH = "aws-service-role/autoscaling.amazonaws.com/"

@@ -102,8 +102,8 @@ config:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import CustomerConfigError
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
 
 
 def main():

@@ -101,9 +101,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_storage_class as sc
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import storage_class as sc
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
 
 
 def main():

@@ -169,8 +169,8 @@ seconds:
 
 import threading
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.encryption_audit import CustomerAudit
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.encryption_audit import CustomerAudit
 
 
 def main():

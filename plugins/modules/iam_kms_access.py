@@ -132,11 +132,11 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_check
-from ansible_collections.mattermost.byok.plugins.module_utils import provider_iam
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_check
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import provider_iam
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 
 MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 

@@ -255,8 +255,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_import as ki
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_import as ki
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 
 # A key created here whose alias then fails holds nothing yet; it is scheduled for deletion with the shortest wait.
 ORPHAN_DELETION_DAYS = 7

@@ -123,8 +123,8 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_watch
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_watch
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 
 
 def main():

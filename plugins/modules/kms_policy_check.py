@@ -152,12 +152,12 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_check
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_check
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import required_access
 
 
 def plan(module, key_arn, region):

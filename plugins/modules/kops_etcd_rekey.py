@@ -144,15 +144,15 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils import etcd_rekey
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_spec
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCli
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCliError
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import check_state_store
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import resolve_binary
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import etcd_rekey
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import spec as kops_spec
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCli
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCliError
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import check_state_store
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import resolve_binary
 
 
 def kops_environment(params: dict, region: str) -> dict:

@@ -221,17 +221,17 @@ except ImportError:
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.mattermost.byok.plugins.module_utils import ebs_verify
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_spec
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCli
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCliError
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import Terraform
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import check_state_store
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import ebs_volume_replacements
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import resolve_binary
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import ebs_verify
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import spec as kops_spec
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCli
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCliError
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import Terraform
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import check_state_store
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import ebs_volume_replacements
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import resolve_binary
 
 
 def aws_environment(params: dict, region: str) -> dict:

@@ -96,9 +96,9 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import UNREADABLE_CHOICES
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import read_resource
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import server_settings
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import UNREADABLE_CHOICES
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import read_resource
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import server_settings
 
 
 def main():

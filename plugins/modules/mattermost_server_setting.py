@@ -67,12 +67,12 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import SSE_VARIABLE
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import STOPGAP_WARNING
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import ClusterUnreadable
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import read_resource
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import replace_resource
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_server import with_setting_off
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import SSE_VARIABLE
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import STOPGAP_WARNING
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import ClusterUnreadable
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import read_resource
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import replace_resource
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.server import with_setting_off
 
 
 def setting_entries(resource: dict) -> list:

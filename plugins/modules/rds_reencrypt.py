@@ -317,16 +317,16 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan_out
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import GlobalReencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import Reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import ReencryptError
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import check_key
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import find_global_members
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import plan as rds_plan
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.fan_out import fan_out
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import GlobalReencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import Reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import ReencryptError
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import check_key
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import find_global_members
 
 
 def way_back(params, names):

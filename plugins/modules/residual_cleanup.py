@@ -121,9 +121,9 @@ retention_days:
 
 import threading
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.residual_cleanup import Cleanup
-from ansible_collections.mattermost.byok.plugins.module_utils.residual_cleanup import CleanupError
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_cleanup import Cleanup
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_cleanup import CleanupError
 
 try:
     from botocore.exceptions import BotoCoreError

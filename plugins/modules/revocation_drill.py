@@ -106,9 +106,9 @@ try:
 except ImportError:
     pass  # handled by ByokModule
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.encryption_audit import CustomerAudit
-from ansible_collections.mattermost.byok.plugins.module_utils import revocation_drill as rd
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.encryption_audit import CustomerAudit
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import revocation_drill as rd
 
 
 def main():

@@ -481,13 +481,13 @@ try:
 except ImportError:
     pass  # ByokModule reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import ByokModule
-from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan_out
-from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_control import s3control_client
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.fan_out import fan_out
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.keys import resolve_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import BucketKms
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import validate_params
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.control import s3control_client
 
 MIB = 1024 ** 2
 

@@ -89,7 +89,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.mattermost.byok.plugins.module_utils import report_files
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import report_files
 
 
 def read_bytes(path):

@@ -119,7 +119,7 @@ def test_completion_report_has_the_documented_layout(aws, world):
     s3.put_object(Bucket=bucket, Key="data/sse-c", Body=b"c", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32)
     manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%200", f"{bucket},data/sse-c"])
     job_id = create(world["control"], world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, Report=report(bucket))
-    job, _ = follow(world["control"], job_id)
+    job, _seen = follow(world["control"], job_id)
     assert job["Status"] == "Complete"
     assert job["ProgressSummary"]["NumberOfTasksSucceeded"] == 1 and job["ProgressSummary"]["NumberOfTasksFailed"] == 1
     top, rows = report_rows(s3, bucket, job_id)
@@ -138,7 +138,7 @@ def test_failed_tasks_only_report_and_objects_over_the_copy_limit(aws, world):
     manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%200", f"{bucket},data/file%202"])
     job_id = create(world["control"], world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest,
                     Report=report(bucket, "FailedTasksOnly"), Tags=[{"Key": "local-aws:copy-limit-bytes", "Value": "2"}])
-    job, _ = follow(world["control"], job_id)
+    job, _seen = follow(world["control"], job_id)
     assert job["Status"] == "Complete"
     top, rows = report_rows(s3, bucket, job_id)
     assert [r["TaskExecutionStatus"] for r in top["Results"]] == ["failed"]
@@ -152,14 +152,14 @@ def test_confirmation_required_suspends_the_job_until_ready(aws, world):
     s3, bucket, control = world["s3"], world["bucket"], world["control"]
     manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%200"])
     job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, ConfirmationRequired=True)
-    job, _ = follow(control, job_id, until=("Suspended", "Failed"))
+    job, _seen = follow(control, job_id, until=("Suspended", "Failed"))
     assert job["Status"] == "Suspended" and job["SuspendedCause"] == "AwaitingConfirmation" and "SuspendedDate" in job
     time.sleep(0.5)
     assert control.describe_job(AccountId=PROVIDER, JobId=job_id)["Job"]["Status"] == "Suspended"  # waits for the confirmation
     assert s3.head_object(Bucket=bucket, Key="data/file 0")["ServerSideEncryption"] == "AES256"
     answer = control.update_job_status(AccountId=PROVIDER, JobId=job_id, RequestedJobStatus="Ready", StatusUpdateReason="plan reviewed")
     assert (answer["JobId"], answer["Status"], answer["StatusUpdateReason"]) == (job_id, "Ready", "plan reviewed")
-    job, _ = follow(control, job_id)
+    job, _seen = follow(control, job_id)
     assert job["Status"] == "Complete"
     with pytest.raises(ClientError) as excinfo:
         control.update_job_status(AccountId=PROVIDER, JobId=job_id, RequestedJobStatus="Cancelled")
@@ -181,7 +181,7 @@ def test_cancelling_an_active_job_stops_its_tasks(aws, world):
     assert job["Status"] == "Cancelled" and "TerminationDate" in job
     done = job["ProgressSummary"]["NumberOfTasksSucceeded"]
     assert done < 12 and job["ProgressSummary"]["TotalNumberOfTasks"] == 12
-    _, rows = report_rows(s3, bucket, job_id)
+    _manifest, rows = report_rows(s3, bucket, job_id)
     assert len(rows) == done  # the report lists the tasks that ran
 
 
@@ -203,7 +203,7 @@ def test_list_jobs_filters_by_status_and_pages(aws, world, unique_name):
     s3, bucket, control = world["s3"], world["bucket"], world["control"]
     manifest = csv_manifest(s3, bucket, [f"{bucket},data/file%200"])
     ids = [create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, ConfirmationRequired=True)
-           for _ in range(3)]
+           for _i in range(3)]
     for job_id in ids:
         follow(control, job_id, until=("Suspended",))
     suspended = {j["JobId"]: j for j in control.list_jobs(AccountId=PROVIDER, JobStatuses=["Suspended"])["Jobs"]}
@@ -245,7 +245,7 @@ def test_job_fails_when_its_role_or_manifest_is_wrong(aws, world, unique_name, p
         role = f"arn:aws:iam::{PROVIDER}:role/{unique_name('nobody')}"
     else:
         manifest["Location"]["ETag"] = "0" * 32
-    job, _ = follow(world["control"], create(world["control"], role, copy_in_place(bucket, world["key"]), Manifest=manifest))
+    job, _seen = follow(world["control"], create(world["control"], role, copy_in_place(bucket, world["key"]), Manifest=manifest))
     assert job["Status"] == "Failed" and job["FailureReasons"] and "TerminationDate" in job
     assert s3.head_object(Bucket=bucket, Key="data/file 0")["ServerSideEncryption"] == "AES256"
 
@@ -271,7 +271,7 @@ def test_manifest_generator_filters_objects_and_writes_its_manifest(aws, world):
         "Filter": {"KeyNameConstraint": {"MatchAnyPrefix": ["data/"]}, "MatchAnyStorageClass": ["STANDARD"],
                    "MatchAnyObjectEncryption": [{"SSES3": {}}, {"NOTSSE": {}}], "ObjectSizeLessThanBytes": 3}}}
     job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), ManifestGenerator=generator, Report=report(bucket))
-    job, _ = follow(control, job_id)
+    job, _seen = follow(control, job_id)
     assert job["Status"] == "Complete" and job["ProgressSummary"]["TotalNumberOfTasks"] == 2  # file 0 and file 1 (sizes 1, 2)
     descriptor = job["GeneratedManifestDescriptor"]
     assert descriptor["Format"] == "S3InventoryReport_CSV_20211130"
@@ -296,7 +296,7 @@ def test_update_object_encryption_job_rekeys_every_listed_version_in_place(aws, 
     manifest = csv_manifest(s3, bucket, [f"{bucket},doc,{v}" for v in versions])
     before = s3.list_object_versions(Bucket=bucket, Prefix="doc")["Versions"]
     operation = {"S3UpdateObjectEncryption": {"ObjectEncryption": {"SSEKMS": {"KMSKeyArn": world["key"], "BucketKeyEnabled": True}}}}
-    job, _ = follow(control, create(control, world["role"], operation, Manifest=manifest))
+    job, _seen = follow(control, create(control, world["role"], operation, Manifest=manifest))
     assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 3
     after = s3.list_object_versions(Bucket=bucket, Prefix="doc")["Versions"]
     assert [(v["VersionId"], v["ETag"], v["LastModified"]) for v in after] == [(v["VersionId"], v["ETag"], v["LastModified"]) for v in before]
@@ -332,7 +332,8 @@ def test_tasks_run_as_the_role_and_need_its_kms_permissions(aws, private_aws, un
         statements = [{"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]
         if name == "allowed":
             statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key})
-        iam.put_role_policy(RoleName=roles[name].rsplit("/", 1)[1], PolicyName="job", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        iam.put_role_policy(RoleName=roles[name].rsplit("/", 1)[1], PolicyName="job",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
     manifest = csv_manifest(s3, bucket, [f"{bucket},a"])
     operator = iam.create_user(UserName=unique_name("operator"))["User"]["UserName"]
     iam.put_user_policy(UserName=operator, PolicyName="all", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -347,10 +348,10 @@ def test_tasks_run_as_the_role_and_need_its_kms_permissions(aws, private_aws, un
     try:
         outcomes = {}
         for name, role in roles.items():
-            job, _ = follow(control, create(control, role, copy_in_place(bucket, key), Manifest=manifest, Report=report(bucket)))
+            job, _seen = follow(control, create(control, role, copy_in_place(bucket, key), Manifest=manifest, Report=report(bucket)))
             outcomes[name] = (job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"], job["ProgressSummary"]["NumberOfTasksFailed"])
             if name == "no-kms":
-                _, rows = report_rows(s3, bucket, job["JobId"])
+                _manifest, rows = report_rows(s3, bucket, job["JobId"])
                 assert rows[0][3:6] == ["failed", "403", "AccessDenied"]
     finally:
         set_enforcement(aws, "inf")
@@ -381,11 +382,11 @@ def test_job_fails_once_over_half_of_more_than_a_thousand_tasks_failed(aws, worl
     manifest = csv_manifest(s3, bucket, [f"{bucket},missing/{i}" for i in range(1100)])
     job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest, Report=report(bucket, "FailedTasksOnly"),
                     Tags=[{"Key": "local-aws:task-seconds", "Value": "0"}])
-    job, _ = follow(control, job_id, timeout=240)
+    job, _seen = follow(control, job_id, timeout=240)
     assert job["Status"] == "Failed" and job["FailureReasons"]
     progress = job["ProgressSummary"]
     assert progress["TotalNumberOfTasks"] == 1100 and progress["NumberOfTasksFailed"] == FAILURE_THRESHOLD_TASKS + 1
-    _, rows = report_rows(s3, bucket, job_id)  # a failed job whose tasks ran still has its report
+    _manifest, rows = report_rows(s3, bucket, job_id)  # a failed job whose tasks ran still has its report
     assert len(rows) == FAILURE_THRESHOLD_TASKS + 1 and rows[0][3:6] == ["failed", "404", "NoSuchKey"]
 
 
@@ -398,7 +399,7 @@ def test_a_bucket_tag_slows_the_jobs_of_that_bucket(aws, world):
     job_id = create(control, world["role"], copy_in_place(bucket, world["key"]), Manifest=manifest)
     follow(control, job_id, until=("Active",))
     started = time.monotonic()
-    job, _ = follow(control, job_id)
+    job, _seen = follow(control, job_id)
     assert job["Status"] == "Complete" and time.monotonic() - started >= 0.8
 
 
@@ -416,7 +417,7 @@ def test_copy_job_sets_object_lock_storage_class_and_new_tags_as_asked(aws, worl
                               ObjectLockLegalHoldStatus="ON", NewObjectTagging=[{"Key": "b", "Value": "2"}], ChecksumAlgorithm="CRC32")
     generator = {"S3JobManifestGenerator": {"SourceBucket": f"arn:aws:s3:::{bucket}", "EnableManifestOutput": False,
                                             "Filter": {"CreatedAfter": cutoff}}}
-    job, _ = follow(control, create(control, world["role"], operation, ManifestGenerator=generator))
+    job, _seen = follow(control, create(control, world["role"], operation, ManifestGenerator=generator))
     assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 1
     versions = s3.list_object_versions(Bucket=bucket)["Versions"]
     assert sorted(v["Key"] for v in versions) == ["new", "new", "old"]  # a copy is a new version; "old" was filtered out

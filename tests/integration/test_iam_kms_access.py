@@ -12,7 +12,7 @@ import uuid
 
 import yaml
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals
 from tests.integration import runner
 from tests.integration.test_audit import client
 

@@ -18,9 +18,9 @@ import uuid
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
-from ansible_collections.mattermost.byok.plugins.module_utils.key_import import wrap_key_material
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_import import wrap_key_material
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
 from tests.integration import runner
 from tests.integration.test_announce import receiver  # noqa: F401 pylint: disable=unused-import
 from tests.integration.test_audit import client

@@ -10,8 +10,8 @@ import uuid
 
 import yaml
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
 from tests.integration import runner
 from tests.integration.test_audit import client
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_module import process_session
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import process_session
 from tests.integration import runner
 
 PLAYBOOK = "tests/integration/playbooks/module_in_worker.yml"
@@ -118,7 +118,7 @@ def acme_config(local_aws, tmp_path_factory):
     inventory_dir = tmp_path_factory.mktemp("inventory")
     inventory = runner.write_inventory(str(inventory_dir), {"acme": runner.demo_host_vars("acme")})
     runner.seed(local_aws.endpoint_url, str(inventory_dir))
-    from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+    from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
 
     host_vars = runner.demo_host_vars("acme")
     with open(os.path.join(runner.DEMO_INVENTORY, "group_vars", "dedicated.yml")) as f:

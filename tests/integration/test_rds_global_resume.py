@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import STOP_AFTER_ENV
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import GlobalReencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import find_global_members
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import STOP_AFTER_ENV
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import GlobalReencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import find_global_members
 from tests.integration import test_rds_helpers as h
 
 STEPS = ["s:remove_from_global", "s:rename_old", "s:create_secondary", "s:create_instances", "s:verify_cutover",

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import STOP_AFTER_ENV
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import GlobalReencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import Reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import STOP_AFTER_ENV
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import GlobalReencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import Reencrypt
 from tests.integration import test_rds_helpers as h
 
 SCENARIOS = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_reencrypt import STOP_AFTER_ENV
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import STOP_AFTER_ENV
 from tests.integration import test_rds_helpers as h
 from tests.integration.test_rds_reencrypt import keys, play, rds  # noqa: F401  pylint: disable=unused-import
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
 from tests.integration import runner
 from tests.tools import least_privilege as lp
 

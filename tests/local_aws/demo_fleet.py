@@ -42,8 +42,8 @@ from tests.local_aws.mattermost_double import MattermostServer
 
 # The key policies are the collection's own onboarding statements (scripts/setup links the checkout there).
 sys.path.insert(0, str(REPO_ROOT / ".collections"))
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals  # noqa: E402 pylint: disable=wrong-import-position
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements  # noqa: E402 pylint: disable=wrong-import-position
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_INVENTORY = REPO_ROOT / "inventories" / "demo"

@@ -24,7 +24,7 @@ def apply() -> None:
             return
         # Order matters: kms_import wraps KmsBackend.create_key on top of kms's wrapper.
         # s3_kms_access wraps S3's object calls outside s3's and s3_object_writes' own wrappers (its check comes first).
-        for module in (kms, kms_import, s3, s3_versions, s3_object_writes, s3_kms_access, s3_update_encryption, s3control_jobs, ec2, rds, rds_backups, revocation,
-                       iam_auth, iam_simulate, autoscaling, fleet_scale):
+        for module in (kms, kms_import, s3, s3_versions, s3_object_writes, s3_kms_access, s3_update_encryption, s3control_jobs,
+                       ec2, rds, rds_backups, revocation, iam_auth, iam_simulate, autoscaling, fleet_scale):
             module.apply()
         _APPLIED.set()

@@ -171,4 +171,3 @@ def apply() -> None:
         key = self.backend.update_object_encryption(self.bucket_name, key_name, version_id, key_arn, bucket_key)
         headers = {"x-amz-version-id": key.version_id} if version_id else {}
         return 200, headers, ""
-

@@ -328,7 +328,8 @@ class Job:
                 self._write_report(s3, results)
                 with self.lock:
                     self.failure_reasons.append({"FailureCode": "TaskFailureThresholdExceeded", "FailureReason":
-                                                 f"{self.failed} of {self.succeeded + self.failed} tasks failed (over 50 % after at least {FAILURE_MIN_TASKS} tasks)"})
+                                                 (f"{self.failed} of {self.succeeded + self.failed} tasks failed"
+                                                  f" (over 50 % after at least {FAILURE_MIN_TASKS} tasks)")})
                 self.set_status("Failed")
                 return
             self.set_status("Completing")
@@ -424,7 +425,8 @@ class Job:
             answer = s3.get_object(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
             error = exc.response["Error"]
-            raise JobFailure(error.get("Code", "ManifestReadError"), f"Reading the manifest failed: {error.get('Code')} {error.get('Message', '')}".strip()) from exc
+            message = f"Reading the manifest failed: {error.get('Code')} {error.get('Message', '')}".strip()
+            raise JobFailure(error.get("Code", "ManifestReadError"), message) from exc
         if answer["ETag"].strip('"') != (location.get("ETag") or "").strip('"'):
             raise JobFailure("ManifestETagMismatch", f"Reading the manifest failed: the ETag of {arn} is {answer['ETag']}, not {location.get('ETag')}")
         fields = spec.get("Fields") or []
@@ -445,7 +447,8 @@ class Job:
             s3.list_objects_v2(Bucket=source, MaxKeys=1)  # the role must be allowed to list the source bucket
         except ClientError as exc:
             error = exc.response["Error"]
-            raise JobFailure(error.get("Code", "AccessDenied"), f"Listing the source bucket {source} failed: {error.get('Code')} {error.get('Message', '')}".strip()) from exc
+            message = f"Listing the source bucket {source} failed: {error.get('Code')} {error.get('Message', '')}".strip()
+            raise JobFailure(error.get("Code", "AccessDenied"), message) from exc
         backend = s3_backends[self.account]["aws"]
         bucket = backend.get_bucket(source)
         versioned = bucket.is_versioned or any(k.version_id not in (None, "null") for k in bucket.keys.values())
@@ -569,9 +572,9 @@ def _aware(value: Any) -> datetime.datetime:
 def _matches(key: Any, filters: dict[str, Any]) -> bool:  # pylint: disable=too-many-return-statements
     """The S3JobManifestGenerator Filter (JobManifestGeneratorFilter) applied to one object."""
     modified = _aware(key.last_modified)
-    if filters.get("CreatedAfter") and not modified > _aware(filters["CreatedAfter"]):
+    if filters.get("CreatedAfter") and modified <= _aware(filters["CreatedAfter"]):
         return False
-    if filters.get("CreatedBefore") and not modified < _aware(filters["CreatedBefore"]):
+    if filters.get("CreatedBefore") and modified >= _aware(filters["CreatedBefore"]):
         return False
     names = filters.get("KeyNameConstraint") or {}
     if names.get("MatchAnyPrefix") and not any(key.name.startswith(p) for p in names["MatchAnyPrefix"]):

@@ -16,7 +16,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mattermost.byok.plugins.filter.key_policy_statements import FilterModule
 from ansible_collections.mattermost.byok.plugins.filter.key_policy_statements import key_policy_statements
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
 
 REPO = Path(__file__).resolve().parents[4]
 K1 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"

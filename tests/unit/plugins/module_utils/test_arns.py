@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_account_id
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_region
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_vpc_id
-from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import resolve_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_account_id
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_region
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_vpc_id
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.keys import resolve_key_arn
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 MRK = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.fan_out import fan_out
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.fan_out import fan_out
 
 
 def test_results_keep_the_order_of_the_items():

@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_check
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_check
 
 ARN = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 NOW = datetime.datetime(2026, 11, 28, tzinfo=datetime.timezone.utc)

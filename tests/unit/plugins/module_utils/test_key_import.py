@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_import as ki
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_import as ki
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 MATERIAL = bytes(range(32))

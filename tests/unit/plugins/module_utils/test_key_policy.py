@@ -10,14 +10,14 @@ import os
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import KMS_ACTIONS
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import PolicyDocumentError
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Verdict
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import parse_policy
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate_all
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import expand_actions
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import KMS_ACTIONS
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import PolicyDocumentError
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import Requirement
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import Verdict
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import evaluate
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import parse_policy
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import evaluate_all
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import expand_actions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

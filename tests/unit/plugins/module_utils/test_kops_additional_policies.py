@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_spec
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import spec as kops_spec
 
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 NODE = {"Sid": "MattermostByokNodes0Acbe000Key0", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KEY}

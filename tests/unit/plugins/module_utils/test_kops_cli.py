@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_storage_class as sc
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCli
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import KopsCliError
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import check_state_store
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import ebs_volume_replacements
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import resolve_binary
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import storage_class as sc
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCli
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCliError
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import check_state_store
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import ebs_volume_replacements
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import resolve_binary
 
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 IG = "apiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: nodes\nspec:\n  role: Node\n"
@@ -127,7 +127,7 @@ def test_storage_class_plan_on_a_kops_cluster():
 
 # --- transient kops failures are run again; others fail at once ------------------------------------------------
 
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_cli import transient  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import transient  # noqa: E402  pylint: disable=wrong-import-position
 
 TRANSIENT_ERRORS = [
     "Error: error reading s3://state/c/config: An error occurred (SlowDown) when calling the GetObject operation: Please reduce your request rate.",

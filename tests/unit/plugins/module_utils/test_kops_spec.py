@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.mattermost.byok.plugins.module_utils import kops_spec
+from ansible_collections.mattermost.byok.plugins.module_utils.kops import spec as kops_spec
 
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "local_aws" / "fixtures" / "kops"

@@ -10,11 +10,11 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mattermost.byok.plugins.filter.disruption_decision import disruption_decision as decision_filter
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import InvalidWindow
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import disruption_decision
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import normalize_windows
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import parse_window
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import window_state
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import InvalidWindow
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import disruption_decision
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import parse_window
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import window_state
 
 UTC = datetime.timezone.utc
 # 2026-11-29 is a Sunday.

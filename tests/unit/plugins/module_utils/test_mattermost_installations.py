@@ -9,8 +9,8 @@ import copy
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import CustomerConfigError
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import validate_customer
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
 
 K1 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 USER = "arn:aws:iam::222222222222:user/mattermost-acme01inst"

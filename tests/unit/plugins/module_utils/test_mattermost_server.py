@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import mattermost_server as ms
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost import server as ms
 
 
 def resource(*env):

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import GRANT_ACTIONS
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import USE_ACTIONS
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import GRANT_ACTIONS
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import USE_ACTIONS
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import required_access
 
 PROVIDER = "222222222222"
 REGION = "us-east-1"

@@ -10,14 +10,14 @@ from urllib.parse import quote
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import provider_iam
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_canary
-from ansible_collections.mattermost.byok.plugins.module_utils.customer_config import provider_principals
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate_all
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import SID_SERVER
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import provider_iam
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import canary as s3_canary
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import provider_principals
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import Requirement
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import evaluate_all
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import SID_SERVER
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import required_access
 
 MM = "222222222222"
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"

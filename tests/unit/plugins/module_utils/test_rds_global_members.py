@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_reencrypt as r
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import reencrypt as r
 
 ARN = "arn:aws:rds:{}:111122223333:cluster:{}"
 

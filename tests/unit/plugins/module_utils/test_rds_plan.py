@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
-from ansible_collections.mattermost.byok.plugins.module_utils.rds_plan import DEFERRED, DONE, Names, PlanError
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import plan as rds_plan
+from ansible_collections.mattermost.byok.plugins.module_utils.rds.plan import DEFERRED, DONE, Names, PlanError
 
 KEY, OLD_KEY = "arn:aws:kms:us-east-1:111111111101:key/new", "arn:aws:kms:us-east-1:222222222222:key/old"
 SR = Names("db", "snapshot_restore")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_settings as s
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import settings as s
 
 CLUSTER = {
     "Engine": "aurora-postgresql", "EngineVersion": "15.4", "DBClusterParameterGroup": "pg", "DBSubnetGroup": "sng",

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import report_files
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import report_files
 
 WORKERS = 8
 ROUNDS = 40

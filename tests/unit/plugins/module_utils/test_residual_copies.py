@@ -12,7 +12,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import residual_copies as rc
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import residual_copies as rc
 
 K = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 P = "arn:aws:kms:us-east-1:222222222222:key/0acbe000-0000-4000-8000-000000000009"

@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import revocation_drill as rd
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import revocation_drill as rd
 
 
 class Answer:

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import botocore.session
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_batch_job as job
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_reencrypt import BucketTraits
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import batch_job as job
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.reencrypt import BucketTraits
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f"
 ROLE = "arn:aws:iam::222222222222:role/byok-s3-batch"
@@ -171,12 +171,12 @@ def test_report_result_files():
     ("http://999999999999.127.0.0.1:5000/v20180820/jobs", "http://999999999999.127.0.0.1:5000/v20180820/jobs"),
 ])
 def test_s3control_account_label_dropped_only_for_a_local_endpoint(url, expected):
-    from ansible_collections.mattermost.byok.plugins.module_utils.s3_control import strip_account_prefix
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3.control import strip_account_prefix
     assert strip_account_prefix(url, "123456789012") == expected
 
 
 def test_checkpoint_of_the_in_place_engine_is_its_own():
-    from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import checkpoint_name
     names = {checkpoint_name("b", KEY, "", False), checkpoint_name("b", KEY, "", True), checkpoint_name("b", KEY, "", False, True)}
     assert len(names) == 3 and checkpoint_name("b", KEY, "", False, True).endswith("/all.in-place.json")
 
@@ -197,12 +197,12 @@ def params(**changes):
     ({"engine": "auto", "batch_job_threshold": 0}, "batch_job_threshold"),
 ])
 def test_job_engine_arguments_refused_before_any_change(changes, fragment):
-    from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import validate_params
     assert fragment in (validate_params(params(**changes)) or "")
 
 
 def test_job_engine_arguments_accepted_and_controller_needs_none():
-    from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
+    from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import validate_params
     assert validate_params(params()) is None
     assert validate_params(params(engine="controller", batch_job_role_arn=None, checkpoint_bucket=None)) is None
 

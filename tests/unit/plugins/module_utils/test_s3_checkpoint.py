@@ -10,9 +10,9 @@ import copy
 import threading
 from datetime import datetime, timezone
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_checkpoint
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import BucketKms
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import checkpoint as s3_checkpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import BucketKms
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f"
 OLD = "arn:aws:kms:us-east-1:111111111111:key/11111111-1f00-4a63-9d5e-0a1b2c3d4e5f"

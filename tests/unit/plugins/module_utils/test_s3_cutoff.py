@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import DEFAULT_MARGIN
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import time_says
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.cutoff import DEFAULT_MARGIN
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.cutoff import time_says
 
 CUT = 1_000_000.0
 KEY = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import progress
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_kms import validate_params
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import deny_other_keys_statement
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import merge_statement
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import remove_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import progress
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_kms import validate_params
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import deny_other_keys_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import merge_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import remove_statement
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f"
 

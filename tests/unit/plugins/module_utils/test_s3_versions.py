@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f"
 OLD = "arn:aws:kms:us-east-1:111111111111:key/11111111-1f00-4a63-9d5e-0a1b2c3d4e5f"

@@ -26,13 +26,13 @@ try:
 except ImportError:
     yaml = None
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import ResidualFinder
-from ansible_collections.mattermost.byok.plugins.module_utils.residual_copies import revocation_readiness
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import S3Checkpoint
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_copies import ResidualFinder
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_copies import revocation_readiness
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import S3Checkpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import checkpoint_name
 
 # Record statuses. Only in-scope records count towards compliance.
 ON_CUSTOMER_KEY = "customer_key"

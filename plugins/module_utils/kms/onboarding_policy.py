@@ -34,9 +34,9 @@ context) a checker must find allowed, with the Sid of the statement that grants 
 
 from __future__ import annotations
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_account_id
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_region
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_account_id
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_region
 
 SERVICES = ("s3", "rds", "ebs")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_arn
 
 VARIABLE = "byok_mattermost_installations"
 FILESTORES = ("aws-s3", "aws-multitenant-s3", "bifrost")

@@ -23,8 +23,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.common import set_colle
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 
-from ansible_collections.mattermost.byok.plugins.module_utils.version import COLLECTION_NAME
-from ansible_collections.mattermost.byok.plugins.module_utils.version import COLLECTION_VERSION
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.version import COLLECTION_NAME
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.version import COLLECTION_VERSION
 
 # One retry policy for every call of every client, paginators and waiters included: botocore's standard mode
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html) retries throttling errors (Throttling,

@@ -22,9 +22,9 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
 
 # What the clean-up does with a copy (residual_cleanup acts on these).
 DELETE = "delete"                  # kept aside for rollback: deleted after the retention period

@@ -14,23 +14,23 @@ try:
 except ImportError:
     ClientError = Exception
 
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_batch_job
-from ansible_collections.mattermost.byok.plugins.module_utils import s3_reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import deny_other_keys_statement
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import encryption_config
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import merge_statement
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import normalize_encryption
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_bucket_policy import remove_statement
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import HEARTBEAT_EVERY
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import TAKEOVER_GRACE
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import LocalCheckpoint
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import NoCheckpoint
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import S3Checkpoint
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import checkpoint_name
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import describe_lease
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import lease_state
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_checkpoint import new_lease
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import batch_job as s3_batch_job
+from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import deny_other_keys_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import encryption_config
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import merge_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import normalize_encryption
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import remove_statement
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import HEARTBEAT_EVERY
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import TAKEOVER_GRACE
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import LocalCheckpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import NoCheckpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import S3Checkpoint
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import checkpoint_name
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import describe_lease
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import lease_state
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.checkpoint import new_lease
 
 MIB = 1024 ** 2
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

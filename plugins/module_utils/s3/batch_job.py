@@ -33,7 +33,7 @@ import math
 import urllib.parse
 from datetime import datetime, timezone
 
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import time_says
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.cutoff import time_says
 
 ENGINES = ("controller", "batch_job", "auto")
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3

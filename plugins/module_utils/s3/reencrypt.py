@@ -35,9 +35,9 @@ except ImportError:  # the module reports the missing SDK; distinct stand-ins ke
     class ClientError(Exception):
         pass
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
-from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import time_says
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.cutoff import time_says
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2

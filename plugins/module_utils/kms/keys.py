@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import ALIAS_NAME_RE
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import KEY_ID_RE
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import ALIAS_NAME_RE
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import KEY_ID_RE
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
 
 
 def resolve_key_arn(ref, field: str, caller_account: str | None = None, owner_account: str | None = None,

@@ -19,11 +19,11 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import PolicyDocumentError
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import Requirement
-from ansible_collections.mattermost.byok.plugins.module_utils.key_policy import evaluate_all
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import PolicyDocumentError
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import Requirement
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import evaluate_all
 
 ERROR = "error"
 WARNING = "warning"

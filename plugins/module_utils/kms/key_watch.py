@@ -22,15 +22,15 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils import key_check
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
-from ansible_collections.mattermost.byok.plugins.module_utils.encryption_audit import CustomerAudit
-from ansible_collections.mattermost.byok.plugins.module_utils.encryption_audit import ON_CUSTOMER_KEY
-from ansible_collections.mattermost.byok.plugins.module_utils.kms_keys import retirable_grants
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import key_policy_statements
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
+from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_check
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.encryption_audit import CustomerAudit
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.encryption_audit import ON_CUSTOMER_KEY
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.keys import retirable_grants
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import key_policy_statements
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import required_access
 
 CRITICAL = "critical"
 WARNING = "warning"

@@ -26,9 +26,9 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_text
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
 
 REFUSED, READABLE = "refused", "readable"
 DRILL_TAG = "byok:revocation-drill"

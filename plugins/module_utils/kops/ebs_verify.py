@@ -10,7 +10,7 @@ Read-only. The reads use kops's naming: the launch template and Auto Scaling gro
 
 from __future__ import annotations
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
 
 try:
     from botocore.exceptions import ClientError

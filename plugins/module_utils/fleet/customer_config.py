@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import InvalidIdentifier
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import parse_kms_key_arn
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_account_id
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_region
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import validate_vpc_id
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import InvalidWindow
-from ansible_collections.mattermost.byok.plugins.module_utils.maintenance_window import normalize_windows
-from ansible_collections.mattermost.byok.plugins.module_utils.mattermost_installations import validate_installations
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_account_id
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_region
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_vpc_id
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import InvalidWindow
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
+from ansible_collections.mattermost.byok.plugins.module_utils.mattermost.installations import validate_installations
 
 SERVICES = ("s3", "rds", "ebs")
 KEY_SOURCES = ("customer", "external")

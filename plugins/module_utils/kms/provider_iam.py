@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import required_access
-from ansible_collections.mattermost.byok.plugins.module_utils.onboarding_policy import via_service
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import required_access
+from ansible_collections.mattermost.byok.plugins.module_utils.kms.onboarding_policy import via_service
 
 POLICY_PATH = "/mattermost-byok/"
 KOPS_ROLES = {"nodes_role": "node", "masters_role": "master"}

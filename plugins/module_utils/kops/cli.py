@@ -19,8 +19,8 @@ import tempfile
 import time
 from typing import Callable
 
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_spec import dump_documents
-from ansible_collections.mattermost.byok.plugins.module_utils.kops_spec import load_documents
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.spec import dump_documents
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.spec import load_documents
 
 # run(argv, env) -> (rc, stdout, stderr)
 Runner = Callable[[list, dict], tuple]

@@ -29,9 +29,9 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
-from ansible_collections.mattermost.byok.plugins.module_utils import residual_copies as rc
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import residual_copies as rc
 
 
 class CleanupError(Exception):

@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import same_kms_key
-from ansible_collections.mattermost.byok.plugins.module_utils import residual_copies as rc
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet import residual_copies as rc
 
 REKEY_OF_TAG = "byok:etcd-rekey-of"          # on the snapshot and the new volume: the old volume's id
 SIZES_TAG = "byok:etcd-rekey-sizes"          # on the Auto Scaling group while its member is stopped: min,max,desired

@@ -18,9 +18,9 @@ try:
 except ImportError:
     ClientError = Exception  # the module reports the missing SDK
 
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
-from ansible_collections.mattermost.byok.plugins.module_utils import rds_settings
-from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import plan as rds_plan
+from ansible_collections.mattermost.byok.plugins.module_utils.rds import settings as rds_settings
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
 
 TAG_SOURCE = "byok:reencrypt-source"
 TAG_KEY = "byok:reencrypt-key"

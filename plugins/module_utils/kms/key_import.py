@@ -31,7 +31,7 @@ try:
 except ImportError:
     HAS_CRYPTOGRAPHY = False
 
-from ansible_collections.mattermost.byok.plugins.module_utils.arns import ALIAS_NAME_RE
+from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import ALIAS_NAME_RE
 
 MATERIAL_BYTES = 32
 WRAPPING_ALGORITHM = "RSAES_OAEP_SHA_256"
