@@ -675,17 +675,22 @@ class VersionsEngine(Engine):
         head = versions[0]
         target = next((v for v in versions if v["VersionId"] not in copy_of), head)
         todo_ids = {v["VersionId"] for v in todo}
+        newest_first = {v["VersionId"]: i for i, v in enumerate(versions)}
         if not todo and target["VersionId"] in (head["VersionId"], copy_of.get(head["VersionId"])):
-            return outcomes + self._delete_replaced(key, replaced, seen)
+            return outcomes + self._delete_replaced(key, replaced, seen, newest_first, copy_of.get(head["VersionId"]))
         plan = [v for v in todo if v["VersionId"] != target["VersionId"]] + [target]
         restored = [] if target["VersionId"] in todo_ids else [Outcome(label(target), "restored", size=target.get("Size", 0))]
+        # The original whose copy ends newest: the target when it is an original copied now (a restored target's new
+        # copy pairs with nothing, its original pairing with an earlier copy).
+        current_of = target["VersionId"] if target["VersionId"] in todo_ids else None
         if self.o.check_mode:
             return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + restored + self._delete_replaced(
-                key, replaced + [(v, None) for v in todo], seen)
+                key, replaced + [(v, None) for v in todo], seen, newest_first, current_of)
         if plan == [head] and not restored and head.get("Size", 0) > self.o.multipart_threshold:  # the ordinary copy, part by part
             outcome = self.process(head, "copy")
             outcome.key = label(head)
-            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else self._delete_replaced(key, replaced, seen))
+            # No constraint from the head: once noncurrent, a version above multipart_threshold is left out of the pairing.
+            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else self._delete_replaced(key, replaced, seen, newest_first))
         copies, latest_etag = [], head["ETag"]
         for version in plan:
             try:
@@ -699,7 +704,7 @@ class VersionsEngine(Engine):
             latest_etag = response.get("CopyObjectResult", {}).get("ETag", latest_etag)
         outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v["VersionId"] in todo_ids]
         made = [(v, {"VersionId": r.get("VersionId"), "Size": v.get("Size", 0)}) for v, r in copies if v["VersionId"] in todo_ids]
-        return outcomes + restored + self._delete_replaced(key, replaced + made, seen)
+        return outcomes + restored + self._delete_replaced(key, replaced + made, seen, newest_first, current_of)
 
     # --- content identity (see the comment above list_version_groups) ------------------------------------------
     def _head(self, key: str, version_id: str, seen: dict) -> dict:
@@ -760,14 +765,25 @@ class VersionsEngine(Engine):
             StorageClass=version.get("StorageClass", "STANDARD"), ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.o.key_arn, BucketKeyEnabled=self.o.bucket_key, **extra)
 
-    def _delete_replaced(self, key: str, pairs: list[tuple], seen: dict) -> list[Outcome]:
+    def _delete_replaced(self, key: str, pairs: list[tuple], seen: dict, newest_first: dict, current_of: str | None = None) -> list[Outcome]:
         """Originals whose copy reads back on the key (HeadObject of the copy: the key, the size and the content
-        identity of its original) are deleted; `pairs` are (original, its copy or None when it is still to be made)."""
+        identity of its original) are deleted; `pairs` are (original, its copy or None when it is still to be made).
+
+        Newest original first, and none while `current_of` stays: the original whose copy is the key's newest version.
+        A copy whose original is gone pairs with nothing on the next run, so it reads as content someone else wrote;
+        below a copy that still pairs with its original (the newest), it would be taken for the content to make
+        current again, copied on top and the object reverted. Deleting the newest original first leaves the newest
+        version unpaired, the content to keep, whatever happens to the older ones; a run killed in between resumes there."""
         if not self.delete_replaced or not pairs:
             return []
         outcomes = []
-        for original, copy in pairs:
+        blocked = current_of is not None and current_of not in {original["VersionId"] for original, _copy in pairs}
+        for original, copy in sorted(pairs, key=lambda pair: newest_first[pair[0]["VersionId"]]):
             label = f"{key}?versionId={original['VersionId']}"
+            if blocked:
+                outcomes.append(Outcome(label, "kept", "the original of the current version stays, so this one stays with it "
+                                        "(a copy without its original would read as another writer's content); a later run deletes it"))
+                continue
             if self.o.check_mode:
                 outcomes.append(Outcome(label, "deleted"))  # would be, once its copy reads back
                 continue
@@ -776,12 +792,14 @@ class VersionsEngine(Engine):
             if (head["SSEKMSKeyId"] != self.o.key_arn or head["ContentLength"] != original.get("Size", 0)
                     or theirs is None or theirs != self._original_identity(key, original, seen)):
                 outcomes.append(Outcome(label, "kept", "its copy did not read back on the key with the same size and checksum: kept"))
-                continue
-            try:
-                self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])
-                outcomes.append(Outcome(label, "deleted"))
-            except ClientError as e:
-                outcomes.append(Outcome(label, "kept", f"delete refused ({error_text(e)}): kept"))
+            else:
+                try:
+                    self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])
+                    outcomes.append(Outcome(label, "deleted"))
+                    continue
+                except ClientError as e:
+                    outcomes.append(Outcome(label, "kept", f"delete refused ({error_text(e)}): kept"))
+            blocked = original["VersionId"] == current_of
         return outcomes
 
 
