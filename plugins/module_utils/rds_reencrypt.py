@@ -10,7 +10,6 @@ needs to resume is in AWS: resources under the names of rds_plan.Names and byok:
 from __future__ import annotations
 
 import datetime
-import os
 import time
 
 try:
@@ -35,8 +34,6 @@ TAG_GLOBAL = "byok:reencrypt-global-cluster"
 # The first wait re-reads after this many seconds, doubling up to poll_seconds: a rename or a switchover is usually
 # over in well under a minute, and a short first poll finds it without a full poll interval.
 FIRST_POLL_SECONDS = 1.0
-# Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
-STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
 CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault",)
 INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -112,7 +109,6 @@ class Reencrypt:
         self.changed = False
         self.measures = {}
         self.log = log or (lambda message: None)
-        self.stop_after = os.environ.get(STOP_AFTER_ENV)
         self.resumed = None  # set when this run found an earlier run's work in AWS and continues it
 
     # -- reading AWS ---------------------------------------------------------------------------------------------
@@ -260,7 +256,7 @@ class Reencrypt:
                 return self.result(False, step, facts)
             if step == rds_plan.DEFERRED:
                 return self.result(False, step, facts, deferred=True)
-            if self.out_of_time() or (steps_run and self.should_stop()):
+            if self.out_of_time():
                 return self.result(False, step, facts)
             if step == "rename_old" or step == "switchover" or step == "final_snapshot":
                 self.check_before_disruption(step, facts)
@@ -281,13 +277,6 @@ class Reencrypt:
         if found:
             self.resumed = {"at_step": step, "found": found}
             self.log(f"{names.identifier}: resuming at {step} (an earlier run left {', '.join(found)})")
-
-    def should_stop(self):
-        """The test hook: the last step run is the one named in BYOK_RDS_STOP_AFTER (optionally <identifier>:<step>)."""
-        if not self.stop_after or not self.events:
-            return False
-        last = self.events[-1]["step"]
-        return self.stop_after in (last, f"{self.names.identifier}:{last}")
 
     def check_before_disruption(self, step, facts):
         """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
@@ -876,7 +865,6 @@ class SecondaryReencrypt(Reencrypt):
         return facts
 
     def run(self, state="present", check_mode=False):
-        steps_run = 0
         while True:
             facts = self.observe()
             try:
@@ -885,7 +873,7 @@ class SecondaryReencrypt(Reencrypt):
                 raise ReencryptError(str(e), self.changed) from None
             if step == rds_plan.DONE:
                 return self.result(True, step, facts)
-            if check_mode or self.out_of_time() or (steps_run and self.should_stop()):
+            if check_mode or self.out_of_time():
                 return self.result(False, step, facts)
             if step == "remove_from_global":
                 self.exposure_started = _now()
@@ -895,7 +883,6 @@ class SecondaryReencrypt(Reencrypt):
             self.events.append({"step": step, "seconds": round(_now() - began, 1)})
             if not step.startswith("wait_"):
                 self.changed = True
-            steps_run += 1
 
     def bookkeeping_tags(self, step=None):
         return {**super().bookkeeping_tags(step), TAG_GLOBAL: self.global_id}
@@ -1002,7 +989,6 @@ class GlobalReencrypt:
         self.events = []
         self.exposure = []
         self.switchovers = []
-        self.stop_after = os.environ.get(STOP_AFTER_ENV)
         self.resumed = None
 
     def member(self, identifier):
@@ -1079,9 +1065,7 @@ class GlobalReencrypt:
                 return self.result(True, step, None, facts)
             if check_mode or step == rds_plan.DEFERRED:
                 return self.result(False, step, target, facts, deferred=step == rds_plan.DEFERRED)
-            if (max_seconds is not None and self.elapsed() >= max_seconds) or \
-                    (steps_run and self.stop_after and self.stop_after in (
-                        self.events[-1]["step"], f"{self.events[-1].get('cluster')}:{self.events[-1]['step']}")):
+            if max_seconds is not None and self.elapsed() >= max_seconds:
                 return self.result(False, step, target, facts)
             began = _now()
             self.log(f"{self.global_id}: {step} {target}")

@@ -150,7 +150,7 @@ def test_a_held_request_waits_unforwarded_then_is_dropped(local_aws, unique_name
     released, then dropped; it never reaches the local AWS."""
     proxy = fault_proxy.start(local_aws.endpoint_url, fault_proxy.FaultSpec())
     try:
-        held = proxy.hold(lambda method, path, _query, _headers: method == "PUT" and "/k/" in path, passes=1)
+        held = proxy.hold(lambda method, path, _query, _headers, _body: method == "PUT" and "/k/" in path, passes=1)
         s3 = client_via(local_aws, proxy.endpoint_url, "s3")
         bucket = unique_name("held")
         s3.create_bucket(Bucket=bucket)

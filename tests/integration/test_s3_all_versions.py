@@ -168,11 +168,11 @@ def test_delete_replaced_killed_mid_copy_converges_and_never_deletes_an_uncopied
     assert history(s3, bucket)[0] == final
 
 
-def versioned_delete(method, _path, query, _headers):
+def versioned_delete(method, _path, query, _headers, _body):
     return method == "DELETE" and "versionId=" in query
 
 
-def version_copy(method, _path, _query, headers):
+def version_copy(method, _path, _query, headers, _body):
     return method == "PUT" and bool(headers.get("x-amz-copy-source"))
 
 

@@ -160,16 +160,16 @@ def throttle_answer(service: str, json_protocol: bool) -> tuple[int, str, bytes]
 
 
 class Hold:
-    """The request after the first `passes` requests for which `matches(method, path, query, headers)` is true: held
+    """The request after the first `passes` requests for which `matches(method, path, query, headers, body)` is true: held
     unforwarded (``reached`` is set) until ``release()``, then dropped; every later match is dropped too."""
 
-    def __init__(self, matches: Callable[[str, str, str, Any], bool], passes: int):
+    def __init__(self, matches: Callable[[str, str, str, Any, bytes], bool], passes: int):
         self.matches, self.passes = matches, passes
         self.reached, self.released = threading.Event(), threading.Event()
         self._lock = threading.Lock()
 
-    def takes(self, method: str, path: str, query: str, headers: Any) -> bool:
-        if not self.matches(method, path, query, headers):
+    def takes(self, method: str, path: str, query: str, headers: Any, body: bytes) -> bool:
+        if not self.matches(method, path, query, headers, body):
             return False
         with self._lock:
             self.passes -= 1
@@ -195,7 +195,7 @@ class FaultProxy(ThreadingHTTPServer):
         self._counts_lock = threading.Lock()
         self.holds: list[Hold] = []
 
-    def hold(self, matches: Callable[[str, str, str, Any], bool], passes: int = 0) -> Hold:
+    def hold(self, matches: Callable[[str, str, str, Any, bytes], bool], passes: int = 0) -> Hold:
         """Hold the request after the first `passes` that match (see Hold)."""
         hold = Hold(matches, passes)
         self.holds.append(hold)
@@ -268,7 +268,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._answer(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body)
             return
         body = self._body()
-        hold = next((h for h in self.server.holds if h.takes(self.command, split.path, split.query, self.headers)), None)
+        hold = next((h for h in self.server.holds if h.takes(self.command, split.path, split.query, self.headers, body)), None)
         if hold is not None:
             hold.reached.set()
             hold.released.wait(600)
