@@ -17,6 +17,8 @@ try:
 except ImportError:
     ClientError = Exception  # the module reports the missing SDK
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+
 from ansible_collections.mattermost.byok.plugins.module_utils import rds_plan
 from ansible_collections.mattermost.byok.plugins.module_utils import rds_settings
 from ansible_collections.mattermost.byok.plugins.module_utils.aws_errors import error_code
@@ -809,11 +811,11 @@ class Reencrypt:
 
 def check_key(kms, key_arn, region, field="key_arn"):
     """Refuse a key RDS cannot use for a database in `region`: another region, missing, not Enabled."""
-    parts = key_arn.split(":")
-    if len(parts) < 6 or parts[2] != "kms" or not parts[5].startswith("key/"):
+    parts = parse_aws_arn(key_arn) if isinstance(key_arn, str) and key_arn.startswith("arn:") else None
+    if not parts or parts["service"] != "kms" or parts["resource_type"] != "key":
         raise ReencryptError(f"{field}: {key_arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
-    if parts[3] != region:
-        raise ReencryptError(f"{field}: the key is in {parts[3]} but the database is in {region}; RDS needs a key in "
+    if parts["region"] != region:
+        raise ReencryptError(f"{field}: the key is in {parts['region']} but the database is in {region}; RDS needs a key in "
                              f"the database's own region (a global database has one key per region)")
     try:
         metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
@@ -957,7 +959,7 @@ def find_global_members(clients, global_id, primary, primary_region, regions):
     clusters = {}
     for member in found["GlobalClusterMembers"]:
         arn = member["DBClusterArn"]
-        clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
+        clusters[arn.rsplit(":", 1)[-1]] = parse_aws_arn(arn)["region"]
     for region in sorted(regions):
         tagged = tagged_global_members(clients("resourcegroupstaggingapi", region), global_id)
         for identifier, names in sorted(tagged.items()):

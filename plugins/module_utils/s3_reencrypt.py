@@ -303,6 +303,7 @@ class Engine:
 
 def list_pages(s3, retry: Retrying, bucket: str, prefix: str, start_after: str | None):
     """ListObjectsV2 pages, one at a time, with RestoreStatus for archived objects."""
+    # Not botocore's paginator: every page goes through the engine's Retrying, whose retries the result reports.
     kwargs = {"Bucket": bucket, "OptionalObjectAttributes": ["RestoreStatus"], "MaxKeys": 1000}
     if prefix:
         kwargs["Prefix"] = prefix
@@ -553,6 +554,8 @@ def _finish(result, marker, complete, seconds, counter, engine, traits) -> dict:
 
 def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marker: str | None):
     """(key, versions newest first, latest is a delete marker) per key; a key's versions gathered across pages."""
+    # Not botocore's paginator: pages go through the engine's Retrying (its retries are reported) and a key's delete
+    # markers are carried from one page to the next.
     kwargs = {"Bucket": bucket, "MaxKeys": 1000}
     if prefix:
         kwargs["Prefix"] = prefix
