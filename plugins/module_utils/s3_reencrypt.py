@@ -42,8 +42,10 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3_cutoff import t
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
-RETRYABLE = {"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestTimeout",
-             "RequestTimeTooSkewed", "InternalError", "500", "OperationAborted"}
+# Throttling and transient errors (SlowDown, 503, 5xx, dropped connections, RequestTimeout) are retried by the client:
+# every client the collection makes has botocore's standard retry mode (aws_module.RETRY_POLICY). The engine retries
+# only what that mode leaves out and S3 asks to retry: a conflicting conditional operation (409 OperationAborted).
+RETRYABLE = {"OperationAborted"}
 MAX_REPORTED = 1000  # per-key lists in the result are capped; the counts are not
 CHECKPOINT_EVERY = 15.0
 HEAD_FIELDS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires",
@@ -138,21 +140,30 @@ class RequestCounter:
 
 
 class Retrying:
-    """Throttling (SlowDown, 503) and transient errors retried with jittered exponential backoff."""
+    """The retries a call took, as the result reports them: botocore's (each answer's RetryAttempts, the client's retry
+    policy) and the engine's own for the codes in RETRYABLE, with jittered exponential backoff."""
 
     def __init__(self, max_retries: int):
         self.max_retries = max_retries
         self.retries = 0
         self._lock = threading.Lock()
 
+    def _count(self, answer) -> None:
+        attempts = (answer or {}).get("ResponseMetadata", {}).get("RetryAttempts", 0) if isinstance(answer, dict) else 0
+        if attempts:
+            with self._lock:
+                self.retries += attempts
+
     def call(self, fn, **kwargs):
         attempt = 0
         while True:
             try:
-                return fn(**kwargs)
-            except (ClientError, BotoCoreError) as e:
-                retryable = error_code(e) in RETRYABLE or isinstance(e, BotoCoreError)
-                if not retryable or attempt >= self.max_retries:
+                answer = fn(**kwargs)
+                self._count(answer)
+                return answer
+            except ClientError as e:
+                self._count(getattr(e, "response", None))
+                if error_code(e) not in RETRYABLE or attempt >= self.max_retries:
                     raise
                 attempt += 1
                 with self._lock:
