@@ -167,8 +167,6 @@ seconds:
   type: float
 """
 
-import threading
-
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.encryption_audit import CustomerAudit
 
@@ -192,20 +190,8 @@ def main():
     if module.params["concurrency"] < 1:
         module.fail_json(msg="concurrency: must be at least 1")
     config = module.params["config"]
-    missing = [k for k in ("customer", "region", "services", "service_keys", "s3_buckets", "rds_clusters") if k not in config]
-    if missing:
-        module.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
-
-    clients = {}
-    lock = threading.Lock()
-
-    def client(service, region):
-        # Created once per service and region; boto3 clients are thread-safe, their creation is not.
-        with lock:
-            if (service, region) not in clients:
-                pool = module.params["concurrency"]
-                clients[(service, region)] = module.byok_client(service, region=region, max_pool_connections=pool)
-            return clients[(service, region)]
+    module.require_config(config, ("customer", "region", "services", "service_keys", "s3_buckets", "rds_clusters"))
+    client = module.client_cache(max_pool_connections=module.params["concurrency"])
 
     if module.params["s3_newest"] < 0:
         module.fail_json(msg="s3_newest: must be 0 or more")

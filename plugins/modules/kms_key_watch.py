@@ -115,7 +115,6 @@ seconds:
 """
 
 import datetime
-import threading
 
 try:
     from botocore.exceptions import BotoCoreError
@@ -145,18 +144,9 @@ def main():
         module.fail_json(msg="expiry_warning_days: must be 0 or more days")
     if p["concurrency"] < 1:
         module.fail_json(msg="concurrency: must be at least 1")
-    missing = [k for k in ("customer", "region", "services", "distinct_keys", "principals", "s3_buckets", "rds_clusters",
-                           "provider_account_id") if k not in p["config"]]
-    if missing:
-        module.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
-
-    clients, lock = {}, threading.Lock()
-
-    def client(service, region):
-        with lock:  # boto3 clients are thread-safe, their creation is not
-            if (service, region) not in clients:
-                clients[(service, region)] = module.byok_client(service, region=region, max_pool_connections=p["concurrency"])
-            return clients[(service, region)]
+    module.require_config(p["config"], ("customer", "region", "services", "distinct_keys", "principals", "s3_buckets",
+                                        "rds_clusters", "provider_account_id"))
+    client = module.client_cache(max_pool_connections=p["concurrency"])
 
     try:
         caller = client("sts", p["config"]["region"]).get_caller_identity(aws_retry=True)["Arn"]

@@ -151,18 +151,9 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import pa
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCli
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCliError
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import aws_environment
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import check_state_store
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import resolve_binary
-
-
-def kops_environment(params: dict, region: str) -> dict:
-    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
-    for option, variable in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-                             ("session_token", "AWS_SESSION_TOKEN"), ("endpoint_url", "AWS_ENDPOINT_URL"),
-                             ("profile", "AWS_PROFILE")):
-        if params.get(option):
-            env[variable] = params[option]
-    return env
 
 
 def now_iso():
@@ -200,7 +191,7 @@ def main():
         module.fail_json(msg="max_steps: at least 1 (or leave it out to go to the end)", **result)
     try:
         kops = KopsCli(resolve_binary(p["kops_binary"]), check_state_store(p["state"]),
-                       lambda argv, env: module.run_command(argv, environ_update=env), kops_environment(p, region))
+                       lambda argv, env: module.run_command(argv, environ_update=env), aws_environment(p, region))
         cluster = kops.get_cluster(p["cluster_name"])
         members = kops_spec.etcd_members(cluster)
     except (KopsCliError, kops_spec.KopsSpecError) as e:

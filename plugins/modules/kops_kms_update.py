@@ -229,20 +229,10 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import 
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCli
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import KopsCliError
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import Terraform
+from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import aws_environment
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import check_state_store
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import ebs_volume_replacements
 from ansible_collections.mattermost.byok.plugins.module_utils.kops.cli import resolve_binary
-
-
-def aws_environment(params: dict, region: str) -> dict:
-    """The module's AWS connection for kops, which reads it from the environment like every AWS SDK."""
-    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
-    for option, variable in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-                             ("session_token", "AWS_SESSION_TOKEN"), ("endpoint_url", "AWS_ENDPOINT_URL"),
-                             ("profile", "AWS_PROFILE")):
-        if params.get(option):
-            env[variable] = params[option]
-    return env
 
 
 def cluster_region(cluster: dict) -> str | None:

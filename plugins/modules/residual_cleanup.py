@@ -119,8 +119,6 @@ retention_days:
   type: int
 """
 
-import threading
-
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_cleanup import Cleanup
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.residual_cleanup import CleanupError
@@ -146,17 +144,8 @@ def main():
     if p["retention_days"] < 0:
         module.fail_json(msg="retention_days: must be 0 (delete once the re-keyed side is verified) or more days; "
                              "set byok_residual_retention_days")
-    missing = [k for k in ("customer", "region", "services", "service_keys", "s3_buckets", "rds_clusters") if k not in p["config"]]
-    if missing:
-        module.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
-    clients = {}
-    lock = threading.Lock()
-
-    def client(service, region):
-        with lock:
-            if (service, region) not in clients:
-                clients[(service, region)] = module.byok_client(service, region=region)
-            return clients[(service, region)]
+    module.require_config(p["config"], ("customer", "region", "services", "service_keys", "s3_buckets", "rds_clusters"))
+    client = module.client_cache()
 
     cleanup = Cleanup(p["config"], client, p["retention_days"], poll=p["poll_seconds"], timeout=p["wait_timeout"])
     try:

@@ -98,8 +98,6 @@ steps:
   elements: str
 """
 
-import threading
-
 try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
@@ -126,22 +124,19 @@ def main():
     except rd.DrillError as e:
         module.fail_json(msg=str(e), steps=[], stores_off_key=[])
     config = p["config"]
-    clients = {}
-    lock = threading.Lock()
+
+    def make(service, region, account=None):
+        if account is None:
+            return module.byok_client(service, region=region)
+        creds = module.byok_client("sts", region=region).assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{p['customer_role_name']}", RoleSessionName="byok-revocation-drill")["Credentials"]
+        return module.client(service, region=region, aws_access_key_id=creds["AccessKeyId"],
+                             aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+    cached = module.client_cache(make=make)
 
     def client(service, region, account=None):
-        with lock:
-            if (service, region, account) not in clients:
-                if account is None:
-                    clients[(service, region, account)] = module.byok_client(service, region=region)
-                else:
-                    sts = module.byok_client("sts", region=region)
-                    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{p['customer_role_name']}",
-                                            RoleSessionName="byok-revocation-drill")["Credentials"]
-                    clients[(service, region, account)] = module.client(
-                        service, region=region, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
-            return clients[(service, region, account)]
+        return cached(service, region, account)
 
     try:
         audit = CustomerAudit(config, client, s3_object_sample=0).run()

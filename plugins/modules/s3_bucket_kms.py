@@ -153,6 +153,8 @@ options:
         O(key_arn) with the original's size and checksum (the way back - none; without it the originals stay, under the
         old key). Versions under object lock retention or legal hold can't be deleted and are reported in
         RV(kept_versions).
+      - Originals are deleted newest first; while the original of the current content stays, the older originals of
+        its key stay too (a copy without its original would read as another writer's content on the next run).
     type: bool
     default: false
   verify:

@@ -8,6 +8,7 @@ straight to the local AWS never throttle nor drop (the gap the proxy fills): tho
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -142,3 +143,36 @@ def test_fault_spec_reads_the_documented_form():
     spec = fault_proxy.FaultSpec.parse(" throttle:0.10, drop:0.02 ,seed:7")
     assert (spec.throttle, spec.drop, spec.lost, spec.seed) == (0.10, 0.02, 0.0, 7)
     assert fault_proxy.FaultSpec.parse("") == fault_proxy.FaultSpec()
+
+
+def test_a_held_request_waits_unforwarded_then_is_dropped(local_aws, unique_name):
+    """A test stops a client at an exact request: the first matching requests pass, the next one is held until
+    released, then dropped; it never reaches the local AWS."""
+    proxy = fault_proxy.start(local_aws.endpoint_url, fault_proxy.FaultSpec())
+    try:
+        held = proxy.hold(lambda method, path, _query, _headers, _body: method == "PUT" and "/k/" in path, passes=1)
+        s3 = client_via(local_aws, proxy.endpoint_url, "s3")
+        bucket = unique_name("held")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k/1", Body=b"one")
+        outcome: list = []
+        writer = threading.Thread(target=lambda: outcome.append(_attempt(s3, bucket)))
+        writer.start()
+        assert held.reached.wait(30)
+        direct = local_aws.client("s3", account=PROVIDER)
+        assert [o["Key"] for o in direct.list_objects_v2(Bucket=bucket)["Contents"]] == ["k/1"]
+        held.release()
+        writer.join(30)
+        assert outcome == ["ConnectionClosedError"]
+        assert [o["Key"] for o in direct.list_objects_v2(Bucket=bucket)["Contents"]] == ["k/1"]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def _attempt(s3, bucket):
+    try:
+        s3.put_object(Bucket=bucket, Key="k/2", Body=b"two")
+        return "answered"
+    except botocore.exceptions.ConnectionClosedError as e:
+        return type(e).__name__

@@ -26,6 +26,38 @@ def client(endpoint, service, account=PROVIDER, region="us-east-1"):
                         config=Config(retries={"total_max_attempts": 1}))
 
 
+def customer_with_s3_on_its_key(endpoint, tmp_path, name, number, **host_vars):
+    """A customer of the demo's shape (account 1111111111<number>) alone in an inventory under tmp_path, seeded, its
+    key policy saved beside the inventory as an SRE does (KMS lets no other account read it), its bucket's default
+    and every object put on its key. Returns (inventory, key ARN, bucket)."""
+    hv = runner.demo_host_vars("acme")
+    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
+    bucket = f"mattermost-{name}-filestore"
+    hv.update({
+        "byok_customer_account_id": f"1111111111{number}",
+        "byok_vpc_id": f"vpc-0a0d17c00000000{number}",
+        "byok_kops_cluster_id": f"{name}01",
+        "byok_keys": {"all": f"arn:aws:kms:us-east-1:1111111111{number}:key/0a0d17c{number[-1]}-0000-4000-8000-000000000001"},
+        "byok_s3_buckets": [bucket],
+        "byok_rds_clusters": [{"identifier": f"{name}-db", "region": "us-east-1"}],
+        **host_vars,
+    })
+    inventory = runner.write_inventory(str(tmp_path / "inventory"), {name: hv})
+    runner.seed(endpoint, os.path.dirname(inventory))
+    key = hv["byok_keys"]["all"]
+    policy = client(endpoint, "kms", account=f"1111111111{number}").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    os.makedirs(tmp_path / "inventory" / "key-policies")
+    (tmp_path / "inventory" / "key-policies" / f"{key.rsplit('/', 1)[1]}.json").write_text(policy)
+    s3 = client(endpoint, "s3")
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}, "BucketKeyEnabled": True}]})
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            s3.copy_object(Bucket=bucket, Key=o["Key"], CopySource={"Bucket": bucket, "Key": o["Key"]},
+                           ServerSideEncryption="aws:kms", SSEKMSKeyId=key, MetadataDirective="COPY")
+    return inventory, key, bucket
+
+
 AUDIT_ONLY = ("--tags", "key_check,audit")
 
 
@@ -174,31 +206,7 @@ def test_check_mode_audits_the_same(demo_audit, tmp_path):
 def test_audit_sees_resources_moved_to_the_customer_key(local_aws, tmp_path):
     """A customer whose S3 data is on its key: the same audit turns those records green, and only those."""
     endpoint = local_aws.endpoint_url
-    hv = runner.demo_host_vars("acme")
-    hv.pop("byok_mattermost_installations", None)  # acme's installation writes acme's bucket, not this customer's
-    hv.update({
-        "byok_customer_account_id": "111111111190",
-        "byok_vpc_id": "vpc-0a0d17c0000000090",
-        "byok_kops_cluster_id": "auditco01",
-        "byok_keys": {"all": "arn:aws:kms:us-east-1:111111111190:key/0a0d17c0-0000-4000-8000-000000000001"},
-        "byok_s3_buckets": ["mattermost-auditco-filestore"],
-        "byok_rds_clusters": [{"identifier": "auditco-db", "region": "us-east-1"}],
-    })
-    inventory = runner.write_inventory(str(tmp_path / "inventory"), {"auditco": hv})
-    runner.seed(endpoint, os.path.dirname(inventory))
-    key = hv["byok_keys"]["all"]
-    # As an SRE does: save the policy the customer sent (KMS lets no other account read it) beside the inventory.
-    policy = client(endpoint, "kms", account="111111111190").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
-    os.makedirs(tmp_path / "inventory" / "key-policies")
-    (tmp_path / "inventory" / "key-policies" / f"{key.rsplit('/', 1)[1]}.json").write_text(policy)
-    s3 = client(endpoint, "s3")
-    bucket = "mattermost-auditco-filestore"
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}, "BucketKeyEnabled": True}]})
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            s3.copy_object(Bucket=bucket, Key=o["Key"], CopySource={"Bucket": bucket, "Key": o["Key"]},
-                           ServerSideEncryption="aws:kms", SSEKMSKeyId=key, MetadataDirective="COPY")
+    inventory, _key, _bucket = customer_with_s3_on_its_key(endpoint, tmp_path, "auditco", "90")
     proc = runner.run_playbook(endpoint, inventory, str(tmp_path / "artifacts"), *AUDIT_ONLY)
     assert proc.returncode == 0, proc.stdout[-3000:]
     rep = runner.read_json(str(tmp_path / "artifacts" / "customers" / "auditco.json"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import STOP_AFTER_ENV
 from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import GlobalReencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import find_global_members
 from tests.integration import test_rds_helpers as h
@@ -38,16 +37,15 @@ def test_global_rediscovered_after_step(local_aws, clients, unique_name, monkeyp
     regions = {primary: "us-east-1", secondary: "us-west-2"}
     before = {c: h.cluster_view(clients("rds", r), c) for c, r in regions.items()}
 
-    def call():
+    def call(max_seconds=None):
         # What run_global does on every call: the members found again from AWS, the same arguments otherwise.
         members = find_global_members(clients, gid, primary, "us-east-1", keys)
         assert members == regions, members
-        return GlobalReencrypt(clients, gid, primary, members, keys, poll_seconds=0.05).run()
+        return GlobalReencrypt(clients, gid, primary, members, keys, poll_seconds=0.05).run(max_seconds=max_seconds)
 
-    monkeypatch.setenv(STOP_AFTER_ENV, step.replace("s:", f"{secondary}:").replace("p:", f"{primary}:"))
-    first = call()
-    assert not first["complete"], first
-    monkeypatch.delenv(STOP_AFTER_ENV)
+    first = call(h.time_box_ends_after(monkeypatch, step, primary, secondary))
+    assert not first["complete"] and first["steps_run"][-1]["step"] == step.rpartition(":")[2], first
+    monkeypatch.undo()
     second = call()
     assert second["complete"], second
     members = clients("rds", "us-east-1").describe_global_clusters(GlobalClusterIdentifier=gid)["GlobalClusters"][0]["GlobalClusterMembers"]

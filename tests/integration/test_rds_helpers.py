@@ -180,3 +180,44 @@ def make_instance(aws, name, key_arn, region="us-east-1"):
                            MonitoringRoleArn=f"arn:aws:iam::{PROVIDER}:role/rds-monitoring", CopyTagsToSnapshot=True,
                            Tags=[{"Key": "Customer", "Value": "test"}])
     return name
+
+
+DAY = 86400.0
+
+
+def time_box_ends_after(monkeypatch, step: str, primary: str | None = None, secondary: str | None = None) -> float:
+    """Fault injection for the resume tests: the run stops right after `step`, as if killed there.
+
+    The clock rds_reencrypt reads jumps a day forward the moment that step returns, so a run given the returned
+    max_seconds finds its time box over and stops where a time-boxed run stops, with every step before it done in
+    AWS. `step` is a step of Reencrypt, or "s:<step>" / "p:<step>" of a global database's secondary / primary
+    member, or "switchover_to" / "switchover_back" of the global database. Later runs (max_seconds None) are not
+    stopped; `monkeypatch.undo()` puts everything back.
+    """
+    from ansible_collections.mattermost.byok.plugins.module_utils.rds import reencrypt as rds_reencrypt  # pylint: disable=import-outside-toplevel
+
+    offset = [0.0]
+    real_now = rds_reencrypt._now  # pylint: disable=protected-access
+    monkeypatch.setattr(rds_reencrypt, "_now", lambda: real_now() + offset[0])
+    member, _sep, name = step.rpartition(":")
+    if name in ("switchover_to", "switchover_back"):
+        switchover = rds_reencrypt.GlobalReencrypt.switchover
+
+        def stopping_switchover(self, target):
+            switchover(self, target)
+            if (target == self.primary) == (name == "switchover_back"):
+                offset[0] += DAY
+
+        monkeypatch.setattr(rds_reencrypt.GlobalReencrypt, "switchover", stopping_switchover)
+        return DAY / 2
+    cluster = {"s": secondary, "p": primary}.get(member)
+    driver = rds_reencrypt.SecondaryReencrypt if member else rds_reencrypt.Reencrypt
+    run_step = getattr(driver, "step_" + name)
+
+    def stopping_step(self, facts):
+        run_step(self, facts)
+        if cluster is None or self.names.identifier == cluster:
+            offset[0] += DAY
+
+    monkeypatch.setattr(driver, "step_" + name, stopping_step)
+    return DAY / 2

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Interrupted after each step in turn, a re-run converges to the same end state with no duplicate resource.
 
-The driver of rds_reencrypt runs with BYOK_RDS_STOP_AFTER=<step> (as if the process had been killed right after
-that step), then again without it. The end state is read with boto3 (test_rds_helpers) and compared with what
+The driver of rds_reencrypt runs with its time box ending right after <step> (test_rds_helpers.time_box_ends_after:
+as if the process had been killed right after that step), then again without it. The end state is read with boto3 (test_rds_helpers) and compared with what
 an uninterrupted run gives: every cluster, instance, snapshot and deployment by name, the key, every setting.
 """
 
@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import STOP_AFTER_ENV
 from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import GlobalReencrypt
 from ansible_collections.mattermost.byok.plugins.module_utils.rds.reencrypt import Reencrypt
 from tests.integration import test_rds_helpers as h
@@ -66,11 +65,11 @@ def test_interrupted_after_step_resumes(local_aws, clients, unique_name, monkeyp
     rds = clients("rds", "us-east-1")
     before = view(rds, name, kind)
 
-    monkeypatch.setenv(STOP_AFTER_ENV, step)
-    first = Reencrypt(clients, name, kind, "us-east-1", new_key, strategy, poll_seconds=0.05).run()
+    limit = h.time_box_ends_after(monkeypatch, step)
+    first = Reencrypt(clients, name, kind, "us-east-1", new_key, strategy, poll_seconds=0.05, max_seconds=limit).run()
     assert first["steps_run"][-1]["step"] == step, first
     assert not first["complete"] or step == SCENARIOS[(strategy, kind)][-1]
-    monkeypatch.delenv(STOP_AFTER_ENV)
+    monkeypatch.undo()
 
     second = Reencrypt(clients, name, kind, "us-east-1", new_key, strategy, poll_seconds=0.05).run()
     assert second["complete"], second
@@ -89,14 +88,14 @@ def test_interrupted_rollback_resumes(local_aws, clients, unique_name, monkeypat
     rds = clients("rds", "us-east-1")
     before = view(rds, name, "cluster")
 
-    def driver():
-        return Reencrypt(clients, name, "cluster", "us-east-1", new_key, "snapshot_restore", poll_seconds=0.05)
+    def driver(max_seconds=None):
+        return Reencrypt(clients, name, "cluster", "us-east-1", new_key, "snapshot_restore", poll_seconds=0.05,
+                         max_seconds=max_seconds)
 
     assert driver().run()["complete"]
-    monkeypatch.setenv(STOP_AFTER_ENV, step)
-    first = driver().run("rolled_back")
+    first = driver(h.time_box_ends_after(monkeypatch, step)).run("rolled_back")
     assert first["steps_run"][-1]["step"] == step
-    monkeypatch.delenv(STOP_AFTER_ENV)
+    monkeypatch.undo()
     assert driver().run("rolled_back")["complete"]
     assert h.key_of(rds, name) == old_key and view(rds, name, "cluster") == before
     assert h.inventory(rds, name)["clusters"] == sorted([name, f"{name}-byok-new"])
@@ -122,10 +121,10 @@ def test_global_interrupted_after_step_resumes(local_aws, clients, unique_name, 
     def driver():
         return GlobalReencrypt(clients, gid, primary, regions, keys, poll_seconds=0.05)
 
-    monkeypatch.setenv(STOP_AFTER_ENV, step.replace("s:", f"{secondary}:").replace("p:", f"{primary}:"))
-    first = driver().run()
+    first = driver().run(max_seconds=h.time_box_ends_after(monkeypatch, step, primary, secondary))
     assert not first["complete"] or step == GLOBAL_STEPS[-1], first
-    monkeypatch.delenv(STOP_AFTER_ENV)
+    assert first["steps_run"][-1]["step"] == step.rpartition(":")[2], first
+    monkeypatch.undo()
     second = driver().run()
     assert second["complete"], second
     members = clients("rds", "us-east-1").describe_global_clusters(GlobalClusterIdentifier=gid)["GlobalClusters"][0]["GlobalClusterMembers"]

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.integration.test_s3_bucket_kms import PROVIDER, make_bucket, process_tree, run_module, start_run
+from tests.local_aws import fault_proxy
 
 
 @pytest.fixture
@@ -113,9 +114,6 @@ def listing(s3, bucket):
     return found
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 14 item 1): a SIGKILL landing at one point of a version's copy "
-                   "can leave one extra copy of that version after the re-run (seen once in the last two full runs); "
-                   "no version is ever lost, which the test checks throughout")
 def test_delete_replaced_killed_mid_copy_converges_and_never_deletes_an_uncopied_version(
         local_aws, tmp_path, unique_name, key_arn, old_key):
     """On the stricter local AWS (an SSE-KMS object's ETag is new with every write), a run with
@@ -164,6 +162,75 @@ def test_delete_replaced_killed_mid_copy_converges_and_never_deletes_an_uncopied
     final = history(s3, bucket)[0]
     for key in before:
         assert content(final[key]) == content(before[key]), key  # the history once, in order, current last
+        assert {v["key"] for v in final[key]} == {key_arn}, key
+    last = run_module(local_aws, tmp_path, args, name="last")
+    assert not last["changed"] and last["re_encrypted"] == 0 and last["versions_deleted"] == 0
+    assert history(s3, bucket)[0] == final
+
+
+def versioned_delete(method, _path, query, _headers, _body):
+    return method == "DELETE" and "versionId=" in query
+
+
+def version_copy(method, _path, _query, headers, _body):
+    return method == "PUT" and bool(headers.get("x-amz-copy-source"))
+
+
+def kill(proc):
+    tree = process_tree(proc.pid)
+    for pid in reversed(tree):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    return tree
+
+
+@pytest.mark.parametrize("matches, passes", [
+    (version_copy, 1),  # between the copies of k/0's first and second versions
+    (versioned_delete, 0),  # every copy of k/0 made, none of its originals deleted
+    (versioned_delete, 1),  # one original of k/0 deleted
+    (versioned_delete, 2),
+], ids=["between-copies", "before-deletions", "after-one-deletion", "after-two-deletions"])
+def test_delete_replaced_killed_at_a_chosen_write_converges(local_aws, tmp_path, unique_name, key_arn, old_key, matches, passes):
+    """The run is stopped at an exact write (the fault proxy holds that request unanswered, the test kills
+    ansible-playbook and the module, the held request never reaches S3): the next run copies only what is missing and
+    ends in the uninterrupted state. Killed after a key's first deletion, the older order (oldest original first) left
+    a copy without its original under copies still paired with theirs, and the next run copied it on top again."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("held"), old_key)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for i in range(3):
+        for n in range(3):
+            extra = {"ChecksumAlgorithm": "CRC32"} if i == 1 else {}
+            s3.put_object(Bucket=bucket, Key=f"k/{i}", Body=f"{i}-{'v' * (n + 1)}".encode(), Metadata={"n": str(n)}, **extra)
+    time.sleep(1.1)
+    before, _deleted = history(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "all_versions": True, "delete_replaced_versions": True,
+            "checkpoint_path": str(tmp_path / "cp"), "concurrency": 1}
+    proxy = fault_proxy.start(local_aws.endpoint_url, fault_proxy.FaultSpec())
+    try:
+        held = proxy.hold(matches, passes)
+        proc = start_run(type("Endpoint", (), {"endpoint_url": proxy.endpoint_url}), tmp_path, args, "killed")
+        assert held.reached.wait(180), "the run never reached the write to stop at"
+        tree = kill(proc)
+        held.release()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert len(tree) > 1
+    stopped = history(s3, bucket)[0]
+    assert len(stopped["k/0"]) == 3 + (1 if matches is version_copy else 3) - passes * (matches is versioned_delete)
+    assert stopped["k/1"] == before["k/1"] and stopped["k/2"] == before["k/2"]
+
+    resumed = run_module(local_aws, tmp_path, args, name="resumed")
+    assert resumed["complete"] and resumed["failed_count"] == 0, resumed["failed_objects"]
+    assert resumed["restored_current"] == 0 and resumed["versions_kept"] == 0, resumed
+    assert resumed["re_encrypted"] == 6 + (2 if matches is version_copy else 0), resumed
+    final = history(s3, bucket)[0]
+    for key in before:
+        assert content(final[key]) == content(before[key]), key
         assert {v["key"] for v in final[key]} == {key_arn}, key
     last = run_module(local_aws, tmp_path, args, name="last")
     assert not last["changed"] and last["re_encrypted"] == 0 and last["versions_deleted"] == 0

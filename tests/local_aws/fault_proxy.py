@@ -39,6 +39,10 @@ errors").
 Decisions come from one ``random.Random(seed)`` drawn once per eligible request in arrival order, so a run with the
 same seed and the same request order gets the same faults. Only signed AWS requests are eligible; the emulator's own
 ``/moto-api/`` endpoints pass untouched. ``GET /__fault_proxy__/stats`` answers what was done so far (JSON).
+
+A test can also stop a client at an exact request (``FaultProxy.hold``): the first requests that match pass, the next
+one is held unanswered (not forwarded) until the test has done what it wanted at that point (kill the client), then
+dropped. This is how the tests kill a run deterministically between two of its writes.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -154,6 +159,26 @@ def throttle_answer(service: str, json_protocol: bool) -> tuple[int, str, bytes]
     return 400, "text/xml", body.encode()
 
 
+class Hold:
+    """The request after the first `passes` requests for which `matches(method, path, query, headers, body)` is true: held
+    unforwarded (``reached`` is set) until ``release()``, then dropped; every later match is dropped too."""
+
+    def __init__(self, matches: Callable[[str, str, str, Any, bytes], bool], passes: int):
+        self.matches, self.passes = matches, passes
+        self.reached, self.released = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def takes(self, method: str, path: str, query: str, headers: Any, body: bytes) -> bool:
+        if not self.matches(method, path, query, headers, body):
+            return False
+        with self._lock:
+            self.passes -= 1
+            return self.passes < 0
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FaultProxy(ThreadingHTTPServer):
     """The proxy server: forwards to ``upstream``, faults what the decider says, counts both."""
 
@@ -168,6 +193,13 @@ class FaultProxy(ThreadingHTTPServer):
         self.spec, self.decider = spec, Decider(spec)
         self.counts: Counter = Counter()
         self._counts_lock = threading.Lock()
+        self.holds: list[Hold] = []
+
+    def hold(self, matches: Callable[[str, str, str, Any, bytes], bool], passes: int = 0) -> Hold:
+        """Hold the request after the first `passes` that match (see Hold)."""
+        hold = Hold(matches, passes)
+        self.holds.append(hold)
+        return hold
 
     @property
     def endpoint_url(self) -> str:
@@ -236,6 +268,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._answer(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body)
             return
         body = self._body()
+        hold = next((h for h in self.server.holds if h.takes(self.command, split.path, split.query, self.headers, body)), None)
+        if hold is not None:
+            hold.reached.set()
+            hold.released.wait(600)
+            self._drop()
+            return
         service = None if split.path.startswith("/moto-api") else signing_service(self.headers, split.query)
         fault = self.server.decider.next() if service else None
         if fault == "throttle":

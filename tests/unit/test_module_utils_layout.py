@@ -18,6 +18,7 @@ GROUPS = {"aws", "fleet", "kms", "kops", "mattermost", "rds", "s3"}
 NEEDS_ANSIBLE = {
     "aws.module": "the module base: amazon.aws's AnsibleAWSModule",
     "fleet.revocation_drill": "reaches the customer's endpoints with ansible's open_url (proxy and CA settings)",
+    "s3.bucket_kms": "drives AWS and tells its not-found cases apart with amazon.aws's is_boto3_error_code",
 }
 # Blocks ansible-core (and amazon.aws's Ansible-bound parts) the way a plain Python without Ansible would lack them.
 _BLOCK = """

@@ -11,6 +11,9 @@ except ImportError:
     ClientError = None  # the modules report the missing SDK
 
 
+# Kept beside amazon.aws's is_boto3_error_code (used where a module's AWS code picks an except clause by code, e.g.
+# s3_bucket_kms): that lives in amazon.aws's botocore module, which loads ansible.module_utils.basic (1.4 s here), and
+# these serve pure logic importable without Ansible, turning an error caught anyway into a finding's or report's text.
 def error_code(e) -> str:
     if ClientError is not None and isinstance(e, ClientError):
         return e.response.get("Error", {}).get("Code", "ClientError")

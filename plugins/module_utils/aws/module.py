@@ -87,6 +87,27 @@ class ByokModule(AnsibleAWSModule):
         super().__init__(**kwargs)
         set_collection_info(collection_name=COLLECTION_NAME, collection_version=COLLECTION_VERSION)
 
+    def client_cache(self, max_pool_connections: int = 10, make=None):
+        """`client(service, region, ...)`: one client per distinct arguments, made on first use from any thread (boto3
+        clients are thread-safe, their creation is not). `make` makes one from the same arguments; by default
+        byok_client with a pool of `max_pool_connections`."""
+        make = make or (lambda service, region: self.byok_client(service, region=region, max_pool_connections=max_pool_connections))
+        clients, lock = {}, threading.Lock()
+
+        def client(*args):
+            with lock:
+                if args not in clients:
+                    clients[args] = make(*args)
+                return clients[args]
+
+        return client
+
+    def require_config(self, config: dict, keys) -> None:
+        """Fails naming the keys a customer config lacks (it comes from mattermost.byok.customer_config)."""
+        missing = [k for k in keys if k not in config]
+        if missing:
+            self.fail_json(msg=f"config: missing {', '.join(missing)}; pass the config returned by mattermost.byok.customer_config")
+
     def byok_client(self, service: str, region: str | None = None, max_pool_connections: int = 10):
         """A client with the collection's retry policy (RETRY_POLICY) on every call; aws_retry=True is accepted.
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import InvalidIdentifier
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import parse_kms_key_arn
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import validate_account_id
@@ -257,7 +259,7 @@ def _state_store(c: _Checker, value, required):
 
 
 def _region_of(arn: str) -> str:
-    return arn.split(":")[3]
+    return parse_aws_arn(arn)["region"]
 
 
 def _distinct_keys(keys: dict, clusters: list[dict]) -> list[dict]:

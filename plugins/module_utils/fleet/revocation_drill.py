@@ -26,6 +26,8 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.arns import same_kms_key
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
@@ -207,7 +209,7 @@ class Drill:
         key = p.get("key_arn")
         if not key:
             return READABLE, "not encrypted with a KMS key"
-        region = key.split(":")[3]
+        region = parse_aws_arn(key)["region"]
         try:
             state = self.clients("kms", region).describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
         except ClientError as e:
@@ -220,9 +222,10 @@ class Drill:
 
     def set_keys(self, enabled: bool):
         for arn in self.keys():
-            kms = self.clients("kms", arn.split(":")[3], account=arn.split(":")[4])
+            parts = parse_aws_arn(arn)
+            kms = self.clients("kms", parts["region"], account=parts["account_id"])
             (kms.enable_key if enabled else kms.disable_key)(KeyId=arn)
-            self.steps.append(f"{arn} {'enabled' if enabled else 'disabled'} as its owner (account {arn.split(':')[4]})")
+            self.steps.append(f"{arn} {'enabled' if enabled else 'disabled'} as its owner (account {parts['account_id']})")
 
     def recover(self, results):
         """After re-enabling: start what the revocation stopped (RDS needs a start, the node a start)."""

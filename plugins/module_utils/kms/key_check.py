@@ -19,6 +19,8 @@ try:
 except ImportError:
     pass  # the module reports the missing SDK
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_text
 from ansible_collections.mattermost.byok.plugins.module_utils.kms.key_policy import PolicyDocumentError
@@ -68,7 +70,7 @@ def metadata_findings(meta: dict, key_arn: str, expected_region: str | None, now
     if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
         out.append(finding(ERROR, "KEY_WRONG_USAGE", f"{key_arn} has key usage {meta.get('KeyUsage')}; encryption needs ENCRYPT_DECRYPT",
                            fix="Create a key with key usage ENCRYPT_DECRYPT"))
-    region = key_arn.split(":")[3]
+    region = parse_aws_arn(key_arn)["region"]
     if expected_region and region != expected_region:
         replicas = [r["Arn"] for r in (meta.get("MultiRegionConfiguration") or {}).get("ReplicaKeys", []) if r.get("Region") == expected_region]
         fix = (f"Use the multi-Region replica in {expected_region}: {replicas[0]}" if replicas
@@ -103,7 +105,7 @@ def _as_datetime(value) -> datetime.datetime:
 
 
 def key_summary(meta: dict, key_arn: str, expected_region: str | None, rotation: bool | None) -> dict:
-    region = key_arn.split(":")[3]
+    region = parse_aws_arn(key_arn)["region"]
     valid_to = meta.get("ValidTo")
     return {
         "arn": meta.get("Arn", key_arn), "key_id": meta.get("KeyId"), "state": meta.get("KeyState"), "enabled": meta.get("Enabled"),

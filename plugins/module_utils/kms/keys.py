@@ -44,13 +44,5 @@ def _resolve_in_own_account(ref, field, owner_account, caller_account, describe_
 def retirable_grants(kms, retiring_principal: str) -> list:
     """Every grant `retiring_principal` may retire (ListRetirableGrants, all pages): how a provider account finds the
     grants it made on a customer's key (ListGrants needs the key owner's permission; this needs none)."""
-    grants, marker = [], None
-    while True:
-        kwargs = {"RetiringPrincipal": retiring_principal, "Limit": 100}
-        if marker:
-            kwargs["Marker"] = marker
-        page = kms.list_retirable_grants(aws_retry=True, **kwargs)
-        grants += page.get("Grants", [])
-        if not page.get("Truncated"):
-            return grants
-        marker = page.get("NextMarker")
+    pages = kms.get_paginator("list_retirable_grants").paginate(RetiringPrincipal=retiring_principal, PaginationConfig={"PageSize": 100})
+    return [grant for page in pages for grant in page.get("Grants", [])]

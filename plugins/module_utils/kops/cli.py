@@ -42,6 +42,17 @@ class KopsCliError(Exception):
     """A kops (or terraform) command failed; the message quotes its error output."""
 
 
+def aws_environment(params: dict, region: str) -> dict:
+    """A module's AWS connection options as the environment kops (and terraform) read it, like every AWS SDK."""
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    for option, variable in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+                             ("session_token", "AWS_SESSION_TOKEN"), ("endpoint_url", "AWS_ENDPOINT_URL"),
+                             ("profile", "AWS_PROFILE")):
+        if params.get(option):
+            env[variable] = params[option]
+    return env
+
+
 def resolve_binary(binary: str, option: str = "kops_binary") -> str:
     """The executable's path, or KopsCliError naming the option and the fix."""
     if os.path.sep in binary:

@@ -10,13 +10,14 @@ needs to resume is in AWS: resources under the names of rds_plan.Names and byok:
 from __future__ import annotations
 
 import datetime
-import os
 import time
 
 try:
     from botocore.exceptions import ClientError
 except ImportError:
     ClientError = Exception  # the module reports the missing SDK
+
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 
 from ansible_collections.mattermost.byok.plugins.module_utils.rds import plan as rds_plan
 from ansible_collections.mattermost.byok.plugins.module_utils.rds import settings as rds_settings
@@ -35,8 +36,6 @@ TAG_GLOBAL = "byok:reencrypt-global-cluster"
 # The first wait re-reads after this many seconds, doubling up to poll_seconds: a rename or a switchover is usually
 # over in well under a minute, and a short first poll finds it without a full poll interval.
 FIRST_POLL_SECONDS = 1.0
-# Test hook: stop right after this step (as if the process had been killed there), to prove resumability.
-STOP_AFTER_ENV = "BYOK_RDS_STOP_AFTER"
 
 CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault",)
 INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -112,7 +111,6 @@ class Reencrypt:
         self.changed = False
         self.measures = {}
         self.log = log or (lambda message: None)
-        self.stop_after = os.environ.get(STOP_AFTER_ENV)
         self.resumed = None  # set when this run found an earlier run's work in AWS and continues it
 
     # -- reading AWS ---------------------------------------------------------------------------------------------
@@ -260,7 +258,7 @@ class Reencrypt:
                 return self.result(False, step, facts)
             if step == rds_plan.DEFERRED:
                 return self.result(False, step, facts, deferred=True)
-            if self.out_of_time() or (steps_run and self.should_stop()):
+            if self.out_of_time():
                 return self.result(False, step, facts)
             if step == "rename_old" or step == "switchover" or step == "final_snapshot":
                 self.check_before_disruption(step, facts)
@@ -281,13 +279,6 @@ class Reencrypt:
         if found:
             self.resumed = {"at_step": step, "found": found}
             self.log(f"{names.identifier}: resuming at {step} (an earlier run left {', '.join(found)})")
-
-    def should_stop(self):
-        """The test hook: the last step run is the one named in BYOK_RDS_STOP_AFTER (optionally <identifier>:<step>)."""
-        if not self.stop_after or not self.events:
-            return False
-        last = self.events[-1]["step"]
-        return self.stop_after in (last, f"{self.names.identifier}:{last}")
 
     def check_before_disruption(self, step, facts):
         """The last look before the old database is touched: the key is still usable (it may have been disabled)."""
@@ -820,11 +811,11 @@ class Reencrypt:
 
 def check_key(kms, key_arn, region, field="key_arn"):
     """Refuse a key RDS cannot use for a database in `region`: another region, missing, not Enabled."""
-    parts = key_arn.split(":")
-    if len(parts) < 6 or parts[2] != "kms" or not parts[5].startswith("key/"):
+    parts = parse_aws_arn(key_arn) if isinstance(key_arn, str) and key_arn.startswith("arn:") else None
+    if not parts or parts["service"] != "kms" or parts["resource_type"] != "key":
         raise ReencryptError(f"{field}: {key_arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
-    if parts[3] != region:
-        raise ReencryptError(f"{field}: the key is in {parts[3]} but the database is in {region}; RDS needs a key in "
+    if parts["region"] != region:
+        raise ReencryptError(f"{field}: the key is in {parts['region']} but the database is in {region}; RDS needs a key in "
                              f"the database's own region (a global database has one key per region)")
     try:
         metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
@@ -876,7 +867,6 @@ class SecondaryReencrypt(Reencrypt):
         return facts
 
     def run(self, state="present", check_mode=False):
-        steps_run = 0
         while True:
             facts = self.observe()
             try:
@@ -885,7 +875,7 @@ class SecondaryReencrypt(Reencrypt):
                 raise ReencryptError(str(e), self.changed) from None
             if step == rds_plan.DONE:
                 return self.result(True, step, facts)
-            if check_mode or self.out_of_time() or (steps_run and self.should_stop()):
+            if check_mode or self.out_of_time():
                 return self.result(False, step, facts)
             if step == "remove_from_global":
                 self.exposure_started = _now()
@@ -895,7 +885,6 @@ class SecondaryReencrypt(Reencrypt):
             self.events.append({"step": step, "seconds": round(_now() - began, 1)})
             if not step.startswith("wait_"):
                 self.changed = True
-            steps_run += 1
 
     def bookkeeping_tags(self, step=None):
         return {**super().bookkeeping_tags(step), TAG_GLOBAL: self.global_id}
@@ -970,7 +959,7 @@ def find_global_members(clients, global_id, primary, primary_region, regions):
     clusters = {}
     for member in found["GlobalClusterMembers"]:
         arn = member["DBClusterArn"]
-        clusters[arn.rsplit(":", 1)[-1]] = arn.split(":")[3]
+        clusters[arn.rsplit(":", 1)[-1]] = parse_aws_arn(arn)["region"]
     for region in sorted(regions):
         tagged = tagged_global_members(clients("resourcegroupstaggingapi", region), global_id)
         for identifier, names in sorted(tagged.items()):
@@ -1002,7 +991,6 @@ class GlobalReencrypt:
         self.events = []
         self.exposure = []
         self.switchovers = []
-        self.stop_after = os.environ.get(STOP_AFTER_ENV)
         self.resumed = None
 
     def member(self, identifier):
@@ -1079,9 +1067,7 @@ class GlobalReencrypt:
                 return self.result(True, step, None, facts)
             if check_mode or step == rds_plan.DEFERRED:
                 return self.result(False, step, target, facts, deferred=step == rds_plan.DEFERRED)
-            if (max_seconds is not None and self.elapsed() >= max_seconds) or \
-                    (steps_run and self.stop_after and self.stop_after in (
-                        self.events[-1]["step"], f"{self.events[-1].get('cluster')}:{self.events[-1]['step']}")):
+            if max_seconds is not None and self.elapsed() >= max_seconds:
                 return self.result(False, step, target, facts)
             began = _now()
             self.log(f"{self.global_id}: {step} {target}")

@@ -14,9 +14,10 @@ try:
 except ImportError:
     ClientError = Exception
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 from ansible_collections.mattermost.byok.plugins.module_utils.s3 import batch_job as s3_batch_job
 from ansible_collections.mattermost.byok.plugins.module_utils.s3 import reencrypt as s3_reencrypt
-from ansible_collections.mattermost.byok.plugins.module_utils.aws.errors import error_code
 from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import deny_other_keys_statement
 from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import encryption_config
 from ansible_collections.mattermost.byok.plugins.module_utils.s3.bucket_policy import merge_statement
@@ -118,9 +119,7 @@ class BucketKms:
         try:
             response = self.s3.get_bucket_encryption(Bucket=self.bucket)
             before = normalize_encryption(response.get("ServerSideEncryptionConfiguration"))
-        except ClientError as e:
-            if error_code(e) != "ServerSideEncryptionConfigurationNotFoundError":
-                raise
+        except is_boto3_error_code("ServerSideEncryptionConfigurationNotFoundError") as e:
             response, before = e.response, None
         now = s3_reencrypt.server_time(response)
         wanted = encryption_config(self.key_arn, self.p["bucket_key"])
@@ -136,9 +135,7 @@ class BucketKms:
     def ensure_policy(self) -> tuple[dict | None, dict | None, bool]:
         try:
             before = json.loads(self.s3.get_bucket_policy(Bucket=self.bucket)["Policy"])
-        except ClientError as e:
-            if error_code(e) != "NoSuchBucketPolicy":
-                raise
+        except is_boto3_error_code("NoSuchBucketPolicy"):
             before = None
         if self.p["deny_other_keys"]:
             after, changed = merge_statement(before, deny_other_keys_statement(self.bucket, self.key_arn, self.p["policy_sid"]))

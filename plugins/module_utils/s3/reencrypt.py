@@ -42,8 +42,10 @@ from ansible_collections.mattermost.byok.plugins.module_utils.s3.cutoff import t
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
-RETRYABLE = {"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestTimeout",
-             "RequestTimeTooSkewed", "InternalError", "500", "OperationAborted"}
+# Throttling and transient errors (SlowDown, 503, 5xx, dropped connections, RequestTimeout) are retried by the client:
+# every client the collection makes has botocore's standard retry mode (aws_module.RETRY_POLICY). The engine retries
+# only what that mode leaves out and S3 asks to retry: a conflicting conditional operation (409 OperationAborted).
+RETRYABLE = {"OperationAborted"}
 MAX_REPORTED = 1000  # per-key lists in the result are capped; the counts are not
 CHECKPOINT_EVERY = 15.0
 HEAD_FIELDS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires",
@@ -138,21 +140,30 @@ class RequestCounter:
 
 
 class Retrying:
-    """Throttling (SlowDown, 503) and transient errors retried with jittered exponential backoff."""
+    """The retries a call took, as the result reports them: botocore's (each answer's RetryAttempts, the client's retry
+    policy) and the engine's own for the codes in RETRYABLE, with jittered exponential backoff."""
 
     def __init__(self, max_retries: int):
         self.max_retries = max_retries
         self.retries = 0
         self._lock = threading.Lock()
 
+    def _count(self, answer) -> None:
+        attempts = (answer or {}).get("ResponseMetadata", {}).get("RetryAttempts", 0) if isinstance(answer, dict) else 0
+        if attempts:
+            with self._lock:
+                self.retries += attempts
+
     def call(self, fn, **kwargs):
         attempt = 0
         while True:
             try:
-                return fn(**kwargs)
-            except (ClientError, BotoCoreError) as e:
-                retryable = error_code(e) in RETRYABLE or isinstance(e, BotoCoreError)
-                if not retryable or attempt >= self.max_retries:
+                answer = fn(**kwargs)
+                self._count(answer)
+                return answer
+            except ClientError as e:
+                self._count(getattr(e, "response", None))
+                if error_code(e) not in RETRYABLE or attempt >= self.max_retries:
                     raise
                 attempt += 1
                 with self._lock:
@@ -303,6 +314,7 @@ class Engine:
 
 def list_pages(s3, retry: Retrying, bucket: str, prefix: str, start_after: str | None):
     """ListObjectsV2 pages, one at a time, with RestoreStatus for archived objects."""
+    # Not botocore's paginator: every page goes through the engine's Retrying, whose retries the result reports.
     kwargs = {"Bucket": bucket, "OptionalObjectAttributes": ["RestoreStatus"], "MaxKeys": 1000}
     if prefix:
         kwargs["Prefix"] = prefix
@@ -560,6 +572,8 @@ def _finish(result, marker, complete, seconds, counter, engine, traits) -> dict:
 
 def list_version_groups(s3, retry: Retrying, bucket: str, prefix: str, key_marker: str | None):
     """(key, versions newest first, latest is a delete marker) per key; a key's versions gathered across pages."""
+    # Not botocore's paginator: pages go through the engine's Retrying (its retries are reported) and a key's delete
+    # markers are carried from one page to the next.
     kwargs = {"Bucket": bucket, "MaxKeys": 1000}
     if prefix:
         kwargs["Prefix"] = prefix
@@ -682,17 +696,22 @@ class VersionsEngine(Engine):
         head = versions[0]
         target = next((v for v in versions if v["VersionId"] not in copy_of), head)
         todo_ids = {v["VersionId"] for v in todo}
+        newest_first = {v["VersionId"]: i for i, v in enumerate(versions)}
         if not todo and target["VersionId"] in (head["VersionId"], copy_of.get(head["VersionId"])):
-            return outcomes + self._delete_replaced(key, replaced, seen)
+            return outcomes + self._delete_replaced(key, replaced, seen, newest_first, copy_of.get(head["VersionId"]))
         plan = [v for v in todo if v["VersionId"] != target["VersionId"]] + [target]
         restored = [] if target["VersionId"] in todo_ids else [Outcome(label(target), "restored", size=target.get("Size", 0))]
+        # The original whose copy ends newest: the target when it is an original copied now (a restored target's new
+        # copy pairs with nothing, its original pairing with an earlier copy).
+        current_of = target["VersionId"] if target["VersionId"] in todo_ids else None
         if self.o.check_mode:
             return outcomes + [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v in todo] + restored + self._delete_replaced(
-                key, replaced + [(v, None) for v in todo], seen)
+                key, replaced + [(v, None) for v in todo], seen, newest_first, current_of)
         if plan == [head] and not restored and head.get("Size", 0) > self.o.multipart_threshold:  # the ordinary copy, part by part
             outcome = self.process(head, "copy")
             outcome.key = label(head)
-            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else self._delete_replaced(key, replaced, seen))
+            # No constraint from the head: once noncurrent, a version above multipart_threshold is left out of the pairing.
+            return outcomes + [outcome] + ([] if outcome.status != "re_encrypted" else self._delete_replaced(key, replaced, seen, newest_first))
         copies, latest_etag = [], head["ETag"]
         for version in plan:
             try:
@@ -706,7 +725,7 @@ class VersionsEngine(Engine):
             latest_etag = response.get("CopyObjectResult", {}).get("ETag", latest_etag)
         outcomes += [Outcome(label(v), "re_encrypted", size=v.get("Size", 0)) for v, _response in copies if v["VersionId"] in todo_ids]
         made = [(v, {"VersionId": r.get("VersionId"), "Size": v.get("Size", 0)}) for v, r in copies if v["VersionId"] in todo_ids]
-        return outcomes + restored + self._delete_replaced(key, replaced + made, seen)
+        return outcomes + restored + self._delete_replaced(key, replaced + made, seen, newest_first, current_of)
 
     # --- content identity (see the comment above list_version_groups) ------------------------------------------
     def _head(self, key: str, version_id: str, seen: dict) -> dict:
@@ -767,14 +786,25 @@ class VersionsEngine(Engine):
             StorageClass=version.get("StorageClass", "STANDARD"), ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.o.key_arn, BucketKeyEnabled=self.o.bucket_key, **extra)
 
-    def _delete_replaced(self, key: str, pairs: list[tuple], seen: dict) -> list[Outcome]:
+    def _delete_replaced(self, key: str, pairs: list[tuple], seen: dict, newest_first: dict, current_of: str | None = None) -> list[Outcome]:
         """Originals whose copy reads back on the key (HeadObject of the copy: the key, the size and the content
-        identity of its original) are deleted; `pairs` are (original, its copy or None when it is still to be made)."""
+        identity of its original) are deleted; `pairs` are (original, its copy or None when it is still to be made).
+
+        Newest original first, and none while `current_of` stays: the original whose copy is the key's newest version.
+        A copy whose original is gone pairs with nothing on the next run, so it reads as content someone else wrote;
+        below a copy that still pairs with its original (the newest), it would be taken for the content to make
+        current again, copied on top and the object reverted. Deleting the newest original first leaves the newest
+        version unpaired, the content to keep, whatever happens to the older ones; a run killed in between resumes there."""
         if not self.delete_replaced or not pairs:
             return []
         outcomes = []
-        for original, copy in pairs:
+        blocked = current_of is not None and current_of not in {original["VersionId"] for original, _copy in pairs}
+        for original, copy in sorted(pairs, key=lambda pair: newest_first[pair[0]["VersionId"]]):
             label = f"{key}?versionId={original['VersionId']}"
+            if blocked:
+                outcomes.append(Outcome(label, "kept", "the original of the current version stays, so this one stays with it "
+                                        "(a copy without its original would read as another writer's content); a later run deletes it"))
+                continue
             if self.o.check_mode:
                 outcomes.append(Outcome(label, "deleted"))  # would be, once its copy reads back
                 continue
@@ -783,12 +813,14 @@ class VersionsEngine(Engine):
             if (head["SSEKMSKeyId"] != self.o.key_arn or head["ContentLength"] != original.get("Size", 0)
                     or theirs is None or theirs != self._original_identity(key, original, seen)):
                 outcomes.append(Outcome(label, "kept", "its copy did not read back on the key with the same size and checksum: kept"))
-                continue
-            try:
-                self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])
-                outcomes.append(Outcome(label, "deleted"))
-            except ClientError as e:
-                outcomes.append(Outcome(label, "kept", f"delete refused ({error_text(e)}): kept"))
+            else:
+                try:
+                    self.retry.call(self.s3.delete_object, Bucket=self.o.bucket, Key=key, VersionId=original["VersionId"])
+                    outcomes.append(Outcome(label, "deleted"))
+                    continue
+                except ClientError as e:
+                    outcomes.append(Outcome(label, "kept", f"delete refused ({error_text(e)}): kept"))
+            blocked = original["VersionId"] == current_of
         return outcomes
 
 

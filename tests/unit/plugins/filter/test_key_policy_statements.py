@@ -17,24 +17,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mattermost.byok.plugins.filter.key_policy_statements import FilterModule
 from ansible_collections.mattermost.byok.plugins.filter.key_policy_statements import key_policy_statements
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
+from tests.unit.customer_vars import BASE, K1, K2, KW
 
 REPO = Path(__file__).resolve().parents[4]
-K1 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
-K2 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000002"
-KW = "arn:aws:kms:us-west-2:111111111101:key/0acbe000-0000-4000-8000-000000000003"
-BASE = {
-    "byok_customer_account_id": "111111111101",
-    "byok_provider_account_id": "222222222222",
-    "byok_environment": "prod",
-    "byok_region": "us-east-1",
-    "byok_vpc_id": "vpc-0ac0e000000000001",
-    "byok_kops_cluster_id": "acme01",
-    "byok_services": ["s3", "rds", "ebs"],
-    "byok_keys": {"all": K1},
-    "byok_s3_buckets": ["mattermost-acme-filestore"],
-    "byok_rds_clusters": [{"identifier": "acme-db", "region": "us-east-1"}],
-    "byok_kops_state_store": "s3://mattermost-kops-state-prod",
-}
 ALL_SIDS = ["Allow use of the key", "Allow use of the key role nodes", "Allow use of the key role masters",
             "Allow attachment of persistent resources", "Allow grant to the Auto Scaling service-linked role"]
 

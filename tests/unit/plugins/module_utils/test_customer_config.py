@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 
 import pytest
@@ -12,41 +11,13 @@ import yaml
 
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
+from tests.unit.customer_vars import BASE, K1, K2, KW, changed, errors_of
 
-K1 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
-K2 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000002"
-KW = "arn:aws:kms:us-west-2:111111111101:key/0acbe000-0000-4000-8000-000000000003"
 KP = "arn:aws:kms:us-east-1:222222222222:key/0acbe000-0000-4000-8000-000000000009"
-
-BASE = {
-    "byok_customer_account_id": "111111111101",
-    "byok_provider_account_id": "222222222222",
-    "byok_environment": "prod",
-    "byok_region": "us-east-1",
-    "byok_vpc_id": "vpc-0ac0e000000000001",
-    "byok_kops_cluster_id": "acme01",
-    "byok_services": ["s3", "rds", "ebs"],
-    "byok_keys": {"all": K1},
-    "byok_s3_buckets": ["mattermost-acme-filestore"],
-    "byok_rds_clusters": [{"identifier": "acme-db", "region": "us-east-1"}],
-    "byok_kops_state_store": "s3://mattermost-kops-state-prod",
-}
 
 
 def config(**changes):
-    v = copy.deepcopy(BASE)
-    for k, val in changes.items():
-        if val is None:
-            v.pop(k, None)
-        else:
-            v[k] = val
-    return v
-
-
-def errors_of(v):
-    with pytest.raises(CustomerConfigError) as e:
-        validate_customer("acme", v)
-    return e.value.errors
+    return changed(BASE, **changes)
 
 
 def test_one_key_for_all():

@@ -9,22 +9,13 @@ import copy
 
 import pytest
 
-from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
+from tests.unit.customer_vars import BASE as CUSTOMER
+from tests.unit.customer_vars import changed, errors_of
 
-K1 = "arn:aws:kms:us-east-1:111111111101:key/0acbe000-0000-4000-8000-000000000001"
 USER = "arn:aws:iam::222222222222:user/mattermost-acme01inst"
-BASE = {
-    "byok_customer_account_id": "111111111101",
-    "byok_provider_account_id": "222222222222",
-    "byok_environment": "prod",
-    "byok_region": "us-east-1",
-    "byok_vpc_id": "vpc-0ac0e000000000001",
-    "byok_kops_cluster_id": "acme01",
-    "byok_services": ["s3"],
-    "byok_keys": {"all": K1},
-    "byok_s3_buckets": ["mattermost-acme-filestore", "mattermost-acme-backups"],
-}
+BASE = changed(CUSTOMER, byok_services=["s3"], byok_s3_buckets=["mattermost-acme-filestore", "mattermost-acme-backups"],
+               byok_rds_clusters=None, byok_kops_state_store=None)
 INSTALLATION = {"id": "acme01inst", "filestore": "aws-s3", "buckets": ["mattermost-acme-filestore"], "s3_identity_arn": USER}
 
 
@@ -36,19 +27,7 @@ def variables(*installations, **extra):
 
 
 def with_fields(**changes):
-    item = copy.deepcopy(INSTALLATION)
-    for name, value in changes.items():
-        if value is None:
-            item.pop(name, None)
-        else:
-            item[name] = value
-    return item
-
-
-def errors_of(v):
-    with pytest.raises(CustomerConfigError) as e:
-        validate_customer("acme", v)
-    return e.value.errors
+    return changed(INSTALLATION, **changes)
 
 
 def test_minimal_installation_gets_the_defaults():

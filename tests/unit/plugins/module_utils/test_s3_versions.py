@@ -64,6 +64,14 @@ class VersionedS3:
         self.lock = threading.Lock()
         self.before_copy = None  # a hook: a concurrent writer
         self.reads = 0
+        self.writes_left = None  # a run killed after this many more writes (copies, deletes): none reaches S3 after it
+        self.refuse_delete = set()  # version ids whose deletion S3 refuses (object lock, legal hold)
+
+    def _write(self, operation):
+        if self.writes_left is not None:
+            if self.writes_left <= 0:
+                raise ClientError({"Error": {"Code": "Killed", "Message": "the run was killed"}}, operation)
+            self.writes_left -= 1
 
     def put(self, key, body, kms=OLD, marker=False, checksum=None):
         self.keys.setdefault(key, []).append({"id": f"v{next(self.ids)}", "etag": f'"{uuid.uuid4().hex}"', "body": body,
@@ -109,6 +117,7 @@ class VersionedS3:
         if self.before_copy:
             self.before_copy(self)
         with self.lock:
+            self._write("CopyObject")
             source = self._version(Key, CopySource.get("VersionId"))
             if CopySourceIfMatch and CopySourceIfMatch != source["etag"]:
                 raise precondition()
@@ -121,11 +130,15 @@ class VersionedS3:
             return {"CopyObjectResult": {"ETag": new["etag"]}, "VersionId": new["id"]}
 
     def delete_object(self, Bucket, Key, VersionId):  # pylint: disable=invalid-name
+        self._write("DeleteObject")
+        if VersionId in self.refuse_delete:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied because object protected by object lock."}},
+                              "DeleteObject")
         self.keys[Key] = [v for v in self.keys[Key] if v["id"] != VersionId]
 
 
-def run(s3, cutoff, delete=False, check=False):
-    options = s3_reencrypt.Options(bucket="b", key_arn=KEY, concurrency=2, check_mode=check)
+def run(s3, cutoff, delete=False, check=False, concurrency=2):
+    options = s3_reencrypt.Options(bucket="b", key_arn=KEY, concurrency=concurrency, check_mode=check)
     return s3_reencrypt.run_versions(s3, options, s3_reencrypt.BucketTraits(), cutoff, None, delete_replaced=delete)
 
 
@@ -321,3 +334,89 @@ def test_a_candidate_with_another_algorithm_is_told_apart_without_reading_the_or
     bucket.now = 110.0
     plan = run(bucket, 102.0, check=True)
     assert plan["re_encrypted"] == 1 and plan["replaced_versions"] == 0 and bucket.reads == 0
+
+
+def state(s3):
+    """What a reader sees per key, oldest first: (body, key) of every version, delete markers as such."""
+    return {key: [("<marker>",) if v["marker"] else (v["body"], v["kms"]) for v in history] for key, history in s3.keys.items()}
+
+
+def killable_bucket(bucket):
+    """The fixture's keys, plus "m": versions of which two have the same content, one of them the current."""
+    bucket.now = 100.0
+    for body in ("m1", "m2", "m1"):
+        bucket.put("m", body)
+    bucket.now = 110.0
+    return bucket
+
+
+def test_a_run_killed_at_any_write_converges_on_the_next_one(bucket):
+    """delete_replaced_versions killed after each of its writes in turn (a copy or a deletion), then run again: the
+    same state as an uninterrupted run, every original's content on the key at every point, and a third run that
+    changes nothing. Killed after a key's first deletion, an older run left that key with copies whose originals
+    were gone below copies still paired with theirs; the next run took the first of them for content written by
+    someone else and copied it on top (one extra version, the object's current content reverted)."""
+    reference = killable_bucket(bucket)
+    snapshot = {key: [dict(v) for v in history] for key, history in reference.keys.items()}
+    uninterrupted = run(reference, 102.0, delete=True, concurrency=1)
+    assert uninterrupted["failed"] == 0
+    writes = uninterrupted["re_encrypted"] + uninterrupted["restored_current"] + uninterrupted["versions_deleted"]
+    expected = state(reference)
+    assert expected["m"] == [("m1", KEY), ("m2", KEY), ("m1", KEY)]
+    for killed_after in range(writes):
+        s3 = VersionedS3()
+        s3.keys = {key: [dict(v) for v in history] for key, history in snapshot.items()}
+        s3.ids = itertools.count(1000)
+        s3.now = 110.0
+        s3.writes_left = killed_after
+        run(s3, 102.0, delete=True, concurrency=1)
+        for key, history in snapshot.items():
+            bodies = [v["body"] for v in s3.keys[key] if not v["marker"]]
+            assert all(v["body"] in bodies for v in history if not v["marker"]), (killed_after, key, state(s3)[key])
+        s3.writes_left = None
+        again = run(s3, 102.0, delete=True, concurrency=1)
+        assert again["failed"] == 0 and state(s3) == expected, (killed_after, state(s3))
+        last = run(s3, 102.0, delete=True, concurrency=1)
+        assert (last["re_encrypted"], last["restored_current"], last["versions_deleted"]) == (0, 0, 0), killed_after
+
+
+@pytest.mark.parametrize("copied, deleted, copies, deletions", [
+    (1, (), 2, 3),  # killed between the copies of a1 and a2
+    (2, (), 1, 3),
+    (3, (), 0, 3),  # every copy made, none of the originals deleted
+    (3, ("a3",), 0, 2),  # killed after the first deletion: the original of the current content goes first
+    (3, ("a3", "a2"), 0, 1),
+    (3, ("a3", "a2", "a1"), 0, 0),
+])
+def test_the_history_a_killed_run_leaves_is_finished_without_a_second_copy(bucket, copied, deleted, copies, deletions):
+    """"a" (a1, a2, a3 current) as a run with delete_replaced_versions leaves it when killed: the first `copied`
+    originals copied onto the key (in order, each with its SHA-256), then the originals named in `deleted` deleted.
+    The next run copies only what is missing, deletes the rest of the originals, and ends as an uninterrupted run."""
+    bucket.keys = {"a": bucket.keys["a"]}
+    originals = {v["body"]: v for v in bucket.keys["a"]}
+    for v in list(originals.values())[:copied]:
+        bucket.copy_object(Bucket="b", Key="a", CopySource={"Key": "a", "VersionId": v["id"]}, SSEKMSKeyId=KEY,
+                           CopySourceIfMatch=v["etag"], ChecksumAlgorithm="SHA256")
+    for body in deleted:
+        bucket.delete_object(Bucket="b", Key="a", VersionId=originals[body]["id"])
+    result = run(bucket, 102.0, delete=True)
+    assert (result["re_encrypted"], result["restored_current"], result["versions_deleted"]) == (copies, 0, deletions), result
+    assert state(bucket)["a"] == [("a1", KEY), ("a2", KEY), ("a3", KEY)]
+
+
+def test_originals_are_deleted_newest_first_and_kept_while_the_current_ones_original_stays(bucket):
+    """The original of the current content can't be deleted (object lock): every older original of its key stays
+    too, so the next run still pairs each copy with its original and neither copies nor reverts anything."""
+    bucket.keys = {"a": bucket.keys["a"]}
+    bucket.refuse_delete = {bucket.keys["a"][-1]["id"]}  # a3, the current
+    first = run(bucket, 102.0, delete=True)
+    assert first["re_encrypted"] == 3 and first["versions_deleted"] == 0 and first["versions_kept"] == 3, first
+    reasons = sorted(v["reason"] for v in first["kept_versions"])
+    assert "delete refused" in reasons[0] and all("stays" in r for r in reasons[1:]), reasons
+    before = state(bucket)
+    again = run(bucket, 102.0, delete=True)
+    assert again["re_encrypted"] == 0 and again["restored_current"] == 0 and state(bucket) == before
+    assert bucket.keys["a"][-1]["body"] == "a3"
+    bucket.refuse_delete = set()  # the retention ran out
+    last = run(bucket, 102.0, delete=True)
+    assert last["versions_deleted"] == 3 and state(bucket)["a"] == [("a1", KEY), ("a2", KEY), ("a3", KEY)]
