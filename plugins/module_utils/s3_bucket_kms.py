@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 try:
@@ -318,15 +319,46 @@ class BucketKms:
             check_mode=self.check_mode, trust_after_cutoff=self.p.get("writers_follow_default", False),
             cutoff_margin=self.p.get("cutoff_margin", 0))
         classes = set(run_pass.get("classes", []))
+        lock_keys: dict = {}  # object-lock bucket: the keys handed to jobs since the last saved part, per class
+        taking = threading.Lock()
+        routed, routed_more = [], [0]
 
-        def route(item) -> str:
+        def take(item) -> None:
+            with taking:
+                cls = item.get("StorageClass", "STANDARD")
+                classes.add(cls)
+                lock_keys.setdefault(cls, set()).add(item["Key"])
+
+        def route(item):
             """The job takes what route() gives it (objects older than the cutoff, ...); the listing order marker
-            moves past them without a request. Storage classes seen are kept for the jobs (one per class)."""
-            where, _why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
-                                             min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            moves past them without a request. Storage classes seen are kept for the jobs (one per class). On an
+            object-lock bucket each such object's lock is read first: ("lock", take)."""
+            where, why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
+                                            min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            if where == "controller" and not why.startswith("modified after"):
+                # what a job can't carry (multipart-sized, restored archived, a class a job can't write), listed as such
+                if len(routed) < s3_reencrypt.MAX_REPORTED:
+                    routed.append({"key": item["Key"], "reason": why})
+                else:
+                    routed_more[0] += 1
+            if where == "job" and traits.object_lock:
+                return ("lock", take)
             if where == "job":
                 classes.add(item.get("StorageClass", "STANDARD"))
             return where
+
+        def save_lock_keys() -> None:
+            """The keys taken since the last part, written as the next part before the marker that covers them is
+            saved (a kill in between writes the same part again, from the same marker: the manifest takes each once)."""
+            with taking:
+                if not lock_keys:
+                    return
+                text = s3_batch_job.lock_keys_part(lock_keys)
+                lock_keys.clear()
+            parts = run_pass.setdefault("lock_parts", [])
+            bucket, key = self._report_location(f"lock-keys/{int(run_pass['started_at'])}/{len(parts):06d}.csv")
+            self.s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+            parts.append(key)
 
         def save_marker(marker, partial) -> bool:
             """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
@@ -337,6 +369,8 @@ class BucketKms:
                     self.lease, self.lease_lost = None, True  # the other run now owns the record: leave it alone
                     return False
                 self.lease["heartbeat"] = self.clock()
+            if traits.object_lock and use_jobs:
+                save_lock_keys()
             run_pass["classes"] = sorted(classes)  # a superset of those before the marker: a kill loses no class
             store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
             return True
@@ -379,6 +413,12 @@ class BucketKms:
         if self.lease_lost:
             batch["complete"] = False
             result["waiting"] = "another run took this bucket over (this run had stalled); it continues from the checkpoint"
+        if traits.object_lock and use_jobs and not self.check_mode and not self.lease_lost:
+            save_lock_keys()
+        if routed or routed_more[0]:
+            listed = routed + batch["by_controller_objects"]
+            batch["by_controller_objects"] = listed[:s3_reencrypt.MAX_REPORTED]
+            batch["by_controller_objects_truncated"] += routed_more[0] + max(0, len(listed) - s3_reencrypt.MAX_REPORTED)
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         run_pass["classes"] = sorted(classes)
@@ -484,21 +524,52 @@ class BucketKms:
         batch.setdefault("jobs_created", 0)
         requests = [r for r in requests if s3_batch_job.plan_entry(r)["storage_class"] not in jobs] if requests is not None else None
         if requests is None:
-            requests = self._copy_requests(record, run_pass, options, jobs)
+            requests = self._copy_requests(record, run_pass, options, jobs, traits)
+            if traits.object_lock and not self.check_mode:
+                store.save(record)  # the manifests' ETags are safe before a job is made with them
         return self._run_jobs(store, record, run_pass, options, traits, batch, requests, jobs, in_place)
 
-    def _copy_requests(self, record, run_pass, options, jobs) -> list[dict]:
+    def _report_location(self, name: str) -> tuple[str, str]:
+        prefix = (self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs").strip("/")
+        return self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"], f"{prefix}/{self.bucket}/{name}"
+
+    def _lock_manifests(self, run_pass, traits, wanted) -> dict:
+        """Object-lock bucket: per storage class in `wanted`, the CSV manifest of the keys the listing handed to jobs
+        (written once per pass and kept in the record with its ETag, so a job found again is never asked with another)."""
+        if not traits.object_lock:
+            return {}
+        made = run_pass.setdefault("lock_manifests", {})
+        missing = [c for c in wanted if c not in made]
+        if not missing:
+            return made
+        if self.check_mode:
+            return {c: {"arn": "(written by the run)", "etag": "", "objects": run_pass.get("to_job", 0)} for c in wanted}
+        keys: dict = {}
+        for part in run_pass.get("lock_parts", []):
+            bucket, _ = self._report_location("")
+            text = self.s3.get_object(Bucket=bucket, Key=part)["Body"].read().decode()
+            for cls, found in s3_batch_job.read_lock_keys_part(text).items():
+                keys.setdefault(cls, set()).update(found)
+        partition = self.key_arn.split(":")[1] if self.key_arn.startswith("arn:") else "aws"
+        for cls in missing:
+            bucket, key = self._report_location(f"lock-manifests/{int(run_pass['started_at'])}/{cls}.csv")
+            body = s3_batch_job.manifest_csv(self.bucket, keys.get(cls, ()))
+            etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())["ETag"].strip('"')
+            made[cls] = {"arn": f"arn:{partition}:s3:::{bucket}/{key}", "etag": etag, "objects": len(keys.get(cls, ()))}
+        return made
+
+    def _copy_requests(self, record, run_pass, options, jobs, traits=None) -> list[dict]:
         requests = []
-        for storage_class in run_pass.get("classes", []):
-            if storage_class in jobs:
-                continue
+        wanted = [c for c in run_pass.get("classes", []) if c not in jobs]
+        manifests = self._lock_manifests(run_pass, traits, wanted) if traits is not None else {}
+        for storage_class in wanted:
             requests.append(s3_batch_job.create_job_request(
                 account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
                 bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], cutoff=record["cutoff"],
                 storage_class=storage_class, role_arn=self.p["batch_job_role_arn"],
                 report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
                 report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs",
-                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT)))
+                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT), manifest=manifests.get(storage_class)))
         return requests
 
     def _run_jobs(self, store, record, run_pass, options, traits, batch, requests, jobs, in_place) -> tuple[bool, str | None]:

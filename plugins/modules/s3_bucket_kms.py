@@ -198,9 +198,13 @@ options:
         before the cutoff, up to 5 GiB, the storage class); the module lists the bucket (one request per 1,000 objects),
         creates and follows the jobs, reads their completion reports and retries their failed tasks itself.
         V(auto) - V(batch_job) from O(batch_job_threshold) objects on, V(controller) below.
-      - What a job can't carry stays with the controller, listed in RV(engine) - buckets that use ACLs, have object
-        lock or website hosting, O(all_versions), objects above 5 GiB, restored archived objects, objects modified
-        after the cutoff. SSE-C objects fail in the job and are reported skipped by the controller's retry.
+      - What a job can't carry stays with the controller - buckets that use ACLs or website hosting and
+        O(all_versions) (the reason in RV(engine)); objects above 5 GiB, restored archived objects, objects modified
+        after the cutoff (those that a job would have lost something of are listed in RV(by_controller_objects)). SSE-C
+        objects fail in the job and are reported skipped by the controller's retry.
+      - On an object-lock bucket each object's lock is read (HeadObject); objects with a legal hold or a retention
+        still running of their own are copied by the controller (which keeps them), the others by the jobs, from a CSV
+        manifest the module writes next to the report (a job copies every object with one lock setting).
       - Needs O(checkpoint_bucket) (the job id is kept in the checkpoint - an interrupted run follows its job and never
         makes a second one; the manifest and report go next to it) and O(batch_job_role_arn). In check mode the jobs
         are planned (RV(engine)) and none is created; a job is created with no confirmation step, so run in check mode
@@ -370,6 +374,13 @@ versions_kept:
 kept_versions:
   description: The first 1,000 originals kept, each C(key) (C(<key>?versionId=<id>)) and C(reason); the rest counted in
     C(kept_versions_truncated).
+  returned: always
+  type: list
+  elements: dict
+by_controller_objects:
+  description: With the job engine, the first 1,000 objects of this call the controller copied although the listing
+    would have given them to a job, each C(key) and C(reason) (above 5 GiB, a class a job can't write, a legal hold or
+    retention of its own); the rest counted in C(by_controller_objects_truncated).
   returned: always
   type: list
   elements: dict

@@ -85,6 +85,19 @@ def seed_mixed(s3, bucket, extra=0):
         s3.put_object(Bucket=bucket, Key=key, Body=body(key, 64), Metadata={"i": str(i)})
 
 
+LOCK_UNTIL = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
+
+
+def seed_locks(s3, bucket):
+    """Object lock of the objects' own: a retention with a legal hold, a legal hold put OFF (kept as OFF by a copy
+    that sends it), and one with retention only; the other objects have none."""
+    s3.put_object(Bucket=bucket, Key="locked/retained", Body=body("locked/retained"), ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=LOCK_UNTIL, ObjectLockLegalHoldStatus="ON", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="locked/hold-off", Body=body("locked/hold-off"), ObjectLockLegalHoldStatus="OFF")
+    s3.put_object(Bucket=bucket, Key="locked/compliance", Body=body("locked/compliance"), ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=LOCK_UNTIL + timedelta(hours=1))
+
+
 def jobs_of(local_aws, bucket):
     control = local_aws.client("s3control", account=PROVIDER)
     jobs, kwargs = [], {}
@@ -98,11 +111,13 @@ def jobs_of(local_aws, bucket):
 
 def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, unique_name, key_arn, old_key, job_role):
     s3 = local_aws.client("s3", account=PROVIDER)
-    by_job = make_bucket(s3, unique_name("job"), old_key)
-    by_controller = make_bucket(s3, unique_name("ctl"), old_key)
+    # Object lock enabled: the job engine reads each object's lock and leaves those with their own to the controller.
+    by_job = make_bucket(s3, unique_name("job"), old_key, ObjectLockEnabledForBucket=True)
+    by_controller = make_bucket(s3, unique_name("ctl"), old_key, ObjectLockEnabledForBucket=True)
     state = make_bucket(s3, unique_name("state"), old_key)
     for bucket in (by_job, by_controller):
         seed_mixed(s3, bucket)
+        seed_locks(s3, bucket)
     time.sleep(1.1)  # LastModified has one-second resolution: every seeded object is older than the cutoff
     before = snapshot(s3, by_job)
     assert without_key(before) == without_key(snapshot(s3, by_controller))
@@ -123,7 +138,11 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
     assert job["engine"]["name"] == "batch_job" and ctl["engine"]["name"] == "controller"
     made = jobs_of(local_aws, by_job)
     assert len(made) == 4 and {j["Status"] for j in made} == {"Complete"}
+    assert all(j.get("manifest", "").startswith(f"arn:aws:s3:::{state}/") for j in job["engine"]["jobs"]), job["engine"]["jobs"]
     after_job, after_ctl = snapshot(s3, by_job), snapshot(s3, by_controller)
+    assert after_job["locked/retained"]["ObjectLockLegalHoldStatus"] == "ON"
+    assert after_job["locked/retained"]["ObjectLockRetainUntilDate"] == LOCK_UNTIL
+    assert after_job["locked/hold-off"]["ObjectLockLegalHoldStatus"] == "OFF"
     assert after_job == after_ctl, "the engines left different objects"
     assert without_key(after_job) == without_key(before), "an attribute changed"
     skipped = {o["key"]: o["reason"] for o in job["skipped_objects"]}
@@ -134,7 +153,15 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
     assert job["re_encrypted"] == ctl["re_encrypted"] == len(copied)
     # The controller's own requests: the listing, the jobs (list, create, describe), the multipart object and the
     # retried SSE-C task - not one per object.
-    assert job["to_job"] == len(copied) - 1 + 1  # every small object, and the SSE-C one (found out by the job)
+    # Every small object but the three with a lock of their own (the SSE-C one's lock can't be read: the controller's).
+    locked = {"locked/retained", "locked/hold-off", "locked/compliance"}
+    assert job["to_job"] == len(copied) - 1 - len(locked), job
+    by_controller_reasons = {o["key"]: o["reason"] for o in job["by_controller_objects"]}
+    assert set(by_controller_reasons) == locked | {"large/archive.tar"}, by_controller_reasons
+    assert "legal hold ON" in by_controller_reasons["locked/retained"]
+    assert "legal hold OFF" in by_controller_reasons["locked/hold-off"]
+    assert "GOVERNANCE retention" in by_controller_reasons["locked/compliance"]
+    assert "single-copy limit" in by_controller_reasons["large/archive.tar"]
     assert job["progress_line"].startswith(f"{by_job}: {len(before)}/{len(before)} objects (100.0%)")
 
     again = run_module(local_aws, tmp_path, job_args, name="again")
@@ -142,8 +169,8 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
     assert snapshot(s3, by_job) == after_job
 
 
-def test_object_lock_bucket_stays_on_the_controller_engine_with_the_reason(local_aws, tmp_path, unique_name, key_arn, old_key,
-                                                                           job_role):
+def test_object_lock_bucket_split_between_job_and_controller_with_the_reason(local_aws, tmp_path, unique_name, key_arn,
+                                                                             old_key, job_role):
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("lock"), old_key, ObjectLockEnabledForBucket=True)
     state = make_bucket(s3, unique_name("state"), old_key)
@@ -151,14 +178,22 @@ def test_object_lock_bucket_stays_on_the_controller_engine_with_the_reason(local
     s3.put_object(Bucket=bucket, Key="locked", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
                   ObjectLockLegalHoldStatus="ON")
     s3.put_object(Bucket=bucket, Key="free", Body=b"y")
+    s3.put_object(Bucket=bucket, Key="free too", Body=b"z")  # (a space: URL-encoded in the manifest)
     time.sleep(1.1)
     before = snapshot(s3, bucket)
-    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job",
-                                              "batch_job_role_arn": job_role}, name="lock")
-    assert result["engine"]["name"] == "controller" and "object lock" in result["engine"]["reason"]
-    assert not jobs_of(local_aws, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+    plan = run_module(local_aws, tmp_path, args, "--check", name="lock-plan")
+    assert plan["to_job"] == 2 and not jobs_of(local_aws, bucket) and snapshot(s3, bucket) == before
+    result = run_module(local_aws, tmp_path, args, name="lock")
+    assert result["engine"]["name"] == "batch_job" and "object lock" in result["engine"]["reason"]
+    assert result["to_job"] == 2 and result["re_encrypted"] == 3 and result["complete"], result
+    assert [o["key"] for o in result["by_controller_objects"]] == ["locked"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 1 and made[0]["Status"] == "Complete"
     after = snapshot(s3, bucket)
     assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+    again = run_module(local_aws, tmp_path, args, name="lock-again")
+    assert not again["changed"] and len(jobs_of(local_aws, bucket)) == 1
 
 
 def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_aws, tmp_path, unique_name, key_arn, old_key,
