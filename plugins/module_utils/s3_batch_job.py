@@ -211,6 +211,27 @@ def plan_entry(request: dict) -> dict:
     return entry
 
 
+def plan_digest(bucket: str, entry: dict, objects: int | None) -> str:
+    """The short digest of one planned job, shown with the plan (check mode, or the run whose job waits Suspended):
+    the bucket, the operation, storage class, key, Bucket Key, prefix, size limit, role and the number of objects the
+    listing gave it. The cutoff is left out, so the digest check mode shows before a bucket's first run is the one that
+    run computes; anything else that differs (an object more or less) gives another digest, and the job then waits."""
+    text = json.dumps([bucket, entry.get("operation"), entry.get("storage_class"), entry.get("key_arn"), entry.get("bucket_key"),
+                       entry.get("prefix", ""), entry.get("size_below"), entry.get("role_arn"), objects])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def confirm_command(account_id: str, job_id: str, region: str | None = None) -> str:
+    """The AWS CLI command that lets a Suspended job run (what the digest does through the module)."""
+    where = f" --region {region}" if region else ""
+    return (f"aws s3control update-job-status --account-id {account_id} --job-id {job_id} "
+            f"--requested-job-status Ready{where}")
+
+
+def awaiting_confirmation(entry: dict) -> bool:
+    return entry.get("status") == "Suspended"
+
+
 def manifest_csv(bucket: str, keys) -> str:
     """A CSV manifest (S3BatchOperations_CSV_20180820, Bucket,Key): keys URL-encoded, no version id - a task copies the
     current version, as a job from a generated manifest does."""

@@ -323,10 +323,13 @@ class BucketKms:
         taking = threading.Lock()
         routed, routed_more = [], [0]
 
+        class_objects = dict(run_pass.get("class_objects", {}))  # per class, for the plan digest
+
         def take(item) -> None:
             with taking:
                 cls = item.get("StorageClass", "STANDARD")
                 classes.add(cls)
+                class_objects[cls] = class_objects.get(cls, 0) + 1
                 lock_keys.setdefault(cls, set()).add(item["Key"])
 
         def route(item):
@@ -344,7 +347,9 @@ class BucketKms:
             if where == "job" and traits.object_lock:
                 return ("lock", take)
             if where == "job":
-                classes.add(item.get("StorageClass", "STANDARD"))
+                cls = item.get("StorageClass", "STANDARD")
+                classes.add(cls)
+                class_objects[cls] = class_objects.get(cls, 0) + 1
             return where
 
         def save_lock_keys() -> None:
@@ -372,6 +377,7 @@ class BucketKms:
             if traits.object_lock and use_jobs:
                 save_lock_keys()
             run_pass["classes"] = sorted(classes)  # a superset of those before the marker: a kill loses no class
+            run_pass["class_objects"] = dict(class_objects)  # (a kill may count some twice: the digest then differs, the job waits)
             store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
             return True
 
@@ -422,12 +428,15 @@ class BucketKms:
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         run_pass["classes"] = sorted(classes)
+        run_pass["class_objects"] = dict(class_objects)
         if job_part is not None:
             # The in-place job's outcome (its own counts are in the pass already): this call's result shows it too.
             for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes", "jobs_created"):
                 batch[name] = batch.get(name, 0) + job_part.get(name, 0)
             for name in ("skipped_objects", "failed_objects"):
                 batch[name] = job_part[name] + batch[name]
+            batch["jobs_confirmed"] = batch.get("jobs_confirmed", 0) + job_part.get("jobs_confirmed", 0)
+            batch["jobs_awaiting_confirmation"] = job_part.get("jobs_awaiting_confirmation", []) + batch.get("jobs_awaiting_confirmation", [])
         jobs_line = pre_jobs_line
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
@@ -466,13 +475,16 @@ class BucketKms:
         result.update(batch)
         result.pop("marker", None)
         result["requests"] += self.control_requests
+        result.setdefault("jobs_awaiting_confirmation", [])
+        result.setdefault("jobs_confirmed", 0)
         if result["scanned"]:
             result["requests_per_object"] = round(result["requests"] / result["scanned"], 3)
         result["resumed"] = resumed
         result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
         result.update({"cutoff": record.get("cutoff"), "writers_follow_default": options.trust_after_cutoff})
         result.update({"changed": (result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0
-                                   or batch.get("jobs_created", 0) > 0 or (self.check_mode and batch["to_job"] > 0)),
+                                   or batch.get("jobs_created", 0) > 0 or batch.get("jobs_confirmed", 0) > 0
+                                   or (self.check_mode and batch["to_job"] > 0)),
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})
         return result
@@ -573,17 +585,37 @@ class BucketKms:
         return requests
 
     def _run_jobs(self, store, record, run_pass, options, traits, batch, requests, jobs, in_place) -> tuple[bool, str | None]:
-        if self.check_mode:
-            run_pass["planned_jobs"] = [dict(s3_batch_job.plan_entry(r), status="planned (check mode)") for r in requests]
-            planned = ", ".join(e["storage_class"] for e in run_pass["planned_jobs"])
-            return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class ({planned})"
-                          if requests else None)
-        for request in requests:
+        confirm = set(self.p.get("batch_job_confirm") or [])
+        counts = run_pass.get("class_objects", {})
+
+        def planned(request) -> dict:
             entry = s3_batch_job.plan_entry(request)
+            entry["objects"] = run_pass.get("total") if in_place else counts.get(entry["storage_class"])
+            entry["digest"] = s3_batch_job.plan_digest(self.bucket, entry, entry["objects"])
+            return entry
+
+        batch.setdefault("jobs_confirmed", 0)
+        batch.setdefault("jobs_awaiting_confirmation", [])
+        if self.check_mode:
+            # The plan, each job with its digest: a run given the digest (batch_job_confirm) creates the job ready to run.
+            run_pass["planned_jobs"] = [dict(planned(r), status="planned (check mode)") for r in requests]
+            shown = ", ".join(f"{e['storage_class']} ({e['objects']} objects, digest {e['digest']})" for e in run_pass["planned_jobs"])
+            waiting = [e for e in jobs.values() if s3_batch_job.awaiting_confirmation(e)]
+            batch["jobs_awaiting_confirmation"] = [self._awaiting(e) for e in waiting]
+            if requests:
+                return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class "
+                              f"({shown}); pass the digests as batch_job_confirm to let them run, else they wait Suspended")
+            return True, None
+        for request in requests:
+            entry = planned(request)
             found = self._find_job(entry["description"])
             if found:
                 entry["id"], entry["found_again"] = found["JobId"], True
             else:
+                # Runs at once only when this very plan was shown (its digest given back); else it waits Suspended,
+                # costing nothing, until a run with the digest (or the AWS CLI) lets it run.
+                entry["confirmation_required"] = entry["digest"] not in confirm
+                request = {**request, "ConfirmationRequired": entry["confirmation_required"]}
                 entry["id"] = self._control("create_job", **{k: v for k, v in request.items() if k != "AccountId"})["JobId"]
                 batch["jobs_created"] += 1
             entry["status"] = "New"
@@ -602,6 +634,22 @@ class BucketKms:
                               if k != "id"})
             if all(e.get("status") in s3_batch_job.TERMINAL for e in jobs.values()):
                 break
+            for entry in jobs.values():
+                if s3_batch_job.awaiting_confirmation(entry) and entry.get("digest") in confirm:
+                    # only a job of this bucket's own run (its id in the checkpoint), never another's
+                    self._control("update_job_status", JobId=entry["id"], RequestedJobStatus="Ready",
+                                  StatusUpdateReason=f"plan {entry['digest']} confirmed")
+                    entry["status"], entry["confirmed"] = "Ready", True
+                    batch["jobs_confirmed"] += 1
+            waiting = [e for e in jobs.values() if s3_batch_job.awaiting_confirmation(e)]
+            if waiting:
+                batch["jobs_awaiting_confirmation"] = [self._awaiting(e) for e in waiting]
+                store.save(record)
+                hints = "; ".join(f"{e['storage_class']} job {e['id']}: {e.get('objects')} objects, digest {e.get('digest')}"
+                                  for e in waiting)
+                return False, (f"{s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])}; waiting for confirmation "
+                               f"({hints}): run again with the digests in batch_job_confirm, or aws s3control update-job-status "
+                               "--requested-job-status Ready")
             if self.lease is not None and not self.still_ours(store):
                 self.lease, self.lease_lost = None, True
                 return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
@@ -645,6 +693,11 @@ class BucketKms:
         self.control_requests += counter.count
         store.save(record)
         return True, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+
+    def _awaiting(self, entry: dict) -> dict:
+        return {"bucket": self.bucket, "storage_class": entry["storage_class"], "id": entry["id"], "digest": entry.get("digest"),
+                "objects": entry.get("objects"),
+                "command": s3_batch_job.confirm_command(self.account_id or "000000000000", entry["id"], self.s3.meta.region_name)}
 
     def failed_tasks(self, entry: dict) -> list[dict]:
         """The job's failed tasks, from its completion report (manifest.json, then its result files)."""

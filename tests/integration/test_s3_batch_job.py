@@ -98,6 +98,13 @@ def seed_locks(s3, bucket):
                   ObjectLockRetainUntilDate=LOCK_UNTIL + timedelta(hours=1))
 
 
+def confirmed(plan, args):
+    """The arguments of the run after a check-mode plan: its jobs' digests given back (they may run at once)."""
+    digests = [j["digest"] for j in plan["engine"]["jobs"]]
+    assert digests and all(len(d) == 12 for d in digests), plan["engine"]["jobs"]
+    return {**args, "batch_job_confirm": digests}
+
+
 def jobs_of(local_aws, bucket):
     control = local_aws.client("s3control", account=PROVIDER)
     jobs, kwargs = [], {}
@@ -132,6 +139,7 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
                                                                                      "INTELLIGENT_TIERING"}
     assert all(j["status"].startswith("planned") and j["key_arn"] == key_arn for j in plan["engine"]["jobs"])
 
+    job_args = confirmed(plan, job_args)
     job = run_module(local_aws, tmp_path, job_args, name="job")
     ctl = run_module(local_aws, tmp_path, {**common, "bucket": by_controller}, name="controller")
     assert job["complete"] and ctl["complete"] and job["failed_count"] == 0 and ctl["failed_count"] == 0, job["failed_objects"]
@@ -184,6 +192,7 @@ def test_object_lock_bucket_split_between_job_and_controller_with_the_reason(loc
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
     plan = run_module(local_aws, tmp_path, args, "--check", name="lock-plan")
     assert plan["to_job"] == 2 and not jobs_of(local_aws, bucket) and snapshot(s3, bucket) == before
+    args = confirmed(plan, args)
     result = run_module(local_aws, tmp_path, args, name="lock")
     assert result["engine"]["name"] == "batch_job" and "object lock" in result["engine"]["reason"]
     assert result["to_job"] == 2 and result["re_encrypted"] == 3 and result["complete"], result
@@ -209,6 +218,7 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
     time.sleep(1.1)
     before = snapshot(s3, bucket)
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+    args = confirmed(run_module(local_aws, tmp_path, args, "--check", name="plan"), args)
 
     proc = start_run(local_aws, tmp_path, args, "killed")
     deadline = time.time() + 120
@@ -365,6 +375,7 @@ def test_external_key_bucket_above_the_threshold_rekeyed_in_place_by_a_job(local
     assert plan["changed"] and [j["operation"] for j in plan["engine"]["jobs"]] == ["S3UpdateObjectEncryption"]
     assert all_versions(s3, bucket) == before and not jobs_of(local_aws, bucket)
 
+    args = confirmed(plan, args)
     first = run_module(local_aws, tmp_path, args, name="first")
     assert first["complete"] and first["changed"] and first["engine"]["name"] == "update_in_place_job", first["engine"]
     assert first["failed_count"] == 0 and first["skipped_count"] == 0
@@ -398,3 +409,53 @@ def test_auto_engine_chooses_by_the_objects_counted(local_aws, tmp_path, unique_
     assert below["engine"]["name"] == "controller" and "3 objects, below batch_job_threshold (4)" in below["engine"]["reason"]
     assert above["to_job"] == 3 and below["to_job"] == 0 and below["re_encrypted"] == 3
     assert not jobs_of(local_aws, bucket)
+
+
+def test_a_job_runs_only_after_its_plan_was_shown(local_aws, tmp_path, unique_name, key_arn, old_key, job_role):
+    """Without the plan's digest the job is created waiting Suspended (nothing copied), with the digest and the AWS CLI
+    command in the result; a run with the digest lets that same job run to completion; a further run makes no job."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    control = local_aws.client("s3control", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("confirm"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(4):
+        s3.put_object(Bucket=bucket, Key=f"f/{i}", Body=body(f"f/{i}"), StorageClass="STANDARD_IA" if i == 3 else "STANDARD")
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+
+    plan = run_module(local_aws, tmp_path, args, "--check", name="plan")
+    shown = {j["storage_class"]: j["digest"] for j in plan["engine"]["jobs"]}
+    assert set(shown) == {"STANDARD", "STANDARD_IA"} and "digest" in plan["progress_line"]
+    assert {j["storage_class"]: j["objects"] for j in plan["engine"]["jobs"]} == {"STANDARD": 3, "STANDARD_IA": 1}
+
+    # A digest of another plan (a wrong one) confirms nothing: both jobs wait.
+    waiting = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": ["000000000000"]}, name="waiting")
+    assert not waiting["complete"] and waiting["changed"] and waiting["jobs_created"] == 2
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 2 and {j["Status"] for j in made} == {"Suspended"}, made
+    assert all(control.describe_job(AccountId=PROVIDER, JobId=j["JobId"])["Job"]["ConfirmationRequired"] for j in made)
+    listed = {j["storage_class"]: j for j in waiting["jobs_awaiting_confirmation"]}
+    assert {c: j["digest"] for c, j in listed.items()} == shown, "the digest shown to confirm is not the plan's"
+    assert all(f"--job-id {j['id']} --requested-job-status Ready" in j["command"] for j in listed.values())
+    assert "waiting for confirmation" in waiting["progress_line"]
+    time.sleep(1.0)
+    assert snapshot(s3, bucket) == before, "an object changed while its job waited for confirmation"
+
+    # Check mode again shows the waiting jobs with their digests and touches nothing.
+    again_plan = run_module(local_aws, tmp_path, args, "--check", name="plan-again")
+    assert {j["digest"] for j in again_plan["jobs_awaiting_confirmation"]} == set(shown.values())
+    assert {j["Status"] for j in jobs_of(local_aws, bucket)} == {"Suspended"}
+
+    # Only STANDARD confirmed: that job runs, the other still waits; then both.
+    one = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": [shown["STANDARD"]]}, name="one")
+    assert one["jobs_confirmed"] == 1 and not one["complete"] and [j["storage_class"] for j in one["jobs_awaiting_confirmation"]] == ["STANDARD_IA"]
+    done = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": list(shown.values())}, name="done")
+    assert done["complete"] and done["failed_count"] == 0 and not done["jobs_awaiting_confirmation"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 2 and {j["Status"] for j in made} == {"Complete"}, "a job was made again instead of confirmed"
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+
+    last = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": list(shown.values())}, name="last")
+    assert not last["changed"] and len(jobs_of(local_aws, bucket)) == 2

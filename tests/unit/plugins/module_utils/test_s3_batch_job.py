@@ -277,3 +277,27 @@ def _head(now="Mon, 07 Dec 2026 01:00:00 GMT", **fields):
 ])
 def test_lock_fits_only_what_a_job_copy_keeps_identically(head, fits, why):
     assert lock_fits(head) == (fits, why) if fits else (lock_fits(head)[0] is False and why in lock_fits(head)[1])
+
+
+def test_plan_digest_names_the_plan_not_the_cutoff():
+    base = job.plan_entry(job.create_job_request(account_id="222222222222", bucket="b", key_arn=KEY, bucket_key=True, prefix="",
+                                                 cutoff=CUTOFF, storage_class="STANDARD", role_arn=ROLE, report_bucket="state",
+                                                 report_prefix="byok/s3-batch-jobs"))
+    later = job.plan_entry(job.create_job_request(account_id="222222222222", bucket="b", key_arn=KEY, bucket_key=True, prefix="",
+                                                  cutoff=CUTOFF + 3600, storage_class="STANDARD", role_arn=ROLE, report_bucket="state",
+                                                  report_prefix="byok/s3-batch-jobs"))
+    digest = job.plan_digest("b", base, 10)
+    assert len(digest) == 12 and int(digest, 16) >= 0
+    # check mode before the bucket's first run has another cutoff than that run: the same digest
+    assert job.plan_digest("b", later, 10) == digest
+    assert job.plan_digest("b", base, 11) != digest  # an object more
+    assert job.plan_digest("c", base, 10) != digest
+    for field, value in (("storage_class", "STANDARD_IA"), ("key_arn", KEY + "x"), ("bucket_key", False), ("prefix", "p/"),
+                         ("role_arn", ROLE + "2"), ("operation", "S3UpdateObjectEncryption")):
+        assert job.plan_digest("b", {**base, field: value}, 10) != digest, field
+
+
+def test_confirm_command_and_awaiting():
+    assert job.confirm_command("222222222222", "abc", "eu-west-1") == (
+        "aws s3control update-job-status --account-id 222222222222 --job-id abc --requested-job-status Ready --region eu-west-1")
+    assert job.awaiting_confirmation({"status": "Suspended"}) and not job.awaiting_confirmation({"status": "Active"})
