@@ -459,3 +459,35 @@ def test_a_job_runs_only_after_its_plan_was_shown(local_aws, tmp_path, unique_na
 
     last = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": list(shown.values())}, name="last")
     assert not last["changed"] and len(jobs_of(local_aws, bucket)) == 2
+
+
+def test_object_lock_listing_in_time_boxed_batches_hands_each_key_to_the_job_once(local_aws, tmp_path, unique_name, key_arn,
+                                                                                   old_key, job_role):
+    """On an object-lock bucket the keys handed to the job are saved in parts with each checkpoint: a listing spread over
+    several time-boxed calls still gives the job a manifest with every free key exactly once, the locked ones copied by
+    the controller with their lock."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("lockbatches"), old_key, ObjectLockEnabledForBucket=True)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(60):
+        if i % 10 == 0:
+            s3.put_object(Bucket=bucket, Key=f"f/{i:03d}", Body=body(f"f/{i}"), ObjectLockLegalHoldStatus="ON")
+        else:
+            s3.put_object(Bucket=bucket, Key=f"f/{i:03d}", Body=body(f"f/{i}"))
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role,
+            "concurrency": 1}
+    args = confirmed(run_module(local_aws, tmp_path, args, "--check", name="plan"), args)
+    result = run_module(local_aws, tmp_path, {**args, "max_seconds": 0.2}, batches=True, name="batches")
+    assert result["complete"] and result["attempts"] > 1 and result["failed_count"] == 0, result.get("attempts")
+    assert result["pass_totals"]["to_job"] == 54 and result["pass_totals"]["re_encrypted"] == 60, result["pass_totals"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 1 and made[0]["Status"] == "Complete"
+    manifest = [o["Key"] for o in s3.list_objects_v2(Bucket=state, Prefix=f"byok/s3-batch-jobs/{bucket}/lock-manifests/")["Contents"]]
+    rows = s3.get_object(Bucket=state, Key=manifest[0])["Body"].read().decode().splitlines()
+    assert len(rows) == len(set(rows)) == 54 and all(r.startswith(f"{bucket},f/") for r in rows)
+    parts = s3.list_objects_v2(Bucket=state, Prefix=f"byok/s3-batch-jobs/{bucket}/lock-keys/")["Contents"]
+    assert len(parts) > 1, "the listing was not spread over several parts"
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
