@@ -119,7 +119,7 @@ def create_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key
                        manifest: dict | None = None) -> dict:
     """The s3control CreateJob parameters: copy onto the same keys, under the key, metadata and tags copied (COPY and no
     NewObjectTagging), with a manifest S3 makes from the bucket with the filters route() applies - or, given
-    `manifest` ({"arn", "etag", "objects"}: a CSV the engine wrote, object-lock buckets), that one."""
+    `manifest` ({"arn", "etag"}: a CSV the engine wrote, object-lock buckets), that one."""
     partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
     token = job_token(bucket, key_arn, prefix, cutoff, storage_class, attempt)
     where = f"{report_prefix.strip('/')}/{bucket}/{token}"

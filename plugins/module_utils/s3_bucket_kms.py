@@ -555,11 +555,11 @@ class BucketKms:
         if not missing:
             return made
         if self.check_mode:
-            return {c: {"arn": "(written by the run)", "etag": "", "objects": run_pass.get("to_job", 0)} for c in wanted}
+            return {c: {"arn": "(written by the run)", "etag": ""} for c in wanted}
         keys: dict = {}
+        report_bucket, _ = self._report_location("")
         for part in run_pass.get("lock_parts", []):
-            bucket, _ = self._report_location("")
-            text = self.s3.get_object(Bucket=bucket, Key=part)["Body"].read().decode()
+            text = self.s3.get_object(Bucket=report_bucket, Key=part)["Body"].read().decode()
             for cls, found in s3_batch_job.read_lock_keys_part(text).items():
                 keys.setdefault(cls, set()).update(found)
         partition = self.key_arn.split(":")[1] if self.key_arn.startswith("arn:") else "aws"
@@ -567,7 +567,7 @@ class BucketKms:
             bucket, key = self._report_location(f"lock-manifests/{int(run_pass['started_at'])}/{cls}.csv")
             body = s3_batch_job.manifest_csv(self.bucket, keys.get(cls, ()))
             etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())["ETag"].strip('"')
-            made[cls] = {"arn": f"arn:{partition}:s3:::{bucket}/{key}", "etag": etag, "objects": len(keys.get(cls, ()))}
+            made[cls] = {"arn": f"arn:{partition}:s3:::{bucket}/{key}", "etag": etag}
         return made
 
     def _copy_requests(self, record, run_pass, options, jobs, traits=None) -> list[dict]:
