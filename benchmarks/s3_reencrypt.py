@@ -136,9 +136,13 @@ def bucket_kms_params(bucket, key, state, concurrency, engine, role):
 def run_bucket_kms(aws, s3, bucket, key, state, concurrency, engine, role):
     """One s3_bucket_kms call (its module_utils, as the module runs them); (requests per object, controller seconds, wall)."""
     control = aws.client("s3control", account=ACCOUNT) if engine != "controller" else None
+    params = bucket_kms_params(bucket, key, state, concurrency, engine, role)
+    if control is not None:
+        # the plan first (check mode), its digests given back: the jobs run at once, as after an operator's review
+        plan = BucketKms(s3, params, True, s3control=control, account_id=ACCOUNT).apply()
+        params["batch_job_confirm"] = [j["digest"] for j in plan["engine"]["jobs"]]
     started = time.monotonic()
-    result = BucketKms(s3, bucket_kms_params(bucket, key, state, concurrency, engine, role), False, s3control=control,
-                       account_id=ACCOUNT).apply()
+    result = BucketKms(s3, params, False, s3control=control, account_id=ACCOUNT).apply()
     wall = time.monotonic() - started
     assert result["complete"] and result["failed"] == 0, result["failed_objects"][:3]
     assert result["engine"]["name"] == engine, result["engine"]

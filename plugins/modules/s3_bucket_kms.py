@@ -200,11 +200,16 @@ options:
         before the cutoff, up to 5 GiB, the storage class); the module lists the bucket (one request per 1,000 objects),
         creates and follows the jobs, reads their completion reports and retries their failed tasks itself.
         V(auto) - V(batch_job) from O(batch_job_threshold) objects on, V(controller) below.
-      - What a job can't carry stays with the controller, listed in RV(engine) - buckets that use ACLs, have object
-        lock or website hosting, O(all_versions), objects above 5 GiB, restored archived objects, objects modified
-        after the cutoff. SSE-C objects fail in the job and are reported skipped by the controller's retry.
+      - What a job can't carry stays with the controller - buckets that use ACLs or website hosting and
+        O(all_versions) (the reason in RV(engine)); objects above 5 GiB, restored archived objects, objects modified
+        after the cutoff (those that a job would have lost something of are listed in RV(by_controller_objects)). SSE-C
+        objects fail in the job and are reported skipped by the controller's retry.
+      - On an object-lock bucket each object's lock is read (HeadObject); objects with a legal hold or a retention
+        still running of their own are copied by the controller (which keeps them), the others by the jobs, from a CSV
+        manifest the module writes next to the report (a job copies every object with one lock setting).
       - Needs O(checkpoint_bucket) (the job id is kept in the checkpoint - an interrupted run follows its job and never
-        makes a second one; the manifest and report go next to it) and O(batch_job_role_arn). In check mode the jobs
+        makes a second one; the manifest and report go next to it) and O(batch_job_role_arn). A job runs at once only
+        with its plan digest in O(batch_job_confirm), else it waits Suspended. In check mode the jobs
         are planned (RV(engine)) and none is created; a job is created with no confirmation step, so run in check mode
         first to see the plan. A job is never cancelled by this module. A job that fails as a whole hands the bucket to
         the controller engine from the next run on.
@@ -241,6 +246,18 @@ options:
         bucket's account; it must be allowed to use O(key_arn) (the customer key policy's statement for it) and to read
         and write the bucket and the report location. Required unless O(engine=controller).
     type: str
+  batch_job_confirm:
+    description:
+      - Plan digests of jobs that may run at once. Check mode shows each job it would create with a short digest (its
+        bucket, operation, storage class, key, prefix, size limit, role and object count - RV(engine) C(jobs)); a run
+        given that digest creates the job with C(ConfirmationRequired=false). Any other job is created with
+        C(ConfirmationRequired=true) - it waits C(Suspended), costing nothing, and the result lists it in
+        RV(jobs_awaiting_confirmation) with its digest and the AWS CLI command that lets it run. A later run given the
+        digest confirms that job (C(UpdateJobStatus Ready)) instead of creating another. Only jobs of this bucket's own
+        run (their ids in its checkpoint) are ever confirmed.
+    type: list
+    elements: str
+    default: []
   batch_job_report_bucket:
     description: Bucket for the jobs' manifests and completion reports; default O(checkpoint_bucket).
     type: str
@@ -372,6 +389,24 @@ versions_kept:
 kept_versions:
   description: The first 1,000 originals kept, each C(key) (C(<key>?versionId=<id>)) and C(reason); the rest counted in
     C(kept_versions_truncated).
+  returned: always
+  type: list
+  elements: dict
+jobs_awaiting_confirmation:
+  description: Jobs of this call waiting C(Suspended) for confirmation (created without a matching O(batch_job_confirm)
+    digest), each C(bucket), C(storage_class), C(id), C(digest) (give it in O(batch_job_confirm) to let it run),
+    C(objects) and C(command) (the AWS CLI command that does the same). The bucket is not complete while one waits.
+  returned: always
+  type: list
+  elements: dict
+jobs_confirmed:
+  description: Suspended jobs of this bucket's run that this call let run (their digest was in O(batch_job_confirm)).
+  returned: always
+  type: int
+by_controller_objects:
+  description: With the job engine, the first 1,000 objects of this call the controller copied although the listing
+    would have given them to a job, each C(key) and C(reason) (above 5 GiB, a class a job can't write, a legal hold or
+    retention of its own); the rest counted in C(by_controller_objects_truncated).
   returned: always
   type: list
   elements: dict
@@ -552,6 +587,7 @@ def main():
             batch_job_threshold=dict(type="int", default=1000000),
             update_in_place=dict(type="bool", default=False),
             batch_job_role_arn=dict(type="str"),
+            batch_job_confirm=dict(type="list", elements="str", default=[], no_log=False),
             batch_job_report_bucket=dict(type="str"),
             batch_job_report_prefix=dict(type="str", default="byok/s3-batch-jobs"),
         ),

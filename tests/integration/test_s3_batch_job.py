@@ -85,6 +85,26 @@ def seed_mixed(s3, bucket, extra=0):
         s3.put_object(Bucket=bucket, Key=key, Body=body(key, 64), Metadata={"i": str(i)})
 
 
+LOCK_UNTIL = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
+
+
+def seed_locks(s3, bucket):
+    """Object lock of the objects' own: a retention with a legal hold, a legal hold put OFF (kept as OFF by a copy
+    that sends it), and one with retention only; the other objects have none."""
+    s3.put_object(Bucket=bucket, Key="locked/retained", Body=body("locked/retained"), ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=LOCK_UNTIL, ObjectLockLegalHoldStatus="ON", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="locked/hold-off", Body=body("locked/hold-off"), ObjectLockLegalHoldStatus="OFF")
+    s3.put_object(Bucket=bucket, Key="locked/compliance", Body=body("locked/compliance"), ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=LOCK_UNTIL + timedelta(hours=1))
+
+
+def confirmed(plan, args):
+    """The arguments of the run after a check-mode plan: its jobs' digests given back (they may run at once)."""
+    digests = [j["digest"] for j in plan["engine"]["jobs"]]
+    assert digests and all(len(d) == 12 for d in digests), plan["engine"]["jobs"]
+    return {**args, "batch_job_confirm": digests}
+
+
 def jobs_of(local_aws, bucket):
     control = local_aws.client("s3control", account=PROVIDER)
     jobs, kwargs = [], {}
@@ -98,11 +118,13 @@ def jobs_of(local_aws, bucket):
 
 def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, unique_name, key_arn, old_key, job_role):
     s3 = local_aws.client("s3", account=PROVIDER)
-    by_job = make_bucket(s3, unique_name("job"), old_key)
-    by_controller = make_bucket(s3, unique_name("ctl"), old_key)
+    # Object lock enabled: the job engine reads each object's lock and leaves those with their own to the controller.
+    by_job = make_bucket(s3, unique_name("job"), old_key, ObjectLockEnabledForBucket=True)
+    by_controller = make_bucket(s3, unique_name("ctl"), old_key, ObjectLockEnabledForBucket=True)
     state = make_bucket(s3, unique_name("state"), old_key)
     for bucket in (by_job, by_controller):
         seed_mixed(s3, bucket)
+        seed_locks(s3, bucket)
     time.sleep(1.1)  # LastModified has one-second resolution: every seeded object is older than the cutoff
     before = snapshot(s3, by_job)
     assert without_key(before) == without_key(snapshot(s3, by_controller))
@@ -117,13 +139,18 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
                                                                                      "INTELLIGENT_TIERING"}
     assert all(j["status"].startswith("planned") and j["key_arn"] == key_arn for j in plan["engine"]["jobs"])
 
+    job_args = confirmed(plan, job_args)
     job = run_module(local_aws, tmp_path, job_args, name="job")
     ctl = run_module(local_aws, tmp_path, {**common, "bucket": by_controller}, name="controller")
     assert job["complete"] and ctl["complete"] and job["failed_count"] == 0 and ctl["failed_count"] == 0, job["failed_objects"]
     assert job["engine"]["name"] == "batch_job" and ctl["engine"]["name"] == "controller"
     made = jobs_of(local_aws, by_job)
     assert len(made) == 4 and {j["Status"] for j in made} == {"Complete"}
+    assert all(j.get("manifest", "").startswith(f"arn:aws:s3:::{state}/") for j in job["engine"]["jobs"]), job["engine"]["jobs"]
     after_job, after_ctl = snapshot(s3, by_job), snapshot(s3, by_controller)
+    assert after_job["locked/retained"]["ObjectLockLegalHoldStatus"] == "ON"
+    assert after_job["locked/retained"]["ObjectLockRetainUntilDate"] == LOCK_UNTIL
+    assert after_job["locked/hold-off"]["ObjectLockLegalHoldStatus"] == "OFF"
     assert after_job == after_ctl, "the engines left different objects"
     assert without_key(after_job) == without_key(before), "an attribute changed"
     skipped = {o["key"]: o["reason"] for o in job["skipped_objects"]}
@@ -134,7 +161,15 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
     assert job["re_encrypted"] == ctl["re_encrypted"] == len(copied)
     # The controller's own requests: the listing, the jobs (list, create, describe), the multipart object and the
     # retried SSE-C task - not one per object.
-    assert job["to_job"] == len(copied) - 1 + 1  # every small object, and the SSE-C one (found out by the job)
+    # Every small object but the three with a lock of their own (the SSE-C one's lock can't be read: the controller's).
+    locked = {"locked/retained", "locked/hold-off", "locked/compliance"}
+    assert job["to_job"] == len(copied) - 1 - len(locked), job
+    by_controller_reasons = {o["key"]: o["reason"] for o in job["by_controller_objects"]}
+    assert set(by_controller_reasons) == locked | {"large/archive.tar"}, by_controller_reasons
+    assert "legal hold ON" in by_controller_reasons["locked/retained"]
+    assert "legal hold OFF" in by_controller_reasons["locked/hold-off"]
+    assert "GOVERNANCE retention" in by_controller_reasons["locked/compliance"]
+    assert "single-copy limit" in by_controller_reasons["large/archive.tar"]
     assert job["progress_line"].startswith(f"{by_job}: {len(before)}/{len(before)} objects (100.0%)")
 
     again = run_module(local_aws, tmp_path, job_args, name="again")
@@ -142,8 +177,8 @@ def test_job_engine_ends_exactly_as_the_controller_engine(local_aws, tmp_path, u
     assert snapshot(s3, by_job) == after_job
 
 
-def test_object_lock_bucket_stays_on_the_controller_engine_with_the_reason(local_aws, tmp_path, unique_name, key_arn, old_key,
-                                                                           job_role):
+def test_object_lock_bucket_split_between_job_and_controller_with_the_reason(local_aws, tmp_path, unique_name, key_arn,
+                                                                             old_key, job_role):
     s3 = local_aws.client("s3", account=PROVIDER)
     bucket = make_bucket(s3, unique_name("lock"), old_key, ObjectLockEnabledForBucket=True)
     state = make_bucket(s3, unique_name("state"), old_key)
@@ -151,14 +186,23 @@ def test_object_lock_bucket_stays_on_the_controller_engine_with_the_reason(local
     s3.put_object(Bucket=bucket, Key="locked", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
                   ObjectLockLegalHoldStatus="ON")
     s3.put_object(Bucket=bucket, Key="free", Body=b"y")
+    s3.put_object(Bucket=bucket, Key="free too", Body=b"z")  # (a space: URL-encoded in the manifest)
     time.sleep(1.1)
     before = snapshot(s3, bucket)
-    result = run_module(local_aws, tmp_path, {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job",
-                                              "batch_job_role_arn": job_role}, name="lock")
-    assert result["engine"]["name"] == "controller" and "object lock" in result["engine"]["reason"]
-    assert not jobs_of(local_aws, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+    plan = run_module(local_aws, tmp_path, args, "--check", name="lock-plan")
+    assert plan["to_job"] == 2 and not jobs_of(local_aws, bucket) and snapshot(s3, bucket) == before
+    args = confirmed(plan, args)
+    result = run_module(local_aws, tmp_path, args, name="lock")
+    assert result["engine"]["name"] == "batch_job" and "object lock" in result["engine"]["reason"]
+    assert result["to_job"] == 2 and result["re_encrypted"] == 3 and result["complete"], result
+    assert [o["key"] for o in result["by_controller_objects"]] == ["locked"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 1 and made[0]["Status"] == "Complete"
     after = snapshot(s3, bucket)
     assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+    again = run_module(local_aws, tmp_path, args, name="lock-again")
+    assert not again["changed"] and len(jobs_of(local_aws, bucket)) == 1
 
 
 def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_aws, tmp_path, unique_name, key_arn, old_key,
@@ -174,6 +218,7 @@ def test_killed_run_follows_its_job_and_a_finished_bucket_creates_nothing(local_
     time.sleep(1.1)
     before = snapshot(s3, bucket)
     args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+    args = confirmed(run_module(local_aws, tmp_path, args, "--check", name="plan"), args)
 
     proc = start_run(local_aws, tmp_path, args, "killed")
     deadline = time.time() + 120
@@ -330,6 +375,7 @@ def test_external_key_bucket_above_the_threshold_rekeyed_in_place_by_a_job(local
     assert plan["changed"] and [j["operation"] for j in plan["engine"]["jobs"]] == ["S3UpdateObjectEncryption"]
     assert all_versions(s3, bucket) == before and not jobs_of(local_aws, bucket)
 
+    args = confirmed(plan, args)
     first = run_module(local_aws, tmp_path, args, name="first")
     assert first["complete"] and first["changed"] and first["engine"]["name"] == "update_in_place_job", first["engine"]
     assert first["failed_count"] == 0 and first["skipped_count"] == 0
@@ -363,3 +409,85 @@ def test_auto_engine_chooses_by_the_objects_counted(local_aws, tmp_path, unique_
     assert below["engine"]["name"] == "controller" and "3 objects, below batch_job_threshold (4)" in below["engine"]["reason"]
     assert above["to_job"] == 3 and below["to_job"] == 0 and below["re_encrypted"] == 3
     assert not jobs_of(local_aws, bucket)
+
+
+def test_a_job_runs_only_after_its_plan_was_shown(local_aws, tmp_path, unique_name, key_arn, old_key, job_role):
+    """Without the plan's digest the job is created waiting Suspended (nothing copied), with the digest and the AWS CLI
+    command in the result; a run with the digest lets that same job run to completion; a further run makes no job."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    control = local_aws.client("s3control", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("confirm"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(4):
+        s3.put_object(Bucket=bucket, Key=f"f/{i}", Body=body(f"f/{i}"), StorageClass="STANDARD_IA" if i == 3 else "STANDARD")
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role}
+
+    plan = run_module(local_aws, tmp_path, args, "--check", name="plan")
+    shown = {j["storage_class"]: j["digest"] for j in plan["engine"]["jobs"]}
+    assert set(shown) == {"STANDARD", "STANDARD_IA"} and "digest" in plan["progress_line"]
+    assert {j["storage_class"]: j["objects"] for j in plan["engine"]["jobs"]} == {"STANDARD": 3, "STANDARD_IA": 1}
+
+    # A digest of another plan (a wrong one) confirms nothing: both jobs wait.
+    waiting = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": ["000000000000"]}, name="waiting")
+    assert not waiting["complete"] and waiting["changed"] and waiting["jobs_created"] == 2
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 2 and {j["Status"] for j in made} == {"Suspended"}, made
+    assert all(control.describe_job(AccountId=PROVIDER, JobId=j["JobId"])["Job"]["ConfirmationRequired"] for j in made)
+    listed = {j["storage_class"]: j for j in waiting["jobs_awaiting_confirmation"]}
+    assert {c: j["digest"] for c, j in listed.items()} == shown, "the digest shown to confirm is not the plan's"
+    assert all(f"--job-id {j['id']} --requested-job-status Ready" in j["command"] for j in listed.values())
+    assert "waiting for confirmation" in waiting["progress_line"]
+    time.sleep(1.0)
+    assert snapshot(s3, bucket) == before, "an object changed while its job waited for confirmation"
+
+    # Check mode again shows the waiting jobs with their digests and touches nothing.
+    again_plan = run_module(local_aws, tmp_path, args, "--check", name="plan-again")
+    assert {j["digest"] for j in again_plan["jobs_awaiting_confirmation"]} == set(shown.values())
+    assert {j["Status"] for j in jobs_of(local_aws, bucket)} == {"Suspended"}
+
+    # Only STANDARD confirmed: that job runs, the other still waits; then both.
+    one = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": [shown["STANDARD"]]}, name="one")
+    assert one["jobs_confirmed"] == 1 and not one["complete"] and [j["storage_class"] for j in one["jobs_awaiting_confirmation"]] == ["STANDARD_IA"]
+    done = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": list(shown.values())}, name="done")
+    assert done["complete"] and done["failed_count"] == 0 and not done["jobs_awaiting_confirmation"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 2 and {j["Status"] for j in made} == {"Complete"}, "a job was made again instead of confirmed"
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+
+    last = run_module(local_aws, tmp_path, {**args, "batch_job_confirm": list(shown.values())}, name="last")
+    assert not last["changed"] and len(jobs_of(local_aws, bucket)) == 2
+
+
+def test_object_lock_listing_in_time_boxed_batches_hands_each_key_to_the_job_once(local_aws, tmp_path, unique_name, key_arn,
+                                                                                   old_key, job_role):
+    """On an object-lock bucket the keys handed to the job are saved in parts with each checkpoint: a listing spread over
+    several time-boxed calls still gives the job a manifest with every free key exactly once, the locked ones copied by
+    the controller with their lock."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("lockbatches"), old_key, ObjectLockEnabledForBucket=True)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(60):
+        if i % 10 == 0:
+            s3.put_object(Bucket=bucket, Key=f"f/{i:03d}", Body=body(f"f/{i}"), ObjectLockLegalHoldStatus="ON")
+        else:
+            s3.put_object(Bucket=bucket, Key=f"f/{i:03d}", Body=body(f"f/{i}"))
+    time.sleep(1.1)
+    before = snapshot(s3, bucket)
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "engine": "batch_job", "batch_job_role_arn": job_role,
+            "concurrency": 1}
+    args = confirmed(run_module(local_aws, tmp_path, args, "--check", name="plan"), args)
+    result = run_module(local_aws, tmp_path, {**args, "max_seconds": 0.2}, batches=True, name="batches")
+    assert result["complete"] and result["attempts"] > 1 and result["failed_count"] == 0, result.get("attempts")
+    assert result["pass_totals"]["to_job"] == 54 and result["pass_totals"]["re_encrypted"] == 60, result["pass_totals"]
+    made = jobs_of(local_aws, bucket)
+    assert len(made) == 1 and made[0]["Status"] == "Complete"
+    manifest = [o["Key"] for o in s3.list_objects_v2(Bucket=state, Prefix=f"byok/s3-batch-jobs/{bucket}/lock-manifests/")["Contents"]]
+    rows = s3.get_object(Bucket=state, Key=manifest[0])["Body"].read().decode().splitlines()
+    assert len(rows) == len(set(rows)) == 54 and all(r.startswith(f"{bucket},f/") for r in rows)
+    parts = s3.list_objects_v2(Bucket=state, Prefix=f"byok/s3-batch-jobs/{bucket}/lock-keys/")["Contents"]
+    assert len(parts) > 1, "the listing was not spread over several parts"
+    after = snapshot(s3, bucket)
+    assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())

@@ -104,6 +104,8 @@ UNOBSERVED_PATHS = {
     # s3_bucket_kms engine=batch_job|auto (the demo keeps the controller engine): S3 Batch Operations jobs, the job's
     # role passed to S3 Batch Operations only; update_in_place (external-key customers, off by default).
     "s3:CreateJob": {"*"}, "s3:ListJobs": {"*"}, "s3:DescribeJob": {"arn:aws:s3:*:*:job/*"},
+    # (UpdateJobStatus: only to let the run's own Suspended job run, when its plan digest is given back)
+    "s3:UpdateJobStatus": {"arn:aws:s3:*:*:job/*"},
     "iam:PassRole": {"arn:aws:iam::*:role/mattermost-byok-s3-batch*"},
     "s3:UpdateObjectEncryption": {"arn:aws:s3:::mattermost-*/*"},
     # engine=auto reads the bucket's daily NumberOfObjects storage metric (no resource-level permissions).

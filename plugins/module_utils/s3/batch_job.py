@@ -11,9 +11,12 @@ object lock, redirect), so it can only take objects for which those are the obje
 - objects up to the single-copy limit (5 GiB; above it the controller copies part by part);
 - objects last modified before the cutoff (CreatedBefore): older than the key, exactly those the controller copies
   without reading them; later ones are the controller's (a HEAD where the time can't tell);
-- buckets whose objects carry nothing per object a job would lose: ACLs disabled (BucketOwnerEnforced), no object lock
-  (retention and legal hold are per object), no website hosting (a copy does not carry the redirect location). Other
-  buckets stay on the controller engine, with the reason in the result.
+- buckets whose objects carry nothing per object a job would lose: ACLs disabled (BucketOwnerEnforced), no website
+  hosting (a copy does not carry the redirect location). Other buckets stay on the controller engine, with the reason.
+- object-lock buckets: retention and legal hold are per object, so each object's lock is read (HeadObject) and only
+  objects whose job copy ends exactly as the controller's (s3_reencrypt.lock_fits: no legal hold, no retention still
+  running; both copies then get the bucket default retention, if any) go to a job, through a CSV manifest the engine
+  writes from its listing (one per storage class); the others are copied by the controller, each with the reason.
 SSE-C objects can't be told from the listing: the job's copy of one fails, and the completion report's failed tasks are
 retried by the controller engine, which reports them skipped exactly as it does on its own.
 
@@ -58,10 +61,11 @@ def choose_engine(engine: str, threshold: int, objects: int | None, traits, all_
         return "controller", f"{asked}, but all_versions: a job copies current versions only (its copy order per key is not kept)"
     if traits.acls_enabled:
         return "controller", f"{asked}, but the bucket uses ACLs: a job gives every copy one ACL, per-object grants would be lost"
-    if traits.object_lock:
-        return "controller", f"{asked}, but object lock is enabled: a job gives every copy one retention and legal hold"
     if traits.website:
         return "controller", f"{asked}, but website hosting is on: a job's copy does not carry each object's redirect location"
+    if traits.object_lock:
+        return "batch_job", (f"{asked}; object lock is enabled: each object's lock is read, those with a legal hold or a "
+                             "retention of their own are copied by the controller (a job gives every copy one lock setting)")
     return "batch_job", asked
 
 
@@ -111,9 +115,11 @@ def arn_of_bucket(bucket: str, partition: str = "aws") -> str:
 
 def create_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key: bool, prefix: str, cutoff: float,
                        storage_class: str, role_arn: str, report_bucket: str, report_prefix: str,
-                       limit: int = SINGLE_COPY_LIMIT, attempt: int = 0, priority: int = 10) -> dict:
+                       limit: int = SINGLE_COPY_LIMIT, attempt: int = 0, priority: int = 10,
+                       manifest: dict | None = None) -> dict:
     """The s3control CreateJob parameters: copy onto the same keys, under the key, metadata and tags copied (COPY and no
-    NewObjectTagging), with a manifest S3 makes from the bucket with the filters route() applies."""
+    NewObjectTagging), with a manifest S3 makes from the bucket with the filters route() applies - or, given
+    `manifest` ({"arn", "etag"}: a CSV the engine wrote, object-lock buckets), that one."""
     partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
     token = job_token(bucket, key_arn, prefix, cutoff, storage_class, attempt)
     where = f"{report_prefix.strip('/')}/{bucket}/{token}"
@@ -121,9 +127,22 @@ def create_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key
                "MatchAnyStorageClass": [storage_class]}
     if prefix:
         filters["KeyNameConstraint"] = {"MatchAnyPrefix": [prefix]}
+    if manifest is not None:
+        source = {"Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                               "Location": {"ObjectArn": manifest["arn"], "ETag": manifest["etag"]}}}
+    else:
+        source = {"ManifestGenerator": {"S3JobManifestGenerator": {
+            "ExpectedBucketOwner": account_id,
+            "SourceBucket": arn_of_bucket(bucket, partition),
+            "EnableManifestOutput": True,
+            "ManifestOutputLocation": {"ExpectedManifestBucketOwner": account_id, "Bucket": arn_of_bucket(report_bucket, partition),
+                                       "ManifestPrefix": f"{where}/manifest", "ManifestFormat": "S3InventoryReport_CSV_20211130"},
+            "Filter": filters,
+        }}}
     return {
         "AccountId": account_id,
         "ConfirmationRequired": False,
+        **source,
         "Operation": {"S3PutObjectCopy": {
             "TargetResource": arn_of_bucket(bucket, partition),
             "MetadataDirective": "COPY",
@@ -131,14 +150,6 @@ def create_job_request(*, account_id: str, bucket: str, key_arn: str, bucket_key
             "NewObjectMetadata": {"SSEAlgorithm": "KMS"},
             "SSEAwsKmsKeyId": key_arn,
             "BucketKeyEnabled": bucket_key,
-        }},
-        "ManifestGenerator": {"S3JobManifestGenerator": {
-            "ExpectedBucketOwner": account_id,
-            "SourceBucket": arn_of_bucket(bucket, partition),
-            "EnableManifestOutput": True,
-            "ManifestOutputLocation": {"ExpectedManifestBucketOwner": account_id, "Bucket": arn_of_bucket(report_bucket, partition),
-                                       "ManifestPrefix": f"{where}/manifest", "ManifestFormat": "S3InventoryReport_CSV_20211130"},
-            "Filter": filters,
         }},
         "Report": {"Bucket": arn_of_bucket(report_bucket, partition), "Format": REPORT_FORMAT, "Enabled": True,
                    "Prefix": f"{where}/report", "ReportScope": "FailedTasksOnly"},
@@ -182,7 +193,7 @@ def update_encryption_job_request(*, account_id: str, bucket: str, key_arn: str,
 
 def plan_entry(request: dict) -> dict:
     """What the checkpoint and the result keep of a job's request (its parameters, without the clock type)."""
-    filters = request["ManifestGenerator"]["S3JobManifestGenerator"].get("Filter") or {}
+    filters = (request.get("ManifestGenerator") or {}).get("S3JobManifestGenerator", {}).get("Filter") or {}
     common = {"token": request["ClientRequestToken"], "description": request["Description"], "role_arn": request["RoleArn"],
               "prefix": (filters.get("KeyNameConstraint") or {}).get("MatchAnyPrefix", [""])[0],
               "report": f"s3://{request['Report']['Bucket'].split(':::', 1)[1]}/{request['Report']['Prefix']}"}
@@ -191,9 +202,54 @@ def plan_entry(request: dict) -> dict:
         return {"storage_class": IN_PLACE, "operation": "S3UpdateObjectEncryption", "key_arn": sse["KMSKeyArn"],
                 "bucket_key": sse["BucketKeyEnabled"], **common}
     operation = request["Operation"]["S3PutObjectCopy"]
-    return {"storage_class": operation["StorageClass"], "operation": "S3PutObjectCopy", "key_arn": operation["SSEAwsKmsKeyId"],
-            "bucket_key": operation["BucketKeyEnabled"], "created_before": filters["CreatedBefore"].isoformat(),
-            "size_below": filters["ObjectSizeLessThanBytes"], **common}
+    entry = {"storage_class": operation["StorageClass"], "operation": "S3PutObjectCopy", "key_arn": operation["SSEAwsKmsKeyId"],
+             "bucket_key": operation["BucketKeyEnabled"], **common}
+    if request.get("Manifest"):
+        entry["manifest"] = request["Manifest"]["Location"]["ObjectArn"]
+    else:
+        entry.update(created_before=filters["CreatedBefore"].isoformat(), size_below=filters["ObjectSizeLessThanBytes"])
+    return entry
+
+
+def plan_digest(bucket: str, entry: dict, objects: int | None) -> str:
+    """The short digest of one planned job, shown with the plan (check mode, or the run whose job waits Suspended):
+    the bucket, the operation, storage class, key, Bucket Key, prefix, size limit, role and the number of objects the
+    listing gave it. The cutoff is left out, so the digest check mode shows before a bucket's first run is the one that
+    run computes; anything else that differs (an object more or less) gives another digest, and the job then waits."""
+    text = json.dumps([bucket, entry.get("operation"), entry.get("storage_class"), entry.get("key_arn"), entry.get("bucket_key"),
+                       entry.get("prefix", ""), entry.get("size_below"), entry.get("role_arn"), objects])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def confirm_command(account_id: str, job_id: str, region: str | None = None) -> str:
+    """The AWS CLI command that lets a Suspended job run (what the digest does through the module)."""
+    where = f" --region {region}" if region else ""
+    return (f"aws s3control update-job-status --account-id {account_id} --job-id {job_id} "
+            f"--requested-job-status Ready{where}")
+
+
+def awaiting_confirmation(entry: dict) -> bool:
+    return entry.get("status") == "Suspended"
+
+
+def manifest_csv(bucket: str, keys) -> str:
+    """A CSV manifest (S3BatchOperations_CSV_20180820, Bucket,Key): keys URL-encoded, no version id - a task copies the
+    current version, as a job from a generated manifest does."""
+    return "".join(f"{bucket},{urllib.parse.quote(key, safe='/')}\n" for key in sorted(set(keys)))
+
+
+def lock_keys_part(keys: dict) -> str:
+    """One part of the keys the listing handed to jobs on an object-lock bucket: `storage class,URL-encoded key`."""
+    return "".join(f"{cls},{urllib.parse.quote(key, safe='/')}\n" for cls in sorted(keys) for key in sorted(keys[cls]))
+
+
+def read_lock_keys_part(text: str) -> dict:
+    keys: dict = {}
+    for line in text.splitlines():
+        if line:
+            cls, key = line.split(",", 1)
+            keys.setdefault(cls, set()).add(urllib.parse.unquote(key))
+    return keys
 
 
 def find_job(descriptors, description: str) -> dict | None:

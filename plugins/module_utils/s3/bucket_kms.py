@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 try:
@@ -315,15 +316,51 @@ class BucketKms:
             check_mode=self.check_mode, trust_after_cutoff=self.p.get("writers_follow_default", False),
             cutoff_margin=self.p.get("cutoff_margin", 0))
         classes = set(run_pass.get("classes", []))
+        lock_keys: dict = {}  # object-lock bucket: the keys handed to jobs since the last saved part, per class
+        taking = threading.Lock()
+        routed, routed_more = [], [0]
 
-        def route(item) -> str:
+        class_objects = dict(run_pass.get("class_objects", {}))  # per class, for the plan digest
+
+        def take(item) -> None:
+            with taking:
+                cls = item.get("StorageClass", "STANDARD")
+                classes.add(cls)
+                class_objects[cls] = class_objects.get(cls, 0) + 1
+                lock_keys.setdefault(cls, set()).add(item["Key"])
+
+        def route(item):
             """The job takes what route() gives it (objects older than the cutoff, ...); the listing order marker
-            moves past them without a request. Storage classes seen are kept for the jobs (one per class)."""
-            where, _why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
-                                             min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            moves past them without a request. Storage classes seen are kept for the jobs (one per class). On an
+            object-lock bucket each such object's lock is read first: ("lock", take)."""
+            where, why = s3_batch_job.route(item, record.get("cutoff"), options.cutoff_margin, options.trust_after_cutoff,
+                                            min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT))
+            if where == "controller" and not why.startswith("modified after"):
+                # what a job can't carry (multipart-sized, restored archived, a class a job can't write), listed as such
+                if len(routed) < s3_reencrypt.MAX_REPORTED:
+                    routed.append({"key": item["Key"], "reason": why})
+                else:
+                    routed_more[0] += 1
+            if where == "job" and traits.object_lock:
+                return ("lock", take)
             if where == "job":
-                classes.add(item.get("StorageClass", "STANDARD"))
+                cls = item.get("StorageClass", "STANDARD")
+                classes.add(cls)
+                class_objects[cls] = class_objects.get(cls, 0) + 1
             return where
+
+        def save_lock_keys() -> None:
+            """The keys taken since the last part, written as the next part before the marker that covers them is
+            saved (a kill in between writes the same part again, from the same marker: the manifest takes each once)."""
+            with taking:
+                if not lock_keys:
+                    return
+                text = s3_batch_job.lock_keys_part(lock_keys)
+                lock_keys.clear()
+            parts = run_pass.setdefault("lock_parts", [])
+            bucket, key = self._report_location(f"lock-keys/{int(run_pass['started_at'])}/{len(parts):06d}.csv")
+            self.s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+            parts.append(key)
 
         def save_marker(marker, partial) -> bool:
             """Saves progress and renews the lease; False (stop copying) when another run has taken the bucket."""
@@ -334,7 +371,10 @@ class BucketKms:
                     self.lease, self.lease_lost = None, True  # the other run now owns the record: leave it alone
                     return False
                 self.lease["heartbeat"] = self.clock()
+            if traits.object_lock and use_jobs:
+                save_lock_keys()
             run_pass["classes"] = sorted(classes)  # a superset of those before the marker: a kill loses no class
+            run_pass["class_objects"] = dict(class_objects)  # (a kill may count some twice: the digest then differs, the job waits)
             store.save({**record, "marker": marker, "in_batch": {k: partial[k] for k in COUNTS}})
             return True
 
@@ -376,15 +416,24 @@ class BucketKms:
         if self.lease_lost:
             batch["complete"] = False
             result["waiting"] = "another run took this bucket over (this run had stalled); it continues from the checkpoint"
+        if traits.object_lock and use_jobs and not self.check_mode and not self.lease_lost:
+            save_lock_keys()
+        if routed or routed_more[0]:
+            listed = routed + batch["by_controller_objects"]
+            batch["by_controller_objects"] = listed[:s3_reencrypt.MAX_REPORTED]
+            batch["by_controller_objects_truncated"] += routed_more[0] + max(0, len(listed) - s3_reencrypt.MAX_REPORTED)
         for name in COUNTS:
             run_pass[name] = run_pass.get(name, 0) + batch[name]
         run_pass["classes"] = sorted(classes)
+        run_pass["class_objects"] = dict(class_objects)
         if job_part is not None:
             # The in-place job's outcome (its own counts are in the pass already): this call's result shows it too.
             for name in ("re_encrypted", "skipped", "failed", "already_on_key", "bytes", "jobs_created"):
                 batch[name] = batch.get(name, 0) + job_part.get(name, 0)
             for name in ("skipped_objects", "failed_objects"):
                 batch[name] = job_part[name] + batch[name]
+            batch["jobs_confirmed"] = batch.get("jobs_confirmed", 0) + job_part.get("jobs_confirmed", 0)
+            batch["jobs_awaiting_confirmation"] = job_part.get("jobs_awaiting_confirmation", []) + batch.get("jobs_awaiting_confirmation", [])
         jobs_line = pre_jobs_line
         record["marker"] = batch["marker"]
         record.pop("in_batch", None)
@@ -423,13 +472,16 @@ class BucketKms:
         result.update(batch)
         result.pop("marker", None)
         result["requests"] += self.control_requests
+        result.setdefault("jobs_awaiting_confirmation", [])
+        result.setdefault("jobs_confirmed", 0)
         if result["scanned"]:
             result["requests_per_object"] = round(result["requests"] / result["scanned"], 3)
         result["resumed"] = resumed
         result["waited_for_lease"] = {"seconds": self.waited_seconds, "holder": self.waited_for} if self.waited_for else None
         result.update({"cutoff": record.get("cutoff"), "writers_follow_default": options.trust_after_cutoff})
         result.update({"changed": (result["changed"] or batch["re_encrypted"] > 0 or batch["versions_deleted"] > 0
-                                   or batch.get("jobs_created", 0) > 0 or (self.check_mode and batch["to_job"] > 0)),
+                                   or batch.get("jobs_created", 0) > 0 or batch.get("jobs_confirmed", 0) > 0
+                                   or (self.check_mode and batch["to_job"] > 0)),
                        "progress": info, "progress_line": line,
                        "pass_failed": run_pass["failed"], "pass_totals": {k: run_pass[k] for k in COUNTS}})
         return result
@@ -481,35 +533,86 @@ class BucketKms:
         batch.setdefault("jobs_created", 0)
         requests = [r for r in requests if s3_batch_job.plan_entry(r)["storage_class"] not in jobs] if requests is not None else None
         if requests is None:
-            requests = self._copy_requests(record, run_pass, options, jobs)
+            requests = self._copy_requests(record, run_pass, options, jobs, traits)
+            if traits.object_lock and not self.check_mode:
+                store.save(record)  # the manifests' ETags are safe before a job is made with them
         return self._run_jobs(store, record, run_pass, options, traits, batch, requests, jobs, in_place)
 
-    def _copy_requests(self, record, run_pass, options, jobs) -> list[dict]:
+    def _report_location(self, name: str) -> tuple[str, str]:
+        prefix = (self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs").strip("/")
+        return self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"], f"{prefix}/{self.bucket}/{name}"
+
+    def _lock_manifests(self, run_pass, traits, wanted) -> dict:
+        """Object-lock bucket: per storage class in `wanted`, the CSV manifest of the keys the listing handed to jobs
+        (written once per pass and kept in the record with its ETag, so a job found again is never asked with another)."""
+        if not traits.object_lock:
+            return {}
+        made = run_pass.setdefault("lock_manifests", {})
+        missing = [c for c in wanted if c not in made]
+        if not missing:
+            return made
+        if self.check_mode:
+            return {c: {"arn": "(written by the run)", "etag": ""} for c in wanted}
+        keys: dict = {}
+        report_bucket, _ = self._report_location("")
+        for part in run_pass.get("lock_parts", []):
+            text = self.s3.get_object(Bucket=report_bucket, Key=part)["Body"].read().decode()
+            for cls, found in s3_batch_job.read_lock_keys_part(text).items():
+                keys.setdefault(cls, set()).update(found)
+        partition = self.key_arn.split(":")[1] if self.key_arn.startswith("arn:") else "aws"
+        for cls in missing:
+            bucket, key = self._report_location(f"lock-manifests/{int(run_pass['started_at'])}/{cls}.csv")
+            body = s3_batch_job.manifest_csv(self.bucket, keys.get(cls, ()))
+            etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())["ETag"].strip('"')
+            made[cls] = {"arn": f"arn:{partition}:s3:::{bucket}/{key}", "etag": etag}
+        return made
+
+    def _copy_requests(self, record, run_pass, options, jobs, traits=None) -> list[dict]:
         requests = []
-        for storage_class in run_pass.get("classes", []):
-            if storage_class in jobs:
-                continue
+        wanted = [c for c in run_pass.get("classes", []) if c not in jobs]
+        manifests = self._lock_manifests(run_pass, traits, wanted) if traits is not None else {}
+        for storage_class in wanted:
             requests.append(s3_batch_job.create_job_request(
                 account_id=self.account_id or "000000000000", bucket=self.bucket, key_arn=self.key_arn,
                 bucket_key=self.p["bucket_key"], prefix=self.p["prefix"], cutoff=record["cutoff"],
                 storage_class=storage_class, role_arn=self.p["batch_job_role_arn"],
                 report_bucket=self.p.get("batch_job_report_bucket") or self.p["checkpoint_bucket"],
                 report_prefix=self.p.get("batch_job_report_prefix") or "byok/s3-batch-jobs",
-                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT)))
+                limit=min(options.multipart_threshold, s3_batch_job.SINGLE_COPY_LIMIT), manifest=manifests.get(storage_class)))
         return requests
 
     def _run_jobs(self, store, record, run_pass, options, traits, batch, requests, jobs, in_place) -> tuple[bool, str | None]:
-        if self.check_mode:
-            run_pass["planned_jobs"] = [dict(s3_batch_job.plan_entry(r), status="planned (check mode)") for r in requests]
-            planned = ", ".join(e["storage_class"] for e in run_pass["planned_jobs"])
-            return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class ({planned})"
-                          if requests else None)
-        for request in requests:
+        confirm = set(self.p.get("batch_job_confirm") or [])
+        counts = run_pass.get("class_objects", {})
+
+        def planned(request) -> dict:
             entry = s3_batch_job.plan_entry(request)
+            entry["objects"] = run_pass.get("total") if in_place else counts.get(entry["storage_class"])
+            entry["digest"] = s3_batch_job.plan_digest(self.bucket, entry, entry["objects"])
+            return entry
+
+        batch.setdefault("jobs_confirmed", 0)
+        batch.setdefault("jobs_awaiting_confirmation", [])
+        if self.check_mode:
+            # The plan, each job with its digest: a run given the digest (batch_job_confirm) creates the job ready to run.
+            run_pass["planned_jobs"] = [dict(planned(r), status="planned (check mode)") for r in requests]
+            shown = ", ".join(f"{e['storage_class']} ({e['objects']} objects, digest {e['digest']})" for e in run_pass["planned_jobs"])
+            waiting = [e for e in jobs.values() if s3_batch_job.awaiting_confirmation(e)]
+            batch["jobs_awaiting_confirmation"] = [self._awaiting(e) for e in waiting]
+            if requests:
+                return True, (f"{run_pass.get('to_job', 0)} objects for S3 Batch Operations: would create a job per storage class "
+                              f"({shown}); pass the digests as batch_job_confirm to let them run, else they wait Suspended")
+            return True, None
+        for request in requests:
+            entry = planned(request)
             found = self._find_job(entry["description"])
             if found:
                 entry["id"], entry["found_again"] = found["JobId"], True
             else:
+                # Runs at once only when this very plan was shown (its digest given back); else it waits Suspended,
+                # costing nothing, until a run with the digest (or the AWS CLI) lets it run.
+                entry["confirmation_required"] = entry["digest"] not in confirm
+                request = {**request, "ConfirmationRequired": entry["confirmation_required"]}
                 entry["id"] = self._control("create_job", **{k: v for k, v in request.items() if k != "AccountId"})["JobId"]
                 batch["jobs_created"] += 1
             entry["status"] = "New"
@@ -528,6 +631,22 @@ class BucketKms:
                               if k != "id"})
             if all(e.get("status") in s3_batch_job.TERMINAL for e in jobs.values()):
                 break
+            for entry in jobs.values():
+                if s3_batch_job.awaiting_confirmation(entry) and entry.get("digest") in confirm:
+                    # only a job of this bucket's own run (its id in the checkpoint), never another's
+                    self._control("update_job_status", JobId=entry["id"], RequestedJobStatus="Ready",
+                                  StatusUpdateReason=f"plan {entry['digest']} confirmed")
+                    entry["status"], entry["confirmed"] = "Ready", True
+                    batch["jobs_confirmed"] += 1
+            waiting = [e for e in jobs.values() if s3_batch_job.awaiting_confirmation(e)]
+            if waiting:
+                batch["jobs_awaiting_confirmation"] = [self._awaiting(e) for e in waiting]
+                store.save(record)
+                hints = "; ".join(f"{e['storage_class']} job {e['id']}: {e.get('objects')} objects, digest {e.get('digest')}"
+                                  for e in waiting)
+                return False, (f"{s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])}; waiting for confirmation "
+                               f"({hints}): run again with the digests in batch_job_confirm, or aws s3control update-job-status "
+                               "--requested-job-status Ready")
             if self.lease is not None and not self.still_ours(store):
                 self.lease, self.lease_lost = None, True
                 return False, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
@@ -571,6 +690,11 @@ class BucketKms:
         self.control_requests += counter.count
         store.save(record)
         return True, s3_batch_job.job_line(self.bucket, [dict(e) for e in jobs.values()])
+
+    def _awaiting(self, entry: dict) -> dict:
+        return {"bucket": self.bucket, "storage_class": entry["storage_class"], "id": entry["id"], "digest": entry.get("digest"),
+                "objects": entry.get("objects"),
+                "command": s3_batch_job.confirm_command(self.account_id or "000000000000", entry["id"], self.s3.meta.region_name)}
 
     def failed_tasks(self, entry: dict) -> list[dict]:
         """The job's failed tasks, from its completion report (manifest.json, then its result files)."""

@@ -184,6 +184,22 @@ def lock_and_redirect(head: dict) -> dict:
     return fields
 
 
+def lock_fits(head: dict) -> tuple[bool, str]:
+    """Whether a job's copy of this object (one sending no object lock header) ends exactly as the controller's:
+    so when lock_and_redirect() gives the controller's copy nothing to send - no legal hold (ON or OFF: either is
+    kept on the copy), no retention still running, no website redirect. Both copies then get what any new version
+    gets, the bucket's default retention if it has one (an expired retention is not sent by either)."""
+    fields = lock_and_redirect(head)
+    if "ObjectLockLegalHoldStatus" in fields:
+        return False, f"legal hold {fields['ObjectLockLegalHoldStatus']} of its own: copied by the controller, which keeps it"
+    if "ObjectLockMode" in fields:
+        return False, (f"{fields['ObjectLockMode']} retention until {fields['ObjectLockRetainUntilDate'].isoformat()} of its own: "
+                       "copied by the controller, which keeps it")
+    if fields:
+        return False, "a website redirect of its own: copied by the controller, which keeps it"
+    return True, ""
+
+
 class Outcome:
     """What happened to one object."""
 
@@ -251,7 +267,8 @@ class Engine:
         head = None
         needs_head = plan == "head" or self.traits.object_lock or self.traits.website or size > self.o.multipart_threshold
         if needs_head:
-            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key)
+            # (the lock split of the job engine has read it already: passed along as "Head", not read twice)
+            head = item.get("Head") or self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key)
             if head.get("SSECustomerAlgorithm"):
                 raise ClientError({"Error": {"Code": "InvalidRequest", "Message": "Server Side Encryption with customer key"}}, "HeadObject")
             if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId") == self.o.key_arn:
@@ -276,6 +293,26 @@ class Engine:
                 StorageClass=item.get("StorageClass", "STANDARD"), ServerSideEncryption="aws:kms",
                 SSEKMSKeyId=self.o.key_arn, BucketKeyEnabled=self.o.bucket_key, **extra)
         return Outcome(key, "re_encrypted", size=size)
+
+    def job_or_process(self, item: dict, plan: str, take) -> Outcome:
+        """An object of an object-lock bucket that a job could copy by its listing: its lock read (HeadObject), then
+        `take(item)` hands it to the job when the job's copy ends exactly as ours (lock_fits), else it is
+        copied here with its own retention and legal hold (with the answer already read)."""
+        key, size = item["Key"], item.get("Size", 0)
+        try:
+            head = self.retry.call(self.s3.head_object, Bucket=self.o.bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            return self.process(item, plan)  # (SSE-C answers 400 to a plain HEAD: reported by the controller as always)
+        if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId") == self.o.key_arn:
+            return Outcome(key, "on_key", size=size)
+        fits, why = lock_fits(head)
+        if fits and not head.get("SSECustomerAlgorithm"):
+            take(item)
+            return Outcome(key, "to_job", size=size)
+        outcome = self.process({**item, "Head": head}, plan)
+        if outcome.status == "re_encrypted":
+            outcome.reason = why  # listed in by_controller_objects: why the job did not take it
+        return outcome
 
     def _multipart_copy(self, key, size, etag, storage_class, head, extra):
         """Objects above the single-copy limit: every attribute given again to CreateMultipartUpload (it inherits
@@ -355,7 +392,9 @@ def new_result() -> dict:
             "skipped_objects": [], "failed_objects": [], "skipped_objects_truncated": 0, "failed_objects_truncated": 0,
             # all_versions only
             "replaced_versions": 0, "restored_current": 0, "versions_deleted": 0, "versions_kept": 0,
-            "kept_versions": [], "kept_versions_truncated": 0}
+            "kept_versions": [], "kept_versions_truncated": 0,
+            # S3 Batch Operations engine: objects the controller copied although a job would have taken them by the listing
+            "by_controller_objects": [], "by_controller_objects_truncated": 0}
 
 
 def _listed(result: dict, name: str, outcome) -> None:
@@ -381,6 +420,8 @@ def _record(result: dict, outcome: Outcome) -> None:
     elif outcome.status == "re_encrypted":
         result["re_encrypted"] += 1
         result["bytes"] += outcome.size
+        if outcome.reason:
+            _listed(result, "by_controller_objects", outcome)
     else:
         result[outcome.status] += 1
         _listed(result, "skipped_objects" if outcome.status == "skipped" else "failed_objects", outcome)
@@ -502,7 +543,8 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
     Returns the counts plus `marker` (last key done with all before it) and `complete` (listing exhausted).
     `save_marker(marker, counts)` is called every `save_every` seconds so a kill loses little; when it returns False
     (the run lost its lease) no further copy is started. `route(item)` (the S3 Batch Operations engine) returns
-    "job" for an object a job copies: it is counted (`to_job`) with no request, and the rest goes on as here.
+    "job" for an object a job copies: it is counted (`to_job`) with no request, and the rest goes on as here; or
+    ("lock", take) on an object-lock bucket: the object's lock is read first (Engine.job_or_process).
     """
     engine = Engine(s3, options, traits, cutoff)
     counter = RequestCounter(s3)
@@ -521,8 +563,11 @@ def run(s3, options: Options, traits: BucketTraits, cutoff: float | None, start_
                 complete = False
                 break
             plan = engine.plan(item)
-            if route is not None and route(item) == "job":
+            where = route(item) if route is not None else None
+            if where == "job":
                 window.done(item["Key"], [Outcome(item["Key"], "to_job", size=item.get("Size", 0))])
+            elif where is not None and where[0] == "lock":
+                window.submit(item["Key"], item["Key"], engine.job_or_process, item, plan, where[1])
             elif plan == "on_key":
                 window.done(item["Key"], [Outcome(item["Key"], "on_key", size=item.get("Size", 0))])
             elif plan == "archived":

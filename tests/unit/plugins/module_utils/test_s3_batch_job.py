@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.mattermost.byok.plugins.module_utils.s3 import batch_job as job
 from ansible_collections.mattermost.byok.plugins.module_utils.s3.reencrypt import BucketTraits
+from ansible_collections.mattermost.byok.plugins.module_utils.s3.reencrypt import lock_fits
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/0b5e8d3c-1f00-4a63-9d5e-0a1b2c3d4e5f"
 ROLE = "arn:aws:iam::222222222222:role/byok-s3-batch"
@@ -35,7 +36,7 @@ def item(key="a", size=10, storage="STANDARD", modified=CUTOFF - 100, restore=No
     ("batch_job", 1, BucketTraits(), False, "batch_job", "engine=batch_job"),
     ("batch_job", 1, BucketTraits(), True, "controller", "all_versions"),
     ("batch_job", 1, BucketTraits(acls_enabled=True), False, "controller", "uses ACLs"),
-    ("auto", 5000, BucketTraits(object_lock=True), False, "controller", "object lock"),
+    ("auto", 5000, BucketTraits(object_lock=True), False, "batch_job", "each object's lock is read"),
     ("batch_job", 1, BucketTraits(website=True), False, "controller", "redirect location"),
 ])
 def test_choose_engine(engine, objects, traits, all_versions, expected, why):
@@ -231,3 +232,72 @@ def test_object_count_from_the_daily_storage_metric():
     assert job.object_count_from_metric([{"Timestamp": day, "Average": 1200.0},
                                          {"Timestamp": day.replace(day=2), "Average": 1500.0}]) == 1500
     assert job.object_count_from_metric([{"Timestamp": day}]) is None
+
+
+def test_create_job_request_with_a_written_manifest_is_valid_and_has_no_generator():
+    manifest = {"arn": "arn:aws:s3:::state/byok/s3-batch-jobs/b/lock-manifests/1/STANDARD.csv", "etag": "abc", "objects": 2}
+    request = job.create_job_request(account_id="222222222222", bucket="b", key_arn=KEY, bucket_key=True, prefix="",
+                                     cutoff=CUTOFF, storage_class="STANDARD", role_arn=ROLE, report_bucket="state",
+                                     report_prefix="byok/s3-batch-jobs", manifest=manifest)
+    assert "ManifestGenerator" not in request
+    assert request["Manifest"] == {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                                   "Location": {"ObjectArn": manifest["arn"], "ETag": "abc"}}
+    model = botocore.session.get_session().get_service_model("s3control").operation_model("CreateJob")
+    from botocore.validate import ParamValidator
+    report = ParamValidator().validate(request, model.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    entry = job.plan_entry(request)
+    assert entry["manifest"] == manifest["arn"] and "created_before" not in entry
+    # the same run parameters give the same token as with a generated manifest: a killed run finds its job again
+    assert request["ClientRequestToken"] == job.job_token("b", KEY, "", CUTOFF, "STANDARD")
+
+
+def test_manifest_csv_and_lock_key_parts_round_trip_odd_keys():
+    keys = {"STANDARD": {"a b", "c+d", "ü/é", "x,y"}, "STANDARD_IA": {"plain"}}
+    assert job.read_lock_keys_part(job.lock_keys_part(keys)) == keys
+    text = job.manifest_csv("bkt", ["a b", "a b", "c+d", "x,y"])
+    assert text == "bkt,a%20b\nbkt,c%2Bd\nbkt,x%2Cy\n"  # each key once, sorted, URL-encoded (no raw comma or plus)
+    assert job.manifest_csv("bkt", []) == ""
+
+
+def _head(now="Mon, 07 Dec 2026 01:00:00 GMT", **fields):
+    return {"ResponseMetadata": {"HTTPHeaders": {"date": now}}, **fields}
+
+
+@pytest.mark.parametrize("head,fits,why", [
+    (_head(), True, ""),
+    (_head(ObjectLockLegalHoldStatus="ON"), False, "legal hold ON"),
+    (_head(ObjectLockLegalHoldStatus="OFF"), False, "legal hold OFF"),
+    (_head(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=datetime(2026, 12, 9, tzinfo=timezone.utc)), False,
+     "GOVERNANCE retention until 2026-12-09"),
+    (_head(ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=datetime(2027, 1, 1, tzinfo=timezone.utc)), False, "COMPLIANCE"),
+    # expired by S3's clock: neither copy sends it, both get what a new version gets
+    (_head(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=datetime(2026, 12, 6, tzinfo=timezone.utc)), True, ""),
+    (_head(WebsiteRedirectLocation="/elsewhere"), False, "website redirect"),
+])
+def test_lock_fits_only_what_a_job_copy_keeps_identically(head, fits, why):
+    assert lock_fits(head) == (fits, why) if fits else (lock_fits(head)[0] is False and why in lock_fits(head)[1])
+
+
+def test_plan_digest_names_the_plan_not_the_cutoff():
+    base = job.plan_entry(job.create_job_request(account_id="222222222222", bucket="b", key_arn=KEY, bucket_key=True, prefix="",
+                                                 cutoff=CUTOFF, storage_class="STANDARD", role_arn=ROLE, report_bucket="state",
+                                                 report_prefix="byok/s3-batch-jobs"))
+    later = job.plan_entry(job.create_job_request(account_id="222222222222", bucket="b", key_arn=KEY, bucket_key=True, prefix="",
+                                                  cutoff=CUTOFF + 3600, storage_class="STANDARD", role_arn=ROLE, report_bucket="state",
+                                                  report_prefix="byok/s3-batch-jobs"))
+    digest = job.plan_digest("b", base, 10)
+    assert len(digest) == 12 and int(digest, 16) >= 0
+    # check mode before the bucket's first run has another cutoff than that run: the same digest
+    assert job.plan_digest("b", later, 10) == digest
+    assert job.plan_digest("b", base, 11) != digest  # an object more
+    assert job.plan_digest("c", base, 10) != digest
+    for field, value in (("storage_class", "STANDARD_IA"), ("key_arn", KEY + "x"), ("bucket_key", False), ("prefix", "p/"),
+                         ("role_arn", ROLE + "2"), ("operation", "S3UpdateObjectEncryption")):
+        assert job.plan_digest("b", {**base, field: value}, 10) != digest, field
+
+
+def test_confirm_command_and_awaiting():
+    assert job.confirm_command("222222222222", "abc", "eu-west-1") == (
+        "aws s3control update-job-status --account-id 222222222222 --job-id abc --requested-job-status Ready --region eu-west-1")
+    assert job.awaiting_confirmation({"status": "Suspended"}) and not job.awaiting_confirmation({"status": "Active"})
