@@ -462,7 +462,7 @@ def test_a_job_runs_only_after_its_plan_was_shown(local_aws, tmp_path, unique_na
 
 
 def test_object_lock_listing_in_time_boxed_batches_hands_each_key_to_the_job_once(local_aws, tmp_path, unique_name, key_arn,
-                                                                                   old_key, job_role):
+                                                                                  old_key, job_role):
     """On an object-lock bucket the keys handed to the job are saved in parts with each checkpoint: a listing spread over
     several time-boxed calls still gives the job a manifest with every free key exactly once, the locked ones copied by
     the controller with their lock."""

@@ -554,7 +554,7 @@ class BucketKms:
         if self.check_mode:
             return {c: {"arn": "(written by the run)", "etag": ""} for c in wanted}
         keys: dict = {}
-        report_bucket, _ = self._report_location("")
+        report_bucket = self._report_location("")[0]
         for part in run_pass.get("lock_parts", []):
             text = self.s3.get_object(Bucket=report_bucket, Key=part)["Body"].read().decode()
             for cls, found in s3_batch_job.read_lock_keys_part(text).items():
