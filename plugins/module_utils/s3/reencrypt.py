@@ -874,30 +874,7 @@ def run_versions(s3, options: Options, traits: BucketTraits, cutoff: float | Non
                  save_every: float = CHECKPOINT_EVERY) -> dict:
     """run() over every version: keys in parallel, a key's versions in order by one worker; the marker is a key."""
     engine = VersionsEngine(s3, options, traits, cutoff, delete_replaced)
-    counter = RequestCounter(s3)
-    result = new_result()
-    started = clock()
-    deadline = started + options.max_seconds if options.max_seconds else None
-    complete, last_save = True, started
-    with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-        window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
-        groups = list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)
-        for handled, (key, versions, deleted) in enumerate(groups):
-            if handled == 0 and options.max_seconds:
-                deadline = clock() + options.max_seconds  # the time box counts from the first key (see run)
-            if deadline is not None and handled and clock() >= deadline:
-                complete = False
-                break
-            window.submit(key, key, engine.process_key, key, versions, deleted)
-            del versions
-            if save_marker is not None and clock() - last_save >= save_every:
-                last_save = clock()
-                window.drain(options.concurrency * 50)
-                if counter.call_uncounted(save_marker, window.marker, window.counts()) is False:
-                    complete = False
-                    break
-        window.drain(0)
-    return _finish(result, window.marker, complete, clock() - started, counter, engine, traits)
+    return _run_key_groups(s3, options, traits, engine, start_after, save_marker, clock, save_every)
 
 
 # --- in place (UpdateObjectEncryption) -----------------------------------------------------------------------------
@@ -967,6 +944,13 @@ def run_in_place(s3, options: Options, traits: BucketTraits, start_after: str | 
     """Every version of every key re-keyed with UpdateObjectEncryption (see above); the marker is a key. With
     `current_done_by_job`, current versions are counted (`to_job`) without a request: a job has re-keyed them."""
     engine = InPlaceEngine(s3, options, traits, None, current_done_by_job)
+    return _run_key_groups(s3, options, traits, engine, start_after, save_marker, clock, save_every)
+
+
+def _run_key_groups(s3, options: Options, traits: BucketTraits, engine, start_after: str | None, save_marker, clock,
+                    save_every: float) -> dict:
+    """The driver of the every-version engines: each key's versions to `engine.process_key`, keys in parallel and
+    reported in key order, time-boxed from the first key, the marker saved every `save_every` seconds."""
     counter = RequestCounter(s3)
     result = new_result()
     started = clock()
@@ -974,9 +958,10 @@ def run_in_place(s3, options: Options, traits: BucketTraits, start_after: str | 
     complete, last_save = True, started
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         window = OrderedWindow(pool, result, options.concurrency * 2, options.concurrency * 50, start_after)
-        for handled, (key, versions, deleted) in enumerate(list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)):
+        groups = list_version_groups(s3, engine.retry, options.bucket, options.prefix, start_after)
+        for handled, (key, versions, deleted) in enumerate(groups):
             if handled == 0 and options.max_seconds:
-                deadline = clock() + options.max_seconds
+                deadline = clock() + options.max_seconds  # the time box counts from the first key (see run)
             if deadline is not None and handled and clock() >= deadline:
                 complete = False
                 break
