@@ -532,7 +532,7 @@ MIB = 1024 ** 2
 def bucket_result(module, clients, params, errors_as_result=True):
     """One bucket's batch: its result, or its failure as a result (failed, msg)."""
     try:
-        result = BucketKms(clients["s3"], params, module.check_mode, s3control=clients["s3control"],
+        result = BucketKms(clients["s3"][params["bucket"]], params, module.check_mode, s3control=clients["s3control"],
                            account_id=clients["account_id"], cloudwatch=clients["cloudwatch"]).apply()
     except (BotoCoreError, ClientError) as e:
         msg = f"{params['bucket']}: AWS call failed; run again to resume from the checkpoint"
@@ -617,7 +617,10 @@ def main():
     for one in each:
         one["key_arn"] = key_arn
     at_once = 1 if params["buckets"] is None else min(params["bucket_concurrency"], len(each))
-    clients = {"s3": module.byok_client("s3", max_pool_connections=max(10, (params["concurrency"] + 4) * max(1, at_once))),
+    # An S3 client per bucket, made here (making clients is not thread-safe): the engine counts a bucket's requests
+    # through its client's event hooks, which a shared client would mix between the buckets running side by side.
+    clients = {"s3": {one["bucket"]: module.byok_client("s3", max_pool_connections=max(10, params["concurrency"] + 4))
+                      for one in each},
                "s3control": None, "account_id": None, "cloudwatch": None}
     try:
         if params["engine"] != "controller" or params["update_in_place"]:

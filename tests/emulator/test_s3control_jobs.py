@@ -426,3 +426,24 @@ def test_copy_job_sets_object_lock_storage_class_and_new_tags_as_asked(aws, worl
     assert head["ObjectLockRetainUntilDate"] == until and head["SSEKMSKeyId"] == world["key"]
     assert s3.get_object_tagging(Bucket=bucket, Key="new")["TagSet"] == [{"Key": "b", "Value": "2"}]
     assert abs(job["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"]["CreatedAfter"] - cutoff) < datetime.timedelta(seconds=1)
+
+
+@against_both("an S3 ARN with a Region is refused in a policy unless it names an access point", raises=ClientError)
+def test_a_policy_may_scope_job_actions_to_job_arns_with_region_and_account(aws, unique_name):
+    """IAM takes `arn:aws:s3:<region>:<account>:job/*` as a Resource (the job resource type of the Service
+    Authorization Reference for S3); a bucket ARN with a Region stays refused, as on AWS."""
+    iam = aws.client("iam", PROVIDER)
+    role = unique_name("job-watcher")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+
+    def put(resource):
+        iam.put_role_policy(RoleName=role, PolicyName="jobs", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:DescribeJob", "s3:UpdateJobStatus"], "Resource": resource}]}))
+
+    put(f"arn:aws:s3:{REGION}:{PROVIDER}:job/*")
+    assert iam.get_role_policy(RoleName=role, PolicyName="jobs")["PolicyDocument"]["Statement"][0]["Resource"].endswith(":job/*")
+    put("arn:aws:s3:*:*:job/*")
+    with pytest.raises(ClientError) as refused:
+        put(f"arn:aws:s3:{REGION}::{unique_name('bucket')}")
+    assert error_of(refused)[0] == "MalformedPolicyDocument"

@@ -127,6 +127,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.iam import policy_validation
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 from moto.s3control import urls as s3control_urls
@@ -806,7 +807,22 @@ PATHS = {
 }
 
 
+# S3 resources whose ARN carries a Region and an account (Service Authorization Reference, "Actions, resources, and
+# condition keys for Amazon S3", resource types: accesspoint, job, storagelensconfiguration, storagelensgroup,
+# accessgrantsinstance and its locations/grants): IAM accepts them in a policy's Resource. moto's policy validator
+# refuses every S3 ARN with a Region but an access point's, so a policy scoped to `arn:aws:s3:<region>:<account>:job/*`
+# (what s3:DescribeJob or s3:UpdateJobStatus are granted on) was refused as MalformedPolicyDocument.
+S3_REGIONAL_RESOURCE_TYPES = ("accesspoint/", "job/", "storage-lens/", "storage-lens-group/", "access-grants/")
+
+
+def allow_regional_s3_resources_in_policies() -> None:
+    rule = policy_validation.SERVICE_TYPE_REGION_INFORMATION_ERROR_ASSOCIATIONS["s3"]
+    starts = rule.setdefault("valid_starting_values", [])
+    starts.extend(s for s in S3_REGIONAL_RESOURCE_TYPES if s not in starts)
+
+
 def apply() -> None:
+    allow_regional_s3_resources_in_policies()
     for name, fn in (("create_job", create_job), ("describe_job", describe_job), ("list_jobs", list_jobs),
                      ("update_job_status", update_job_status), ("update_job_priority", update_job_priority),
                      ("get_job_tagging", get_job_tagging), ("put_job_tagging", put_job_tagging),
