@@ -31,3 +31,18 @@ def test_copy_object_destination_if_match(aws, unique_name):
     newest = s3.head_object(Bucket=bucket, Key="k")["ETag"]
     copied = s3.copy_object(Bucket=bucket, Key="k", CopySource=source, IfMatch=newest, ServerSideEncryption="AES256")
     assert copied["VersionId"] and s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+
+
+@against_both("HeadObject with versionId=null on a bucket that never had versioning answers a bare 400", raises=ClientError)
+def test_head_object_reads_the_null_version_of_a_never_versioned_bucket(aws, unique_name):
+    s3 = aws.client("s3", account=PROVIDER)
+    bucket = unique_name("never-versioned")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="a", Body=b"content", Metadata={"n": "1"})
+    [version] = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert version["VersionId"] == "null"
+    head = s3.head_object(Bucket=bucket, Key="a", VersionId="null")
+    assert (head["ContentLength"], head["Metadata"]) == (7, {"n": "1"})
+    with pytest.raises(ClientError) as other:
+        s3.head_object(Bucket=bucket, Key="a", VersionId="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+    assert other.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

@@ -491,3 +491,21 @@ def test_object_lock_listing_in_time_boxed_batches_hands_each_key_to_the_job_onc
     assert len(parts) > 1, "the listing was not spread over several parts"
     after = snapshot(s3, bucket)
     assert without_key(after) == without_key(before) and all(a["key"] == key_arn for a in after.values())
+
+
+def test_external_key_unversioned_bucket_rekeyed_in_place(local_aws, tmp_path, unique_name, key_arn, old_key):
+    """The in-place path on a bucket that never had versioning (every object's version id is "null")."""
+    s3 = local_aws.client("s3", account=PROVIDER)
+    bucket = make_bucket(s3, unique_name("inplace-plain"), old_key)
+    state = make_bucket(s3, unique_name("state"), old_key)
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"k/{i}", Body=body(f"k/{i}"), Metadata={"n": str(i)})
+    args = {"bucket": bucket, "key_arn": key_arn, "checkpoint_bucket": state, "update_in_place": True}
+    first = run_module(local_aws, tmp_path, args, name="first")
+    assert first["complete"] and first["changed"] and first["engine"]["name"] == "update_in_place", first["engine"]
+    assert first["re_encrypted"] == 5 and first["failed_count"] == 0, first
+    for i in range(5):
+        head = s3.head_object(Bucket=bucket, Key=f"k/{i}")
+        assert (head["SSEKMSKeyId"], head["Metadata"]) == (key_arn, {"n": str(i)}), f"k/{i}"
+    again = run_module(local_aws, tmp_path, args, name="again")
+    assert not again["changed"] and again["already_on_key"] == 5
