@@ -13,17 +13,8 @@ import time
 import pytest
 
 from tests.integration.test_s3_bucket_kms import PROVIDER, make_bucket, process_tree, run_module, start_run
+from tests.integration.test_s3_bucket_kms import key_arn, old_key  # noqa: F401  pylint: disable=unused-import
 from tests.local_aws import fault_proxy
-
-
-@pytest.fixture
-def key_arn(local_aws):
-    return local_aws.client("kms", account=PROVIDER).create_key(Description="customer s3 key stand-in")["KeyMetadata"]["Arn"]
-
-
-@pytest.fixture
-def old_key(local_aws):
-    return local_aws.client("kms", account=PROVIDER).create_key(Description="old key")["KeyMetadata"]["Arn"]
 
 
 def history(s3, bucket):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.integration.test_s3_bucket_kms import PROVIDER
+from tests.integration.test_s3_bucket_kms import key_arn, old_key  # noqa: F401  pylint: disable=unused-import
 from tests.integration.test_s3_bucket_kms import make_bucket
 from tests.integration.test_s3_bucket_kms import process_tree
 from tests.integration.test_s3_bucket_kms import run_module
@@ -26,16 +27,6 @@ from tests.integration.test_s3_bucket_kms import without_key
 MIB = 1024 * 1024
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}
-
-
-@pytest.fixture
-def key_arn(local_aws):
-    return local_aws.client("kms", account=PROVIDER).create_key(Description="customer s3 key stand-in")["KeyMetadata"]["Arn"]
-
-
-@pytest.fixture
-def old_key(local_aws):
-    return local_aws.client("kms", account=PROVIDER).create_key(Description="old key")["KeyMetadata"]["Arn"]
 
 
 @pytest.fixture
