@@ -213,6 +213,10 @@ def test_a_known_off_setting_lets_time_stand_in_for_reads(fresh_local_aws, tmp_p
     assert proc.returncode == 0, proc.stdout[-6000:]
     handed = json.loads((artifacts / "steps-acme.json").read_text())
     assert not any(s["changed"] for s in handed["steps"])
+    # Each bucket's record says what happened to its objects, in the words the fleet summary shows.
+    s3_steps = [s for s in handed["steps"] if s["step"] == "s3"]
+    assert sorted(s["resource"] for s in s3_steps) == sorted(world.buckets.values())
+    assert all(" objects: 0 re-encrypted, " in s["summary"] and " skipped, 0 failed" in s["summary"] for s in s3_steps), s3_steps
     # The engine's requests: the listing, plus one HEAD per object wherever time can't be trusted.
     requests = handed["requests"]
     assert requests[world.buckets["offinst"]] == 1, requests
