@@ -178,9 +178,12 @@ class ModuleInWorkerAction(ActionBase):
             and not any(self._task.environment or [])  # a play's `environment:` applies to module processes only
         )
 
-    def _run_in_fork(self, task_vars):
-        module_args = dict(self._task.args)
-        self._update_module_args(self._task.action, module_args, task_vars)
+    def _run_in_fork(self, task_vars, module=None, action=None, module_args=None):
+        """The task's module (or, for a step action, the one given) run in a fork of this worker: its result dict."""
+        module = module or self.MODULE
+        action = action or self._task.action
+        module_args = dict(self._task.args if module_args is None else module_args)
+        self._update_module_args(action, module_args, task_vars)
         encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
         payload = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder).encode()
         pipes = {name: os.pipe() for name in ("result", "stdout", "stderr")}  # name: (read end, write end)
@@ -188,7 +191,7 @@ class ModuleInWorkerAction(ActionBase):
         if pid == 0:
             for ends in pipes.values():
                 os.close(ends[0])
-            _child(self.MODULE, payload, *(ends[1] for ends in pipes.values()))
+            _child(module, payload, *(ends[1] for ends in pipes.values()))
         for ends in pipes.values():
             os.close(ends[1])
         out = _read_all({name: ends[0] for name, ends in pipes.items()})
@@ -199,7 +202,7 @@ class ModuleInWorkerAction(ActionBase):
         if not out["result"]:
             # No result: the module crashed or exited without one. Ansible's own reading of a module process's
             # output makes the failure (MODULE FAILURE, rc, module_stdout, module_stderr); the exit is named.
-            stderr = stderr + ("" if stderr.endswith("\n") or not stderr else "\n") + f"{self._task.action} {how} without a result\n"
+            stderr = stderr + ("" if stderr.endswith("\n") or not stderr else "\n") + f"{action} {how} without a result\n"
         utr = self._parse_returned_data(dict(rc=rc, stdout=out["result"].decode("utf-8") or stdout, stderr=stderr,
                                              stdout_lines=[], stderr_lines=[]), PROFILE)
         utr.remove_internal_keys()  # as ActionBase._execute_module does (see CORE_RANGE)

@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright: Mattermost, Inc.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Base of the step actions: one task per customer per BYOK step.
+
+A fleet run pays for every task once per customer (a worker process, the task's templating, its callbacks), so each
+step of the runbook is one task: an action on the controller that runs the step's modules one after another (each
+the way its own task would run it: in a fork of the worker, or as a process, plugin_utils/module_in_worker.py),
+prints the progress lines, and keeps what the later steps read as facts. What a step decides and records is pure
+Python in plugins/module_utils (unit tested); the action only sequences module runs.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+
+from ansible.module_utils.urls import open_url
+from ansible.plugins.action import VariableLayer
+from ansible.utils.display import Display
+
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import disruption_decision
+from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
+from ansible_collections.mattermost.byok.plugins.plugin_utils.module_in_worker import ModuleInWorkerAction
+
+display = Display()
+
+# The connection options of amazon.aws modules: the step's own (from module_defaults of group/mattermost.byok.byok)
+# passed on to each module it runs.
+AWS_OPTIONS = ("region", "access_key", "secret_key", "session_token", "profile", "endpoint_url", "aws_ca_bundle",
+               "validate_certs", "aws_config", "debug_botocore_endpoint_logs")
+
+
+class StepFailed(Exception):
+    """A module of the step failed: the step fails with its message (the customer stops, the others go on)."""
+
+    def __init__(self, msg, result=None):
+        super().__init__(msg)
+        self.result = result or {}
+
+
+class StepAction(ModuleInWorkerAction):
+    """Subclasses implement step(task_vars, args) -> result dict; run_module() runs one of the collection's modules."""
+
+    _supports_async = False  # a step records facts (register_host_variables)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ModuleInWorkerAction, self).run(tmp, task_vars)  # ActionBase.run: the step runs no module itself
+        del tmp
+        self._warnings = []
+        self._facts = {}
+        try:
+            result.update(self.step(task_vars or {}, dict(self._task.args)))
+        except StepFailed as e:
+            result.update(e.result, failed=True, msg=str(e))
+        if self._warnings:
+            result["warnings"] = self._warnings
+        if self._facts:
+            # As ansible.builtin.set_fact keeps facts: for this host, for the rest of the play, not cached.
+            self.register_host_variables({}, VariableLayer.CACHEABLE_FACT)
+            self.register_host_variables(self._facts, VariableLayer.EPHEMERAL_FACT)
+            result["ansible_facts"] = self._facts
+        return result
+
+    def step(self, task_vars, args):
+        raise NotImplementedError
+
+    # --- helpers for the steps
+
+    def keep(self, **facts):
+        """Facts the later steps (and the fleet summary) read, set when the step ends, failed or not."""
+        self._facts.update(facts)
+
+    def aws_args(self, args):
+        return {k: args[k] for k in AWS_OPTIONS if args.get(k) is not None}
+
+    def run_module(self, name, module_args, task_vars, check_mode=None, fail=True):
+        """mattermost.byok.<name> with these arguments (None values left out, as `omit`), as its own task would run it.
+
+        check_mode overrides the task's (a plan that is only a plan, or a report written in check mode too). A failed
+        module raises StepFailed with its message unless fail=False."""
+        action = f"mattermost.byok.{name}"
+        module_args = {k: v for k, v in module_args.items() if v is not None}
+        saved = self._task.check_mode
+        if check_mode is not None:
+            self._task.check_mode = check_mode
+        try:
+            if self._runs_in_worker():
+                module = importlib.import_module(f"ansible_collections.mattermost.byok.plugins.modules.{name}")
+                result = self._run_in_fork(task_vars, module=module, action=action, module_args=module_args)
+            else:
+                result = self._execute_module(module_name=action, module_args=module_args, task_vars=task_vars)
+        finally:
+            self._task.check_mode = saved
+        self._warnings.extend(str(w) for w in result.get("warnings") or [])
+        if fail and result.get("failed"):
+            raise StepFailed(result.get("msg") or f"{action} failed", result)
+        return result
+
+    def progress(self, lines):
+        """Progress lines, printed as the step goes (a long step shows where it is)."""
+        for line in lines:
+            display.display(f"  {line}")
+
+    def disruption_now(self, task_vars, config):
+        """byok_disruption decided again now (a run that started inside the window may reach a disruptive step after
+        it has closed); the fact is updated. Without the run's permission nothing is decided: not allowed."""
+        allow = bool(self._templar.template(task_vars.get("byok_allow_disruption", False)))
+        needed = int(self._templar.template(task_vars.get("byok_disruption_needed_minutes", 30)))
+        decision = disruption_decision(normalize_windows(config.get("maintenance_windows")), allow,
+                                       datetime.datetime.now(datetime.timezone.utc), needed)
+        self.keep(byok_disruption=decision)
+        return decision
+
+    def announce(self, task_vars, event, step, text):
+        """What the byok_announce role does, for a step that is one task: the announcement in the job output and, with
+        byok_mattermost_webhook_url outside check mode, posted to Mattermost; appended to byok_announcements.
+        A 'before' announcement that cannot be posted stops the step (nobody was told); an 'after' one is a warning."""
+        get = lambda name, default: self._templar.template(task_vars.get(name, default))  # noqa: E731
+        config = get("byok_config_customer", {}) or {}
+        icon = get("byok_announce_icon", "") or (":warning:" if event == "before" else ":white_check_mark:")
+        environment = config.get("environment") or get("byok_environment", "")
+        host = task_vars.get("inventory_hostname")
+        message = f"{icon} [BYOK {environment}] {host} {step} {event}: {text}"
+        display.display(f"  {message}")
+        posted = False
+        webhook = get("byok_mattermost_webhook_url", "") or ""
+        if webhook and not self._task.check_mode:
+            body = {"text": message, "username": get("byok_announce_username", "BYOK automation")}
+            channel = get("byok_announce_channel", "")
+            if channel:
+                body["channel"] = channel
+            try:
+                answer = open_url(webhook, data=json.dumps(body), method="POST", headers={"Content-Type": "application/json"},
+                                  timeout=int(get("byok_announce_timeout", 10)))
+                posted = answer.getcode() == 200
+            except Exception as e:  # pylint: disable=broad-exception-caught
+                # The webhook URL is a credential: never in the message.
+                if event == "before":
+                    raise StepFailed(f"The {step} announcement could not be posted to Mattermost ({type(e).__name__}); "
+                                     "nothing disruptive was started") from None
+                self._warnings.append(f"The {step} 'after' announcement could not be posted to Mattermost ({type(e).__name__})")
+        record = {"event": event, "step": step, "text": text, "posted": posted}
+        announcements = list(self._facts.get("byok_announcements") or self._templar.template(task_vars.get("byok_announcements", [])) or [])
+        self.keep(byok_announcements=announcements + [record])
+        return record
