@@ -59,7 +59,6 @@ class StepAction(ModuleInWorkerAction):
             # As ansible.builtin.set_fact keeps facts: for this host, for the rest of the play, not cached.
             self.register_host_variables({}, VariableLayer.CACHEABLE_FACT)
             self.register_host_variables(self._facts, VariableLayer.EPHEMERAL_FACT)
-            result["ansible_facts"] = self._facts
         return result
 
     def step(self, task_vars, args):
@@ -68,7 +67,8 @@ class StepAction(ModuleInWorkerAction):
     # --- helpers for the steps
 
     def keep(self, **facts):
-        """Facts the later steps (and the fleet summary) read, set when the step ends, failed or not."""
+        """Facts the later steps (and the fleet summary) read, set when the step ends, failed or not. They are not
+        in the task's result: the output stays readable, and credentials kept as facts are never printed."""
         self._facts.update(facts)
 
     def aws_args(self, args):

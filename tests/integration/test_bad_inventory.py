@@ -37,12 +37,14 @@ def test_bad_customers_fail_with_the_field_named_and_others_go_on(tmp_path):
     assert "byok_keys.all" in fleet["badarn"]["message"] and "not a KMS key ARN" in fleet["badarn"]["message"]
     assert "byok_keys.all" in fleet["badalias"]["message"] and "alias" in fleet["badalias"]["message"]
     assert "byok_services" in fleet["badservice"]["message"] and "efs" in fleet["badservice"]["message"]
-    # The bad ones stopped at validation; only the good one got as far as calling AWS (which isn't there).
-    aws_step = "Assume the automation role in the provider account"
+    # The bad ones stopped at validation; only the good one got as far as calling AWS (which isn't there): assuming
+    # the automation role, in the same task (byok_config's one task validates first, then assumes the role).
+    step = "Validate the customer's variables and assume the automation role in the provider account"
     for name in ("noaccount", "badarn", "badalias", "badservice"):
-        assert not fleet[name]["step"].endswith(aws_step), fleet[name]
-        assert "connect" not in fleet[name]["message"].lower()
-    assert fleet["good"]["step"].endswith(aws_step), fleet["good"]
+        assert fleet[name]["step"].endswith(step), fleet[name]
+        assert "Cannot assume" not in fleet[name]["message"] and "connect" not in fleet[name]["message"].lower()
+    assert fleet["good"]["step"].endswith(step), fleet["good"]
+    assert "Cannot assume" in fleet["good"]["message"], fleet["good"]
     summary = open(os.path.join(tmp_path, "artifacts", "fleet-summary.md")).read()
     # A failed customer's row names what is wrong, not the task that stopped it.
     assert "| badarn | failed: " in summary and "not a KMS key ARN" in summary
