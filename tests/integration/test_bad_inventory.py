@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 from tests.integration import runner
@@ -48,3 +49,24 @@ def test_bad_customers_fail_with_the_field_named_and_others_go_on(tmp_path):
     summary = open(os.path.join(tmp_path, "artifacts", "fleet-summary.md")).read()
     # A failed customer's row names what is wrong, not the task that stopped it.
     assert "| badarn | failed: " in summary and "not a KMS key ARN" in summary
+
+
+def test_a_bad_role_argument_stops_that_customer_first_and_no_credential_is_printed(local_aws, tmp_path):
+    """byok_config's one task checks every role's arguments before the customer's variables and any AWS call; the
+    automation role's session credentials are kept as facts, never printed (the task has no no_log to hide them)."""
+    good = runner.demo_host_vars("acme")
+    bad_argument = dict(good, byok_s3_concurrency="many", byok_rds_strategy="sideways")
+    inventory = runner.write_inventory(str(tmp_path / "inv"), {"good": good, "badargument": bad_argument})
+    # Only the always-tagged tasks: the configuration step, the outcome and the fleet summary.
+    proc = runner.run_playbook(local_aws.endpoint_url, inventory, str(tmp_path / "artifacts"), "-vv",
+                               "--skip-tags", "key_check,s3,rds,ebs,cleanup,audit")
+    fleet = {c["customer"]: c["outcome"] for c in runner.read_json(str(tmp_path / "artifacts" / "fleet-summary.json"))["customers"]}
+    assert fleet["good"]["status"] == "ok", fleet["good"]
+    bad = fleet["badargument"]
+    assert bad["status"] == "failed" and bad["message"].startswith("Validation of arguments failed"), bad
+    assert "byok_s3_concurrency" in bad["message"] and "byok_rds_strategy" in bad["message"], bad
+    assert "Cannot assume" not in bad["message"]
+    # The good customer assumed the role (its message says so) and its keys appear nowhere in the output.
+    assert "good: s3, rds, ebs in this run" in proc.stdout, proc.stdout[-3000:]
+    assert "session_token" not in proc.stdout and "secret_key" not in proc.stdout
+    assert not re.search(r"\bASIA[A-Z0-9]{12,}", proc.stdout), "an access key id of the assumed role was printed"
