@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet benchmark: playbooks/byok.yml for N synthetic customers against a private local AWS, and plain boto3.
 
-    python benchmarks/fleet.py [--sizes 10,50,200] [--apply | --apply-sizes 10] [--forks 20] [--set ANSIBLE_PIPELINING=1]
+    python benchmarks/fleet.py [--sizes 10,50,200] [--repeat 3] [--apply | --apply-sizes 10] [--forks 20] [--set ANSIBLE_PIPELINING=1]
     python benchmarks/fleet.py --watch [--sizes 10,50,200]
 
 With --watch it times playbooks/key_watch.yml instead (twice per N: the first run keeps a state for every customer,
@@ -227,6 +227,8 @@ def parse_args(argv=None):
     parser.add_argument("--playbook", type=Path, default=REPO_ROOT / "playbooks" / "byok.yml",
                         help="the playbook to time (default: playbooks/byok.yml; e.g. a committed version of it)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time the playbook and boto3 this many times per size on the same seed; the median is the figure")
     parser.add_argument("--watch", action="store_true", help="time playbooks/key_watch.yml and the watch's reads instead")
     args = parser.parse_args(argv)
     if args.watch:
@@ -239,6 +241,11 @@ def parse_args(argv=None):
     args.apply_sizes = {int(s) for s in args.apply_sizes.split(",") if s.strip()} or (set(args.sizes) if args.apply else set())
     args.apply = bool(args.apply_sizes)
     return args
+
+
+def median(runs: list[dict]) -> dict:
+    """The run of median time (of an odd number; the lower middle of an even one)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
 
 
 def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
@@ -261,19 +268,26 @@ def measure(args, aws: LocalAWS, work: Path) -> list[dict]:
         if args.watch:
             first = run_playbook(aws, inventory, work, f"watch-first-{size}", False, args.forks, args.settings, args.playbook)
             print(f"N={size}: key_watch.yml first run {first['seconds']:.1f} s (rc {first['rc']})", flush=True)
-        check = run_playbook(aws, inventory, work, f"{'watch' if args.watch else 'check'}-{size}", not args.watch, args.forks,
-                             args.settings, args.playbook)
-        print(f"N={size}: {args.playbook.name}{'' if args.watch else ' --check'} {check['seconds']:.1f} s (rc {check['rc']}, "
-              f"{len(check['failed'])} failed)", flush=True)
+        checks = []
+        for attempt in range(1, args.repeat + 1):
+            checks.append(run_playbook(aws, inventory, work, f"{'watch' if args.watch else 'check'}-{size}-{attempt}", not args.watch,
+                                       args.forks, args.settings, args.playbook))
+            print(f"N={size}: {args.playbook.name}{'' if args.watch else ' --check'} {checks[-1]['seconds']:.1f} s "
+                  f"(rc {checks[-1]['rc']}, {len(checks[-1]['failed'])} failed)", flush=True)
+        check = median(checks)
         if not check["task_hosts"]:  # the playbook did not start (a syntax or role error): no figure to take
             print(Path(check["log"]).read_text()[-3000:], file=sys.stderr)
             rows.append({"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check,
                          "boto3": {"seconds": float("nan"), "cpu_seconds": 0.0, "calls": 0}})
             break
-        base = read_fleet(aws.endpoint_url, {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-                          [c["reads"] for c in customers], args.concurrency, watch=args.watch)
-        print(f"N={size}: boto3 {base['seconds']:.1f} s ({base['calls']} calls)", flush=True)
-        row = {"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check, "boto3": base}
+        bases = []
+        for _attempt in range(args.repeat):
+            bases.append(read_fleet(aws.endpoint_url, {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+                                    [c["reads"] for c in customers], args.concurrency, watch=args.watch))
+            print(f"N={size}: boto3 {bases[-1]['seconds']:.1f} s ({bases[-1]['calls']} calls)", flush=True)
+        base = median(bases)
+        row = {"n": size, "seed_seconds": seed_seconds, "seeded": seeded_now, "check": check, "boto3": base,
+               "check_seconds": [c["seconds"] for c in checks], "boto3_seconds": [b["seconds"] for b in bases]}
         if size in args.apply_sizes:
             aws.reset()
             row["apply_seed_seconds"] = seed(aws, inventory_dir, [c["name"] for c in customers], args.seed_processes, objects_file)
@@ -296,6 +310,8 @@ def report(rows: list[dict], args) -> str:
                 f"{c['task_hosts'] / n:>15.1f} {b['seconds']:>8.1f} {b['seconds'] / n:>7.3f} {c['seconds'] / b['seconds']:>6.1f}")
         if args.apply:
             line += f" {r['apply']['seconds']:>8.1f} {r['apply']['seconds'] / n:>7.2f}" if "apply" in r else f" {'-':>8} {'-':>7}"
+        if len(r.get("check_seconds", [])) > 1:
+            line += f"  (median of {', '.join(f'{x:.1f}' for x in r['check_seconds'])} s; boto3 {', '.join(f'{x:.1f}' for x in r['boto3_seconds'])} s)"
         failed = c["failed"] + (r["apply"]["failed"] if "apply" in r else [])
         line += f"  {', '.join(failed[:5]) or '-'}{'' if c['rc'] == 0 else ' (rc ' + str(c['rc']) + ')'}"
         out.append(line)
