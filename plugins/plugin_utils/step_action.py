@@ -31,6 +31,15 @@ AWS_OPTIONS = ("region", "access_key", "secret_key", "session_token", "profile",
                "validate_certs", "aws_config", "debug_botocore_endpoint_logs")
 
 
+def failure_text(result):
+    """What a failed module run says: its message, or the last line of what it printed when it crashed."""
+    msg = result.get("msg") or "failed"
+    if msg.startswith("MODULE FAILURE"):
+        lines = [line for line in (result.get("module_stderr") or result.get("module_stdout") or "").splitlines() if line.strip()]
+        msg = lines[-1].strip() if lines else msg
+    return msg
+
+
 class StepFailed(Exception):
     """A module of the step failed: the step fails with its message (the customer stops, the others go on)."""
 
@@ -75,18 +84,20 @@ class StepAction(ModuleInWorkerAction):
         return {k: args[k] for k in AWS_OPTIONS if args.get(k) is not None}
 
     def run_module(self, name, module_args, task_vars, check_mode=None, fail=True):
-        """mattermost.byok.<name> with these arguments (None values left out, as `omit`), as its own task would run it.
+        """A module with these arguments (None values left out, as `omit`), as its own task would run it: `name` is
+        one of this collection's (`s3_bucket_kms`) or another collection's by its full name (`amazon.aws.sts_assume_role`).
 
         check_mode overrides the task's (a plan that is only a plan, or a report written in check mode too). A failed
         module raises StepFailed with its message unless fail=False."""
-        action = f"mattermost.byok.{name}"
+        action = name if name.count(".") == 2 else f"mattermost.byok.{name}"
+        namespace, collection, short = action.split(".")
         module_args = {k: v for k, v in module_args.items() if v is not None}
         saved = self._task.check_mode
         if check_mode is not None:
             self._task.check_mode = check_mode
         try:
             if self._runs_in_worker():
-                module = importlib.import_module(f"ansible_collections.mattermost.byok.plugins.modules.{name}")
+                module = importlib.import_module(f"ansible_collections.{namespace}.{collection}.plugins.modules.{short}")
                 result = self._run_in_fork(task_vars, module=module, action=action, module_args=module_args)
             else:
                 result = self._execute_module(module_name=action, module_args=module_args, task_vars=task_vars)
@@ -94,7 +105,7 @@ class StepAction(ModuleInWorkerAction):
             self._task.check_mode = saved
         self._warnings.extend(str(w) for w in result.get("warnings") or [])
         if fail and result.get("failed"):
-            raise StepFailed(result.get("msg") or f"{action} failed", result)
+            raise StepFailed(failure_text(result), result)
         return result
 
     def progress(self, lines):

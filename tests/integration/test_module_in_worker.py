@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+import yaml
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import process_session
 from tests.integration import runner
@@ -28,7 +29,7 @@ def run(local_aws, tmp_path, way, case, *args, runs_module=True, **extra_vars):
                                playbook=PLAYBOOK, extra_env=WAYS[way])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # A module process is announced by its payload's path; the worker runs it without one.
-    module_file = {"audit": "encryption_audit_info", "template_lookup": "write_report"}.get(case, case)
+    module_file = {"audit": "encryption_audit_info", "template_lookup": "write_report", "assume_role": "sts_assume_role"}.get(case, case)
     ran_as_process = f"/plugins/modules/{module_file}.py" in "".join(
         line for line in proc.stdout.splitlines() if line.startswith("Using module file "))
     assert ran_as_process == (way == "process" and runs_module), f"{case} did not run as {way}"
@@ -95,21 +96,35 @@ def test_write_report_renders_a_template_as_the_template_lookup_does(local_aws, 
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_assume_role_returns_working_credentials(local_aws, tmp_path, way):
+def test_the_configuration_step_assumes_the_role_with_amazon_aws(local_aws, tmp_path, way, acme_variables):
+    """byok_config's step runs amazon.aws.sts_assume_role (in the worker, or as a process) and keeps working credentials
+    as a fact, in check mode too; a malformed role ARN is refused before any call."""
     role_arn = "arn:aws:iam::222222222222:role/mattermost-byok-automation"
-    result = result_of(local_aws, tmp_path, way, "assume_role", "--check", role_arn=role_arn, session_name=f"byok-{way}")
-    assert result["changed"] is False
-    creds = result["credentials"]
+    result = result_of(local_aws, tmp_path, way, "assume_role", "--check", role_arn=role_arn, customer=f"byok-{way}",
+                       variables=acme_variables)
+    assert result["changed"] is False and not result.get("failed"), result
+    creds = result["credentials"]  # the fact byok_config_aws_credentials, added by the test playbook
+    task_result = json.dumps({k: v for k, v in result.items() if k != "credentials"})
+    assert creds["secret_key"] not in task_result and creds["session_token"] not in task_result
     assert set(creds) == {"access_key", "secret_key", "session_token", "expiration"}
     # Independent reader: the credentials act as the assumed role.
     sts = boto3.client("sts", endpoint_url=local_aws.endpoint_url, region_name="us-east-1", aws_access_key_id=creds["access_key"],
                        aws_secret_access_key=creds["secret_key"], aws_session_token=creds["session_token"])
     identity = sts.get_caller_identity()
     assert identity["Account"] == "222222222222"
-    assert identity["Arn"].endswith(f":assumed-role/mattermost-byok-automation/byok-{way}")
+    assert identity["Arn"].endswith(f":assumed-role/mattermost-byok-automation/byok-byok-{way}")
 
-    result = result_of(local_aws, tmp_path, way, "assume_role", role_arn="mattermost-byok-automation")
+    result = result_of(local_aws, tmp_path, way, "assume_role", role_arn="mattermost-byok-automation", variables=acme_variables,
+                       runs_module=False)
     assert result["failed"] is True and "is not a role ARN" in result["msg"]
+
+
+@pytest.fixture(scope="module")
+def acme_variables():
+    """acme's byok_* variables as the configuration step takes them (its host_vars over the demo's group_vars)."""
+    with open(os.path.join(runner.DEMO_INVENTORY, "group_vars", "dedicated.yml")) as f:
+        group_vars = yaml.safe_load(f)
+    return {k: v for k, v in {**group_vars, **runner.demo_host_vars("acme")}.items() if k.startswith("byok_")}
 
 
 @pytest.fixture(scope="module")
