@@ -56,7 +56,7 @@ class StepAction(ModuleInWorkerAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ModuleInWorkerAction, self).run(tmp, task_vars)  # ActionBase.run: the step runs no module itself
         del tmp
-        self._warnings = []
+        self._warnings, self._deprecations = [], []
         self._facts = {}
         try:
             result.update(self.step(task_vars or {}, dict(self._task.args)))
@@ -64,6 +64,8 @@ class StepAction(ModuleInWorkerAction):
             result.update(e.result, failed=True, msg=str(e))
         if self._warnings:
             result["warnings"] = self._warnings
+        if self._deprecations:
+            result["deprecations"] = self._deprecations
         if self._facts:
             # As ansible.builtin.set_fact keeps facts: for this host, for the rest of the play, not cached.
             self.register_host_variables({}, VariableLayer.CACHEABLE_FACT)
@@ -103,7 +105,9 @@ class StepAction(ModuleInWorkerAction):
                 result = self._execute_module(module_name=action, module_args=module_args, task_vars=task_vars)
         finally:
             self._task.check_mode = saved
-        self._warnings.extend(str(w) for w in result.get("warnings") or [])
+        # The module's warnings and deprecations become the step's (as they come: ansible-core's own summaries).
+        self._warnings.extend(result.get("warnings") or [])
+        self._deprecations.extend(result.get("deprecations") or [])
         if fail and result.get("failed"):
             raise StepFailed(failure_text(result), result)
         return result
