@@ -34,7 +34,7 @@ AWS_OPTIONS = ("region", "access_key", "secret_key", "session_token", "profile",
 def failure_text(result):
     """What a failed module run says: its message, or the last line of what it printed when it crashed."""
     msg = result.get("msg") or "failed"
-    if msg.startswith("MODULE FAILURE"):
+    if msg.startswith(("MODULE FAILURE", "Module result deserialization failed")):  # Ansible's words for "no result"
         lines = [line for line in (result.get("module_stderr") or result.get("module_stdout") or "").splitlines() if line.strip()]
         msg = lines[-1].strip() if lines else msg
     return msg
@@ -78,8 +78,9 @@ class StepAction(ModuleInWorkerAction):
     # --- helpers for the steps
 
     def keep(self, **facts):
-        """Facts the later steps (and the fleet summary) read, set when the step ends, failed or not. They are not
-        in the task's result: the output stays readable, and credentials kept as facts are never printed."""
+        """Facts the later steps (and the fleet summary) read. ansible-core applies them only when the step succeeds
+        (as it registers no variable of a failed task). They are not in the task's result: the output stays readable,
+        and credentials kept as facts are never printed."""
         self._facts.update(facts)
 
     def aws_args(self, args):
@@ -91,16 +92,14 @@ class StepAction(ModuleInWorkerAction):
 
         check_mode overrides the task's (a plan that is only a plan, or a report written in check mode too). A failed
         module raises StepFailed with its message unless fail=False."""
-        action = name if name.count(".") == 2 else f"mattermost.byok.{name}"
-        namespace, collection, short = action.split(".")
+        action = self.module_action(name)
         module_args = {k: v for k, v in module_args.items() if v is not None}
         saved = self._task.check_mode
         if check_mode is not None:
             self._task.check_mode = check_mode
         try:
             if self._runs_in_worker():
-                module = importlib.import_module(f"ansible_collections.{namespace}.{collection}.plugins.modules.{short}")
-                result = self._run_in_fork(task_vars, module=module, action=action, module_args=module_args)
+                result = self._run_in_fork(task_vars, module=self.module_code(action), action=action, module_args=module_args)
             else:
                 result = self._execute_module(module_name=action, module_args=module_args, task_vars=task_vars)
         finally:
@@ -111,6 +110,15 @@ class StepAction(ModuleInWorkerAction):
         if fail and result.get("failed"):
             raise StepFailed(failure_text(result), result)
         return result
+
+    def module_action(self, name):
+        """The name a task would give the module: this collection's by its short name, any other by its full name."""
+        return name if "." in name else f"mattermost.byok.{name}"
+
+    def module_code(self, action):
+        """The Python module whose main() the fork runs, from the installed collections."""
+        namespace, collection, short = action.split(".")
+        return importlib.import_module(f"ansible_collections.{namespace}.{collection}.plugins.modules.{short}")
 
     def progress(self, lines):
         """Progress lines, printed as the step goes (a long step shows where it is)."""

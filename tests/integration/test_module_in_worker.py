@@ -239,3 +239,37 @@ def test_a_crashing_module_fails_that_task_for_that_customer_only(local_aws, tmp
         assert ("killed by SIGKILL" if crash == "signal" else "exited with status 3") in crashed["module_stderr"]
     recap = {line.split()[0]: line for line in proc.stdout.splitlines() if " : ok=" in line}
     assert "failed=1" in recap["globex"] and "failed=0" in recap["acme"] and "failed=0" in recap["initech"]
+
+
+# -- a step action (plugin_utils/step_action.py) runs several modules in one task, each isolated as its own task's
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_step_passes_on_its_modules_warnings_and_a_crash_fails_that_customer_only(local_aws, tmp_path, way):
+    hosts = ("acme", "globex", "initech")
+    items = [{"warn": "first run's warning", "deprecate": "first run's deprecation"}, {"stderr": "about to crash", "crash": "exit"}, {}]
+    out_dir = tmp_path / f"step-{way}"
+    out_dir.mkdir()
+    extra = {"probe_items": items, "out_dir": str(out_dir), "crash_host": "globex"}
+    proc = runner.run_playbook(local_aws.endpoint_url, ",".join(hosts) + ",", str(tmp_path / "artifacts"), "-vvv", "-e", json.dumps(extra),
+                               playbook="tests/integration/playbooks/step_probe.yml", extra_env=WAYS[way])
+    ran_as_process = "/library/byok_worker_probe.py" in "".join(l for l in proc.stdout.splitlines() if l.startswith("Using module file "))
+    assert ran_as_process == (way == "process"), proc.stdout[-2000:]
+    saved = {h: json.loads((out_dir / f"{h}.json").read_text()) for h in hosts}
+    assert proc.returncode == 2, proc.stdout[-3000:]  # one customer failed, the run finished
+    for host in ("acme", "initech"):
+        assert saved[host]["step"]["failed"] is False and saved[host]["step"]["runs"] == [1, 1, 1]
+        assert saved[host]["kept"] == [1, 1, 1]  # the fact, for the next task
+    crashed = saved["globex"]
+    # ansible-core applies no variable of a failed task: what the step kept before the crash is not a fact.
+    assert crashed["step"]["failed"] is True and crashed["kept"] is None
+    if way == "worker":
+        assert crashed["step"]["msg"] == "byok_worker_probe exited with status 3 without a result", crashed
+    else:
+        assert "MODULE FAILURE" not in crashed["step"]["msg"], crashed  # the module's own last words, not Ansible's
+    # Each customer's first run warned once; the warnings and deprecations reach the output as the task's own.
+    shown = [line.strip() for line in proc.stderr.splitlines() if line.startswith(("[WARNING]: ", "[DEPRECATION WARNING]: "))
+             and "Deprecation warnings can be disabled" not in line]
+    assert sorted(line for line in shown if line.startswith("[WARNING]")) == [
+        f"[WARNING]: first run's warning ({host})" for host in hosts], proc.stderr
+    # (a deprecation's text is shown once per run however many customers hit it)
+    assert any(line.startswith("[DEPRECATION WARNING]: first run's deprecation") for line in shown), proc.stderr
