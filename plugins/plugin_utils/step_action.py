@@ -139,7 +139,9 @@ class StepAction(ModuleInWorkerAction):
         """What the byok_announce role does, for a step that is one task: the announcement in the job output and, with
         byok_mattermost_webhook_url outside check mode, posted to Mattermost; appended to byok_announcements.
         A 'before' announcement that cannot be posted stops the step (nobody was told); an 'after' one is a warning."""
-        get = lambda name, default: self._templar.template(task_vars.get(name, default))  # noqa: E731
+        def get(name, default):
+            return self._templar.template(task_vars.get(name, default))
+
         config = get("byok_config_customer", {}) or {}
         icon = get("byok_announce_icon", "") or (":warning:" if event == "before" else ":white_check_mark:")
         environment = config.get("environment") or get("byok_environment", "")
