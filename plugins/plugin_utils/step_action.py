@@ -15,6 +15,7 @@ import datetime
 import importlib
 import json
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import VariableLayer
 from ansible.utils.display import Display
@@ -128,7 +129,8 @@ class StepAction(ModuleInWorkerAction):
     def disruption_now(self, task_vars, config):
         """byok_disruption decided again now (a run that started inside the window may reach a disruptive step after
         it has closed); the fact is updated. Without the run's permission nothing is decided: not allowed."""
-        allow = bool(self._templar.template(task_vars.get("byok_allow_disruption", False)))
+        # As `| bool` reads it: `-e byok_allow_disruption=false` is the string "false", not a permission.
+        allow = boolean(self._templar.template(task_vars.get("byok_allow_disruption", False)), strict=False)
         needed = int(self._templar.template(task_vars.get("byok_disruption_needed_minutes", 30)))
         decision = disruption_decision(normalize_windows(config.get("maintenance_windows")), allow,
                                        datetime.datetime.now(datetime.timezone.utc), needed)
