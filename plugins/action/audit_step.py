@@ -7,6 +7,7 @@ from __future__ import annotations
 from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet import audit_record
+from ansible_collections.mattermost.byok.plugins.modules import audit_step
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepFailed
 
@@ -22,20 +23,7 @@ def _aws_spec():
     return spec
 
 
-ARGUMENT_SPEC = dict(
-    config=dict(type="dict", required=True),
-    artifacts_dir=dict(type="path", required=True),
-    s3_object_sample=dict(type="int", default=20),
-    s3_newest=dict(type="int", default=20),
-    s3_latest=dict(type="dict", default={}),
-    s3_checkpoint=dict(type="dict", default={}),
-    mattermost_findings=dict(type="list", elements="dict"),
-    kubectl=dict(type="str", default="kubectl"),
-    concurrency=dict(type="int", default=16),
-    residual_retention_days=dict(type="int"),
-    fail_on_noncompliant=dict(type="bool", default=False),
-    **_aws_spec(),
-)
+ARGUMENT_SPEC = dict(audit_step.ARGUMENT_SPEC, **_aws_spec())
 
 
 class ActionModule(StepAction):
@@ -69,9 +57,9 @@ class ActionModule(StepAction):
             "residual_retention_days": args["residual_retention_days"],
             **aws,
         }, task_vars)
-        audit.pop("invocation", None)
-        # The fleet summary reads each customer's summary, resources and copies from it.
-        self.keep(byok_audit_result=audit)
+        # The step's result (the task's register, byok_audit_result) carries the audit: the fleet summary reads each
+        # customer's summary, resources and copies from it, also when the step fails (a failed task's facts are not kept).
+        found = {k: v for k, v in audit.items() if k not in ("invocation", "changed", "msg", "warnings", "failed")}
 
         # Written in check mode too: the report is the point of a check-mode run. No diff: a report, not a managed file.
         dest = f"{args['artifacts_dir']}/customers/{customer}.json"
@@ -89,6 +77,7 @@ class ActionModule(StepAction):
         line = audit_record.standing_line(customer, summary)
         self.progress([line])
         failure = audit_record.noncompliant_failure(customer, summary, args["fail_on_noncompliant"], args["artifacts_dir"])
+        result = dict(found, changed=bool(written.get("changed")), report=dest)
         if failure:
-            raise StepFailed(failure, {"changed": bool(written.get("changed")), "report": dest})
-        return {"changed": bool(written.get("changed")), "msg": line, "report": dest}
+            raise StepFailed(failure, result)
+        return dict(result, msg=line)

@@ -15,8 +15,9 @@ description:
   - For a customer with S3 and no O(mattermost_findings) (the S3 step did not run, or was skipped or failed), reads
     what the Mattermost servers send with their uploads with M(mattermost.byok.mattermost_server_info)
     (C(on_unreadable=provisioner_rule)).
-  - Reads which key encrypts each data store with M(mattermost.byok.encryption_audit_info) and keeps its result as the
-    fact C(byok_audit_result) (the fleet summary reads it).
+  - Reads which key encrypts each data store with M(mattermost.byok.encryption_audit_info) and returns what it found
+    (RV(summary), RV(resources), RV(copies)), also when the step fails; the role registers it as C(byok_audit_result),
+    which the fleet summary reads.
   - Writes C(<artifacts_dir>/customers/<inventory_hostname>.json) with M(mattermost.byok.write_report), in check mode
     too (the report is the point of a check-mode run); the same state gives the same file (C(changed=false)).
   - Says where the customer stands (RV(msg)) and, with O(fail_on_noncompliant), fails when a resource in scope is not
@@ -101,28 +102,51 @@ EXAMPLES = r"""
 
 RETURN = r"""
 msg:
-  description: Where the customer stands, e.g. C(acme: 12 of 12 resources on the customer's key - compliant; revocable: ...).
+  description:
+    - Where the customer stands, the line the step prints - how many resources are on the customer's key, whether it
+      is compliant, and what a revocation of the key would leave readable.
   returned: success
   type: str
 report:
   description: The customer's JSON report.
   returned: when written
   type: str
-ansible_facts:
-  description: Facts for the fleet summary.
+summary:
+  description: The audit's summary, as M(mattermost.byok.encryption_audit_info) returns it (C(compliant), C(revocable), counts).
   returned: when the audit ran
   type: dict
-  contains:
-    byok_audit_result:
-      description: The result of M(mattermost.byok.encryption_audit_info) (C(summary), C(resources), C(copies)).
-      type: dict
+resources:
+  description: One record per resource, as M(mattermost.byok.encryption_audit_info) returns them.
+  returned: when the audit ran
+  type: list
+  elements: dict
+copies:
+  description: The copies kept under another key, as M(mattermost.byok.encryption_audit_info) returns them.
+  returned: when the audit ran
+  type: list
+  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+# The step's own options; the action adds the AWS connection options (amazon.aws's, as AnsibleAWSModule does).
+ARGUMENT_SPEC = dict(
+    config=dict(type="dict", required=True),
+    artifacts_dir=dict(type="path", required=True),
+    s3_object_sample=dict(type="int", default=20),
+    s3_newest=dict(type="int", default=20),
+    s3_latest=dict(type="dict", default={}),
+    s3_checkpoint=dict(type="dict", default={}),
+    mattermost_findings=dict(type="list", elements="dict"),
+    kubectl=dict(type="str", default="kubectl"),
+    concurrency=dict(type="int", default=16),
+    residual_retention_days=dict(type="int"),
+    fail_on_noncompliant=dict(type="bool", default=False),
+)
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(), bypass_checks=True, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg="mattermost.byok.audit_step runs only through its action on the controller")
 
 
