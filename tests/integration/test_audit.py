@@ -215,3 +215,28 @@ def test_audit_sees_resources_moved_to_the_customer_key(local_aws, tmp_path):
     assert all(r["status"] in ("other_key", "unencrypted") for r in rep["resources"] if r["service"] != "s3")
     assert rep["summary"]["by_service"]["s3"]["not_on_customer_key"] == 0
     assert rep["summary"]["compliant"] is False
+
+
+AUDIT_TASK = "Audit which key encrypts each of the customer's data stores, write its report and say where it stands"
+
+
+def test_each_customer_says_where_it_stands(demo_audit):
+    artifacts, proc = demo_audit[1:]
+    for name in set(DEMO) - {"hooli"}:  # hooli stopped at its key check; its audit still ran (the rescue goes on)
+        summary = report(artifacts, name)["summary"]
+        assert (f"{name}: 0 of {summary['in_scope']} resources on the customer's key; "
+                f"{summary['readable_count']} store(s) or copies would stay readable after revocation") in proc.stdout
+
+
+def test_noncompliant_customer_fails_when_asked_after_its_report(demo_audit, tmp_path):
+    endpoint, artifacts = demo_audit[:2]
+    proc = runner.run_playbook(endpoint, os.path.join(runner.DEMO_INVENTORY, "hosts.yml"), str(tmp_path), "-l", "globex",
+                               "-e", "byok_audit_fail_on_noncompliant=true", *AUDIT_ONLY)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    rep = runner.read_json(str(tmp_path / "customers" / "globex.json"))
+    assert rep == report(artifacts, "globex")  # written before the customer fails
+    [customer] = runner.read_json(str(tmp_path / "fleet-summary.json"))["customers"]
+    assert customer["outcome"]["status"] == "failed" and customer["outcome"]["step"].endswith(AUDIT_TASK)
+    assert customer["outcome"]["message"] == (f"{rep['summary']['not_on_customer_key']} resource(s) of globex are not on "
+                                              f"the customer's key; see {tmp_path}/customers/globex.json")
+    assert customer["summary"] == rep["summary"]  # the fleet summary still has the audit
