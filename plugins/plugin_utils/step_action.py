@@ -40,6 +40,10 @@ def failure_text(result):
         msg = lines[-1].strip() if lines else msg
     return msg
 
+# What a failed step passes to the playbook's rescue (playbooks/byok.yml): its announcements and the records of what it
+# finished before it failed.
+RESCUED_FACTS = ("byok_step_results", "byok_announcements")
+
 
 class StepFailed(Exception):
     """A module of the step failed: the step fails with its message (the customer stops, the others go on)."""
@@ -63,6 +67,11 @@ class StepAction(ModuleInWorkerAction):
             result.update(self.step(task_vars or {}, dict(self._task.args)))
         except StepFailed as e:
             result.update(e.result, failed=True, msg=str(e))
+            # ansible-core applies no fact of a failed task; the playbook's rescue takes these from the failed result,
+            # so that what the step announced and recorded before it failed reaches the customer's outcome.
+            kept = {name: self._facts[name] for name in RESCUED_FACTS if name in self._facts}
+            if kept:
+                result["kept"] = kept
         if self._warnings:
             result["warnings"] = self._warnings
         if self._deprecations:
@@ -80,8 +89,8 @@ class StepAction(ModuleInWorkerAction):
 
     def keep(self, **facts):
         """Facts the later steps (and the fleet summary) read. ansible-core applies them only when the step succeeds
-        (as it registers no variable of a failed task). They are not in the task's result: the output stays readable,
-        and credentials kept as facts are never printed."""
+        (it applies no variable of a failed task); of a failed step, RESCUED_FACTS go in its result for the playbook's
+        rescue. They are not in a successful task's result: the output stays readable, and credentials are never printed."""
         self._facts.update(facts)
 
     def aws_args(self, args):
