@@ -78,7 +78,7 @@ class ActionModule(StepAction):
             result["canary"] = [dict(done, bucket=bucket) for bucket, done in canaries]
             if failed:
                 # Every pair was tried: the failed ones' messages are the customer's failure message.
-                raise StepFailed("\n".join(failed), dict(result, changed=result["changed"]))
+                raise StepFailed("\n".join(failed), {"changed": result["changed"], "canary": result["canary"]})
 
         if args["canary"]:
             canary("before")
