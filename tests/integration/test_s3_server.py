@@ -293,3 +293,27 @@ def test_stopgap_turns_the_setting_off_with_check_mode_diff_and_a_warning(fresh_
     assert setting() == ("false", version)  # nothing to change the second time
     [step] = json.loads((artifacts / "steps-acme.json").read_text())["steps"]
     assert not step["changed"] and "stopgap" not in step["summary"]
+
+
+def test_a_failed_canary_stops_the_customer_before_any_object_changes_after_every_pair_was_tried(fresh_local_aws, tmp_path):
+    """The first installation's canary credentials can't be read, the second one's canary passes as its server: the
+    customer stops with the first one's message only, after both were tried, and no bucket changed."""
+    aws = fresh_local_aws
+    world = Deployment(aws, tmp_path, {"offinst": "false", "oninst": "false"})
+    keys = world.credentials["offinst"]
+    aws.client("secretsmanager", PROVIDER).create_secret(Name="offinst-canary", SecretString=json.dumps(
+        {"ID": keys["aws_access_key_id"], "Secret": keys["aws_secret_access_key"]}))
+    before = {bucket: world.every_object(bucket) for bucket in world.buckets.values()}
+    customers = {"acme": world.host_vars(world.installation("oninst", canary_credentials={"secret": "oninst-no-such-secret"}),
+                                         world.installation("offinst", canary_credentials={"secret": "offinst-canary"}))}
+    proc, _artifacts = run(aws, tmp_path, customers, "--skip-tags", "audit")
+    assert proc.returncode != 0
+    flat = proc.stdout.replace("\\n", "\n")
+    assert ("byok_mattermost_installations[0].canary_credentials.secret: cannot read the secret oninst-no-such-secret"
+            in flat), proc.stdout[-4000:]
+    passed = f"{world.buckets['offinst']} (before): the canary as {world.users['offinst']} passed"
+    assert passed in flat, proc.stdout[-4000:]  # the second pair was tried
+    assert "(after)" not in flat
+    for bucket, objects in before.items():
+        assert world.default_encryption(bucket) == {"SSEAlgorithm": "AES256"}
+        assert world.every_object(bucket) == objects
