@@ -36,7 +36,7 @@ def argument_spec():
 class ActionModule(StepAction):
 
     def step(self, task_vars, args):
-        del args
+        # The task's options checked, with their defaults (the args given are the same, unchecked).
         args = self.validate_argument_spec(argument_spec=argument_spec())[1]
         customer, strategy, allowed = args["customer"], args["strategy"], args["allow_disruption"]
         check_mode = bool(self._task.check_mode)
