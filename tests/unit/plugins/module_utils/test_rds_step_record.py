@@ -186,7 +186,7 @@ def test_one_line_per_database_in_the_answers_order():
 
 def record_of(results, target=None, plan_only=False, check_mode=False, strategy="blue_green", rounds=1):
     state = {}
-    for _ in range(rounds):
+    for dummy in range(rounds):
         state = sr.fold_round(state, results, plan_only and not check_mode)
     target = target or {"identifier": results[0]["identifier"], "region": "us-east-1", "key_arn": KEY_E}
     [record] = sr.records([target], state, plan_only, check_mode, strategy)

@@ -163,34 +163,42 @@ def resumed_answer(identifier, **kw):
 
 
 SCENARIOS = {
-    "check mode, blue_green": (ACME, "blue_green", True, True, [[answer("acme-db", step="create_green"), answer("acme-reports", step="create_green", status=None)]]),
-    "check mode, snapshot_restore outside": (ACME, "snapshot_restore", False, True, [[answer("acme-db", step="final_snapshot", plan=SR_PLAN), answer("acme-reports", plan=SR_PLAN)]]),
-    "plan only": (ACME, "snapshot_restore", False, False, [[answer("acme-db", step="final_snapshot", plan=SR_PLAN), answer("acme-reports", plan=SR_PLAN, elapsed_seconds=None)]]),
+    "check mode, blue_green": (ACME, "blue_green", True, True, [
+        [answer("acme-db", step="create_green"), answer("acme-reports", step="create_green", status=None)]]),
+    "check mode, snapshot_restore outside": (ACME, "snapshot_restore", False, True, [
+        [answer("acme-db", step="final_snapshot", plan=SR_PLAN), answer("acme-reports", plan=SR_PLAN)]]),
+    "plan only": (ACME, "snapshot_restore", False, False, [
+        [answer("acme-db", step="final_snapshot", plan=SR_PLAN), answer("acme-reports", plan=SR_PLAN, elapsed_seconds=None)]]),
     "deferred switchovers": (ACME, "blue_green", False, False, [
         [answer("acme-db", elapsed_seconds=120.0), answer("acme-reports", elapsed_seconds=119.95)],
-        [answer("acme-db", deferred=True, step="deferred", elapsed_seconds=33.3), answer("acme-reports", deferred=True, step="deferred", changed=False)]]),
+        [answer("acme-db", deferred=True, step="deferred", elapsed_seconds=33.3),
+         answer("acme-reports", deferred=True, step="deferred", changed=False)]]),
     "inside the window, done over rounds": (ACME, "blue_green", True, False, [
         [answer("acme-db"), resumed_answer("acme-reports", prerequisites=[])],
-        [answer("acme-db", complete=True, step="done", switchover_seconds=21.34, retained_old="acme-db-old1", strategy="blue_green", changed=False),
+        [answer("acme-db", complete=True, step="done", switchover_seconds=21.34, retained_old="acme-db-old1", strategy="blue_green",
+                changed=False),
          answer("acme-reports", step="switchover", switchover_seconds=None)],
         [answer("acme-reports", complete=True, step="done", switchover_seconds=18.0, retained_old=None, strategy="blue_green")]]),
     "snapshot_restore inside": (ACME, "snapshot_restore", True, False, [
-        [answer("acme-db", step="restore", plan=SR_PLAN), answer("acme-reports", complete=True, step="done", downtime_seconds=75.25, plan=SR_PLAN, strategy="snapshot_restore")],
-        [answer("acme-db", complete=True, step="done", downtime_seconds=140, plan=SR_PLAN, strategy="snapshot_restore", retained_old="acme-db-byok-old")]]),
+        [answer("acme-db", step="restore", plan=SR_PLAN),
+         answer("acme-reports", complete=True, step="done", downtime_seconds=75.25, plan=SR_PLAN, strategy="snapshot_restore")],
+        [answer("acme-db", complete=True, step="done", downtime_seconds=140, plan=SR_PLAN, strategy="snapshot_restore",
+                retained_old="acme-db-byok-old")]]),
     "not finished, prerequisites": (ACME, "blue_green", True, False, [
         [answer("acme-db", prerequisites=["set rds.logical_replication=1 in the cluster parameter group"], step="create_green"),
          answer("acme-reports")]]),
     "second run, nothing to do": (ACME, "blue_green", True, False, [
         [answer("acme-db", complete=True, step="done", changed=False, elapsed_seconds=0.4, retained_old="acme-db-old1"),
          answer("acme-reports", complete=True, step="done", changed=False, elapsed_seconds=0.2, retained_old="acme-reports-old1")]]),
-    "global, check mode": (UMBRELLA, "blue_green", True, True, [[answer("umbrella-db", step="remove_from_global", plan={"steps": ["a", "b"], "disruptive": True})]]),
+    "global, check mode": (UMBRELLA, "blue_green", True, True, [
+        [answer("umbrella-db", step="remove_from_global", plan={"steps": ["a", "b"], "disruptive": True})]]),
     "global, outside": (UMBRELLA, "snapshot_restore", False, False, [
         [answer("umbrella-db", resumed={"at_step": "create_secondary", "members_done": ["umbrella-db-west"]})],
         [answer("umbrella-db", deferred=True, step="deferred", dr_exposure=["us-west-2 without a replica for 20 min"])]]),
     "global, done": (UMBRELLA, "blue_green", True, False, [
         [answer("umbrella-db", step="create_secondary")],
-        [answer("umbrella-db", complete=True, step="done", switchover_seconds=44.5, dr_exposure=["a", "b", "c"], retained_old="umbrella-db-byok-old",
-                plan={"disruptive": True, "expected_disruption": "two switchovers"})]]),
+        [answer("umbrella-db", complete=True, step="done", switchover_seconds=44.5, dr_exposure=["a", "b", "c"],
+                retained_old="umbrella-db-byok-old", plan={"disruptive": True, "expected_disruption": "two switchovers"})]]),
 }
 
 
