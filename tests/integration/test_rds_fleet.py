@@ -64,6 +64,17 @@ def test_demo_fleet_databases_move_to_customer_keys(fresh_local_aws, tmp_path):
     assert all(not r["deferred"] and r["summary"].startswith("plan:") for rs in results.values() for r in rs), results
     assert all(h.key_of(rds[r], c) == before[c][1] for c, (r, dummy) in CLUSTERS.items())
 
+    # Calls whose time box ends before the first step: rounds until byok_rds_max_calls, a progress line after each
+    # (elapsed over all calls), and the record says where the next run resumes; announced, nothing changed.
+    out, results = play(aws, tmp_path / "rounds", "-l", "acme", "-e", ALLOWED, "-e", "byok_rds_time_box_seconds=0",
+                        "-e", "byok_rds_max_calls=3")
+    assert out.count("acme-db: step create_green, status available, elapsed") == 3, out
+    assert "acme rds before: acme-db move to the customer key (blue_green)" in out and "acme rds after: acme-db done" in out
+    assert results["acme"] == [{"step": "rds", "resource": "acme-db", "changed": False, "disruptive": True, "deferred": False,
+                                "estimated_disruption_seconds": 60,
+                                "summary": "not finished at step create_green; resumes on the next run"}], results
+    assert h.key_of(rds["us-east-1"], "acme-db") == before["acme-db"][1]
+
     # Outside the window: green sides created and verified, switchovers deferred; nothing switched.
     out, results = play(aws, tmp_path / "outside", "-l", blue_green, "-e", NOT_ALLOWED)
     assert all(r["deferred"] and r["disruptive"] for rs in results.values() for r in rs), results
