@@ -40,7 +40,7 @@ class ActionModule(StepAction):
                 changed = changed or bool(result.get("changed"))
                 if result.get("diff"):
                     diffs.extend(result["diff"] if isinstance(result["diff"], list) else [result["diff"]])
-                self.progress([record.progress_line(module, label, result)])
+                self.progress([record.progress_line(customer, module, label, result)])
                 results.append(result)
             failed = record.failed_messages(results)
             if failed:
@@ -66,9 +66,9 @@ class ActionModule(StepAction):
 
         iams = run_each("iam_kms_access", [(k["arn"], record.iam_args(
             k, check, config, args["server_identities"], args["automation_role_arn"], args["iam_fix"])) for k, check in zip(keys, checks)])
-        # byok_key_iam: what the EBS step's tasks read before they read byok_key_kops_additional_policies.
+        # byok_key_iam: what the EBS step's tasks read until they read byok_key_kops_additional_policies.
         self.keep(byok_key_kops_additional_policies=record.kops_additional_policies(iams),
-                  byok_key_iam={"results": [record.iam_report(r) for r in iams]})
+                  byok_key_iam={"results": [{"kops_additional_policies": r.get("kops_additional_policies") or {}} for r in iams]})
 
         # Both documents are the point of a check-mode run too: written in check mode as well, and a record of this
         # run rather than a change to anything the step manages (changed stays what the modules said).
@@ -79,12 +79,12 @@ class ActionModule(StepAction):
                                              "content": content}, task_vars, check_mode=False)
 
         ready, msg = record.outcome(checks, iams)
-        result = {"changed": changed, "key_checks": records, "msg": msg}
+        result = {"changed": changed, "msg": msg}
         if diffs:
             result["diff"] = diffs
         if not ready:
-            raise StepFailed(msg, result)
-        return result
+            raise StepFailed(msg, result)  # what was found is in the key-check report
+        return dict(result, key_checks=records)
 
     def _policy(self, args, key_arn):
         """The customer's saved policy of the key: from `policies`, else its file in `policy_dir` (read here, on the

@@ -131,7 +131,7 @@ msg:
 key_checks:
   description: What the key-check report holds, one record per distinct key (C(key_arn), C(services), C(passed), C(summary),
     C(key), C(policy_source), C(findings), C(verdicts), C(probe), and C(iam), the IAM check's result).
-  returned: when the checks ran
+  returned: success
   type: list
   elements: dict
 ansible_facts:
@@ -143,6 +143,11 @@ ansible_facts:
       description: The IAM statements the kops roles need on the customer's keys, by role, merged over the keys.
       type: dict
       sample: {"node": [{"Sid": "MattermostByokKey0acbe000", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "arn:aws:kms:..."}]}
+    byok_key_iam:
+      description:
+        - C(results), the C(kops_additional_policies) of each key's IAM check, for the EBS step's tasks that read them
+          there.
+      type: dict
 """
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule

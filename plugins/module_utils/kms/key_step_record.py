@@ -151,12 +151,13 @@ def outcome(checks: list, iams: list) -> tuple:
     return True, "; ".join(str(r.get("summary")) for r in results)
 
 
-def progress_line(what: str, label: str, result: dict) -> str:
-    """One progress line: what ran on which key or installation, and its verdict."""
+def progress_line(customer: str, what: str, label: str, result: dict) -> str:
+    """One progress line: which customer's module ran on which key or installation, and its verdict (the summaries
+    are in the report and, for what did not pass, in the failure message)."""
     if result.get("failed"):
-        verdict = "failed: " + str(result.get("msg") or "failed")
+        verdict = "failed"
     elif "passed" in result:
-        verdict = ("passed" if result["passed"] else "NOT passed") + (f" - {result['summary']}" if result.get("summary") else "")
+        verdict = "passed" if result["passed"] else "NOT passed"
     else:
         verdict = "changed" if result.get("changed") else "ok"
-    return f"{what} {label}: {verdict}"
+    return f"{customer}: {what} {label}: {verdict}"
