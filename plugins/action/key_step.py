@@ -36,7 +36,8 @@ class ActionModule(StepAction):
             nonlocal changed
             results = []
             for label, module_args in runs:
-                result = self.run_module(module, dict(module_args, **aws), task_vars, check_mode=check_mode, fail=False)
+                # The run's connection options, under the module's own (an import names its key's region).
+                result = self.run_module(module, dict(aws, **module_args), task_vars, check_mode=check_mode, fail=False)
                 changed = changed or bool(result.get("changed"))
                 if result.get("diff"):
                     diffs.extend(result["diff"] if isinstance(result["diff"], list) else [result["diff"]])
