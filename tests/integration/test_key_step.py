@@ -33,7 +33,7 @@ def external_customer(endpoint, tmp_path, number):
         "byok_key_source": "external", "byok_keys": {"all": key}, "byok_services": ["s3", "rds"],
         "byok_s3_buckets": [f"mattermost-ext{number}-filestore"], "byok_rds_clusters": [{"identifier": f"ext{number}-db", "region": "us-east-1"}],
     })
-    name = f"ext{number}"
+    name = f"ext{number}{uuid.uuid4().hex[:6]}"  # its own alias (named after the customer) on a shared local AWS
     inventory = runner.write_inventory(str(tmp_path / "inventory"), {name: hv})
     runner.seed(endpoint, os.path.dirname(inventory))
     return name, inventory, key
