@@ -83,7 +83,7 @@ def test_fleet_summary_lists_every_demo_customer(demo_audit):
     assert sorted(c["customer"] for c in fleet["customers"]) == DEMO
     outcomes = {c["customer"]: c["outcome"] for c in fleet["customers"]}
     assert {name for name, o in outcomes.items() if o["status"] != "ok"} == {"hooli"}
-    assert outcomes["hooli"]["step"].endswith("Stop this customer before any change when a key is not ready")
+    assert outcomes["hooli"]["step"].endswith("Verify the customer's keys and stop this customer before any change when a key is not ready")
     assert "role/nodes.hooli01-kops.k8s.local" in outcomes["hooli"]["message"]
     [check] = runner.read_json(os.path.join(artifacts, "key-checks", "hooli.json"))
     [finding] = [f for f in check["findings"] if f["severity"] == "error"]
