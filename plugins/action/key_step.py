@@ -67,9 +67,8 @@ class ActionModule(StepAction):
 
         iams = run_each("iam_kms_access", [(k["arn"], record.iam_args(
             k, check, config, args["server_identities"], args["automation_role_arn"], args["iam_fix"])) for k, check in zip(keys, checks)])
-        # byok_key_iam: what the EBS step's tasks read until they read byok_key_kops_additional_policies.
-        self.keep(byok_key_kops_additional_policies=record.kops_additional_policies(iams),
-                  byok_key_iam={"results": [{"kops_additional_policies": r.get("kops_additional_policies") or {}} for r in iams]})
+        # What the kops roles' IAM policies lack on the customer's keys: the EBS step gives it to kops (kops owns them).
+        self.keep(byok_key_kops_additional_policies=record.kops_additional_policies(iams))
 
         # Both documents are the point of a check-mode run too: written in check mode as well, and a record of this
         # run rather than a change to anything the step manages (changed stays what the modules said).

@@ -134,20 +134,6 @@ key_checks:
   returned: success
   type: list
   elements: dict
-ansible_facts:
-  description: Facts for the later steps.
-  returned: when the IAM check ran
-  type: dict
-  contains:
-    byok_key_kops_additional_policies:
-      description: The IAM statements the kops roles need on the customer's keys, by role, merged over the keys.
-      type: dict
-      sample: {"node": [{"Sid": "MattermostByokKey0acbe000", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "arn:aws:kms:..."}]}
-    byok_key_iam:
-      description:
-        - C(results), the C(kops_additional_policies) of each key's IAM check, for the EBS step's tasks that read them
-          there.
-      type: dict
 """
 
 from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import ByokModule

@@ -63,6 +63,7 @@ class StepAction(ModuleInWorkerAction):
         del tmp
         self._warnings, self._deprecations = [], []
         self._facts = {}
+        self._task_vars_host = (task_vars or {}).get("inventory_hostname")
         try:
             result.update(self.step(task_vars or {}, dict(self._task.args)))
         except StepFailed as e:
@@ -131,9 +132,11 @@ class StepAction(ModuleInWorkerAction):
         return importlib.import_module(f"ansible_collections.{namespace}.{collection}.plugins.modules.{short}")
 
     def progress(self, lines):
-        """Progress lines, printed as the step goes (a long step shows where it is)."""
+        """Progress lines, printed as the step goes (a long step shows where it is), each with the customer's name:
+        the customers of a fleet run print side by side."""
+        host = self._task_vars_host
         for line in lines:
-            display.display(f"  {line}")
+            display.display(f"  {line}" if not host or line.startswith(f"{host}:") else f"  {host}: {line}")
 
     def disruption_now(self, task_vars, config):
         """byok_disruption decided again now (a run that started inside the window may reach a disruptive step after

@@ -56,14 +56,19 @@ def receiver():
         server.shutdown()
 
 
-def run(tmp_path, *args, url=None):
+# The byok_announce role (the key watch's announcements) and a step action's announce() (the RDS and EBS steps').
+WAYS = {"role": PLAYBOOK, "step": "tests/integration/playbooks/announce_step.yml"}
+
+
+def run(tmp_path, *args, url=None, way="role"):
     extra = ["-e", f"byok_mattermost_webhook_url={url}"] if url else []
-    return run_playbook("http://127.0.0.1:1", "localhost,", str(tmp_path), *extra, *args, playbook=PLAYBOOK)
+    return run_playbook("http://127.0.0.1:1", "localhost,", str(tmp_path), *extra, *args, playbook=WAYS[way])
 
 
-def test_before_and_after_are_posted(tmp_path, receiver):
+@pytest.mark.parametrize("way", WAYS)
+def test_before_and_after_are_posted(way, tmp_path, receiver):
     hook = receiver()
-    result = run(tmp_path, "-e", "byok_announce_channel=byok-ops", url=hook.url)
+    result = run(tmp_path, "-e", "byok_announce_channel=byok-ops", url=hook.url, way=way)
     assert result.returncode == 0, result.stdout + result.stderr
     assert [p["path"] for p in hook.posts] == ["/hooks/xk3q9h7w1b8bto"] * 2
     assert all(p["content_type"] == "application/json" for p in hook.posts)
@@ -77,24 +82,46 @@ def test_before_and_after_are_posted(tmp_path, receiver):
     assert hook.url not in result.stdout
 
 
-def test_check_mode_posts_nothing(tmp_path, receiver):
+@pytest.mark.parametrize("way", WAYS)
+def test_check_mode_posts_nothing(way, tmp_path, receiver):
     hook = receiver()
-    result = run(tmp_path, "--check", url=hook.url)
+    result = run(tmp_path, "--check", url=hook.url, way=way)
     assert result.returncode == 0, result.stdout + result.stderr
     assert hook.posts == []
     assert "acme-db switches over" in " ".join(result.stdout.split())  # still shown in the job output
 
 
-def test_without_a_webhook_it_only_prints(tmp_path):
-    result = run(tmp_path)
+@pytest.mark.parametrize("way", WAYS)
+def test_without_a_webhook_it_only_prints(way, tmp_path):
+    result = run(tmp_path, way=way)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "acme-db is on the customer key" in " ".join(result.stdout.split())
     assert [a["posted"] for a in read_json(os.path.join(tmp_path, "announcements.json"))] == [False, False]
 
 
-def test_a_failed_announcement_before_stops_the_step(tmp_path, receiver):
+@pytest.mark.parametrize("way", WAYS)
+def test_a_failed_announcement_before_stops_the_step(way, tmp_path, receiver):
     hook = receiver(status=500)
-    result = run(tmp_path, url=hook.url)
-    assert result.returncode != 0
+    result = run(tmp_path, url=hook.url, way=way)
+    if way == "role":
+        assert result.returncode != 0
+    else:  # the step failed, before its disruptive action (the test playbook rescues it)
+        assert "The rds announcement could not be posted to Mattermost (HTTPError)" in result.stdout, result.stdout
+        assert "disruptive action failed" not in result.stdout
     assert len(hook.posts) == 1  # "before" was tried; the play stopped there
-    assert not os.path.exists(os.path.join(tmp_path, "announcements.json"))
+    if way == "role":
+        assert not os.path.exists(os.path.join(tmp_path, "announcements.json"))
+    else:  # nothing announced: the rescue found no announcement in the failed result
+        assert read_json(os.path.join(tmp_path, "announcements.json")) == []
+
+
+def test_a_step_that_fails_after_announcing_keeps_its_announcement_for_the_rescue(tmp_path, receiver):
+    """ansible-core applies no fact of a failed task: the step passes its announcements in its failed result, and the
+    rescue (as playbooks/byok.yml's) keeps them for the customer's outcome."""
+    hook = receiver()
+    result = run(tmp_path, "-e", "fail_between=true", url=hook.url, way="step")
+    assert result.returncode == 0, result.stdout + result.stderr  # rescued
+    assert len(hook.posts) == 1 and "rds before:" in hook.posts[0]["body"]["text"]
+    recorded = read_json(os.path.join(tmp_path, "announcements.json"))
+    assert [(a["event"], a["posted"]) for a in recorded] == [("before", True)]
+    assert hook.url not in result.stdout
