@@ -24,7 +24,10 @@ class ActionModule(StepAction):
         _validation, args = self.validate_argument_spec(argument_spec=dict(aws_argument_spec(), **ARGUMENT_SPEC))
         aws = self.aws_args(dict(self._task.args))
         check_mode = bool(self._task.check_mode)
-        get = lambda name, default=None: self._templar.template(task_vars.get(name, default))  # noqa: E731
+
+        def get(name, default=None):
+            return self._templar.template(task_vars.get(name, default))
+
         host = task_vars.get("inventory_hostname")
         cluster, key = args["cluster_name"], args["key_arn"]
         self.diffs = []

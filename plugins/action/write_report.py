@@ -21,4 +21,3 @@ class ActionModule(ModuleInWorkerAction):
             args["content"] = render_role_template(self, args.pop("template"), task_vars)
             self._task.args = args
         return super().run(tmp, task_vars)
-

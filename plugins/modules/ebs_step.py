@@ -163,7 +163,7 @@ from ansible_collections.mattermost.byok.plugins.module_utils.aws.module import 
 ARGUMENT_SPEC = dict(
     cluster_name=dict(type="str", required=True),
     state_store=dict(type="str", required=True),
-    key_arn=dict(type="str", required=True),
+    key_arn=dict(type="str", required=True, no_log=False),
     grantee_principal=dict(type="str"),
     kops_binary=dict(type="str", default="kops"),
     kops_update=dict(type="str", choices=["none", "direct", "terraform"], default="direct"),

@@ -40,6 +40,7 @@ def failure_text(result):
         msg = lines[-1].strip() if lines else msg
     return msg
 
+
 # What a failed step passes to the playbook's rescue (playbooks/byok.yml): its announcements and the records of what it
 # finished before it failed.
 RESCUED_FACTS = ("byok_step_results", "byok_announcements")

@@ -59,7 +59,7 @@ def round_buckets(pending: list, server: dict | None, stopgap: bool) -> list:
     Time alone says "on the key" only when every writer of the bucket sends no encryption header of its own. A
     setting off only by the stopgap can be turned back on by the provisioner at any time: time is not trusted then."""
     known = (server or {}).get("buckets") or {}
-    return [{"name": bucket, "writers_follow_default": bool((known.get(bucket) or {}).get("writers_follow_default") or False)
+    return [{"name": bucket, "writers_follow_default": bool((known.get(bucket) or {}).get("writers_follow_default"))
              and not stopgap} for bucket in pending]
 
 

@@ -68,7 +68,7 @@ def test_canary_reads_only_installations_with_credentials_and_only_with_s3():
         {"id": "four", "buckets": ["b4"], "canary_credentials": {}},
     ]
     reads = r.canary_reads(CONFIG, installations)
-    assert [label for label, _ in reads] == ["one", "2"]
+    assert [read[0] for read in reads] == ["one", "2"]
     assert reads[0][1] == {"bucket": "b1", "key_arn": K1, "identity": "arn:aws:iam::2:user/one", "credentials_secret": "s1",
                            "credentials_role_arn": None, "variable": "byok_mattermost_installations[0].canary_credentials",
                            "credentials_only": True}

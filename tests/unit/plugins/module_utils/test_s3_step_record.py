@@ -67,8 +67,8 @@ def test_round_buckets(known, stopgap, expected):
 
 
 def test_round_buckets_without_a_server_reading():
-    assert step_record.round_buckets(["a", "b"], None, False) == [{"name": "a", "writers_follow_default": False},
-                                                                    {"name": "b", "writers_follow_default": False}]
+    assert step_record.round_buckets(["a", "b"], None, False) == [
+        {"name": "a", "writers_follow_default": False}, {"name": "b", "writers_follow_default": False}]
 
 
 # --- the rounds' state
@@ -116,7 +116,7 @@ def test_a_bucket_waiting_for_confirmation_is_not_run_again():
 ])
 def test_another_round(number, max_rounds, check_mode, expected):
     rounds = Rounds(["a"])
-    for _ in range(number):
+    for _round in range(number):
         rounds.add([result("a", complete=False)])
     assert rounds.another(max_rounds, check_mode) is expected
 
