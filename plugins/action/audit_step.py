@@ -4,26 +4,15 @@
 """mattermost.byok.audit_step: the byok_audit role's customer step as one task (plugins/modules/audit_step.py)."""
 from __future__ import annotations
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet import audit_record
 from ansible_collections.mattermost.byok.plugins.modules import audit_step
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepFailed
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import aws_option_spec
 
 
-def _aws_spec():
-    # The modules the step runs apply the environment fallbacks themselves: only what the task gives is passed on.
-    spec = {}
-    for name, option in aws_argument_spec().items():
-        option = dict(option)
-        option.pop("fallback", None)
-        option.pop("default", None)
-        spec[name] = option
-    return spec
-
-
-ARGUMENT_SPEC = dict(audit_step.ARGUMENT_SPEC, **_aws_spec())
+ARGUMENT_SPEC = dict(audit_step.ARGUMENT_SPEC, **aws_option_spec())
 
 
 class ActionModule(StepAction):

@@ -11,17 +11,17 @@ import json
 import os
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 
 from ansible_collections.mattermost.byok.plugins.module_utils.kops import ebs_step_record as record
 from ansible_collections.mattermost.byok.plugins.modules.ebs_step import ARGUMENT_SPEC
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import aws_option_spec
 
 
 class ActionModule(StepAction):
 
     def step(self, task_vars, args):
-        _validation, args = self.validate_argument_spec(argument_spec=dict(aws_argument_spec(), **ARGUMENT_SPEC))
+        _validation, args = self.validate_argument_spec(argument_spec=dict(aws_option_spec(), **ARGUMENT_SPEC))
         aws = self.aws_args(dict(self._task.args))
         check_mode = bool(self._task.check_mode)
 

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
-
 from ansible_collections.mattermost.byok.plugins.module_utils.kms import key_step_record as record
 from ansible_collections.mattermost.byok.plugins.modules.key_step import ARGUMENT_SPEC
 from ansible_collections.mattermost.byok.plugins.modules.key_step import REQUIRED_BY
 from ansible_collections.mattermost.byok.plugins.plugin_utils.role_template import render_role_template
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepFailed
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import aws_option_spec
 
 
 class ActionModule(StepAction):
 
     def step(self, task_vars, args):
-        dummy, args = self.validate_argument_spec(argument_spec=dict(ARGUMENT_SPEC, **aws_argument_spec()), required_by=REQUIRED_BY)
+        dummy, args = self.validate_argument_spec(argument_spec=dict(ARGUMENT_SPEC, **aws_option_spec()), required_by=REQUIRED_BY)
         aws = self.aws_args(args)
         config = args["config"]
         keys = config.get("distinct_keys") or []

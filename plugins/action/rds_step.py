@@ -9,35 +9,17 @@ database appended to byok_step_results. What it decides and records is plugins/m
 """
 from __future__ import annotations
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
-
 from ansible_collections.mattermost.byok.plugins.module_utils.rds import step_record
+from ansible_collections.mattermost.byok.plugins.modules.rds_step import ARGUMENT_SPEC
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
-
-# The documented options (plugins/modules/rds_step.py), the AWS connection options included.
-ARGUMENT_SPEC = dict(
-    customer=dict(type="dict", required=True),
-    strategy=dict(type="str", choices=["blue_green", "snapshot_restore"], default="blue_green"),
-    allow_disruption=dict(type="bool", default=False),
-    time_box_seconds=dict(type="int", default=120),
-    max_calls=dict(type="int", default=120),
-    poll_seconds=dict(type="float", default=15),
-    switchover_timeout=dict(type="int", default=300),
-    wait_timeout=dict(type="int", default=7200),
-)
-
-
-def argument_spec():
-    # Without the environment fallbacks: each rds_reencrypt run reads the environment itself, as its own task would.
-    aws = {name: {k: v for k, v in option.items() if k != "fallback"} for name, option in aws_argument_spec().items()}
-    return {**aws, **ARGUMENT_SPEC}
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import aws_option_spec
 
 
 class ActionModule(StepAction):
 
     def step(self, task_vars, args):
         # The task's options checked, with their defaults (the args given are the same, unchecked).
-        args = self.validate_argument_spec(argument_spec=argument_spec())[1]
+        args = self.validate_argument_spec(argument_spec={**aws_option_spec(), **ARGUMENT_SPEC})[1]
         customer, strategy, allowed = args["customer"], args["strategy"], args["allow_disruption"]
         check_mode = bool(self._task.check_mode)
         targets = step_record.targets(customer)

@@ -10,21 +10,14 @@ then one record per bucket appended to byok_step_results. What is decided and re
 """
 from __future__ import annotations
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
-
 from ansible_collections.mattermost.byok.plugins.module_utils.s3 import step_record
 from ansible_collections.mattermost.byok.plugins.modules.s3_step import ARGUMENT_SPEC
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepFailed
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import aws_option_spec
 
 
-def _passed_on(spec: dict) -> dict:
-    """The AWS options as given to the task (module_defaults included), without their environment fallbacks or
-    defaults: what was not given is not passed, and each module run reads its environment itself."""
-    return {name: {k: v for k, v in option.items() if k not in ("fallback", "default")} for name, option in spec.items()}
-
-
-AWS_SPEC = _passed_on(aws_argument_spec())
+AWS_SPEC = aws_option_spec()
 SPEC = dict(ARGUMENT_SPEC, **AWS_SPEC)
 # The s3_bucket_kms options the step gives itself.
 STEP_SETS = {"bucket", "buckets", "key_arn", "max_seconds"} | set(AWS_SPEC) | {a for o in AWS_SPEC.values() for a in o.get("aliases", [])}

@@ -121,20 +121,21 @@ plan_only:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 
+# The action's argument spec too (plugins/action/rds_step.py validates the task's arguments with it).
+ARGUMENT_SPEC = dict(
+    customer=dict(type="dict", required=True),
+    strategy=dict(type="str", choices=["blue_green", "snapshot_restore"], default="blue_green"),
+    allow_disruption=dict(type="bool", default=False),
+    time_box_seconds=dict(type="int", default=120),
+    max_calls=dict(type="int", default=120),
+    poll_seconds=dict(type="float", default=15),
+    switchover_timeout=dict(type="int", default=300),
+    wait_timeout=dict(type="int", default=7200),
+)
+
+
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=dict(
-            customer=dict(type="dict", required=True),
-            strategy=dict(type="str", choices=["blue_green", "snapshot_restore"], default="blue_green"),
-            allow_disruption=dict(type="bool", default=False),
-            time_box_seconds=dict(type="int", default=120),
-            max_calls=dict(type="int", default=120),
-            poll_seconds=dict(type="float", default=15),
-            switchover_timeout=dict(type="int", default=300),
-            wait_timeout=dict(type="int", default=7200),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg="mattermost.byok.rds_step runs only through its action on the controller (one task per "
                          "customer that runs mattermost.byok.rds_reencrypt in rounds)")
 

@@ -20,16 +20,24 @@ from ansible.module_utils.urls import open_url
 from ansible.plugins.action import VariableLayer
 from ansible.utils.display import Display
 
+from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
+
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import disruption_decision
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
 from ansible_collections.mattermost.byok.plugins.plugin_utils.module_in_worker import ModuleInWorkerAction
 
 display = Display()
 
-# The connection options of amazon.aws modules: the step's own (from module_defaults of group/mattermost.byok.byok)
-# passed on to each module it runs.
-AWS_OPTIONS = ("region", "access_key", "secret_key", "session_token", "profile", "endpoint_url", "aws_ca_bundle",
-               "validate_certs", "aws_config", "debug_botocore_endpoint_logs")
+
+def aws_option_spec():
+    """amazon.aws's connection options as a step takes them (from module_defaults of group/mattermost.byok.byok) and
+    passes them on to each module it runs: without their environment fallbacks and defaults, so that only what the
+    task gives is passed on, and each module run reads its environment itself, as its own task would."""
+    return {name: {k: v for k, v in option.items() if k not in ("fallback", "default")}
+            for name, option in aws_argument_spec().items()}
+
+
+AWS_OPTIONS = tuple(aws_argument_spec())
 
 
 def failure_text(result):
@@ -96,6 +104,7 @@ class StepAction(ModuleInWorkerAction):
         self._facts.update(facts)
 
     def aws_args(self, args):
+        """The connection options the task was given, for a module the step runs."""
         return {k: args[k] for k in AWS_OPTIONS if args.get(k) is not None}
 
     def run_module(self, name, module_args, task_vars, check_mode=None, fail=True):
