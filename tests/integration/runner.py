@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import boto3
 import yaml
@@ -50,8 +53,14 @@ def account_credentials(endpoint_url: str, account: str) -> dict:
 
 
 def seed(endpoint_url: str, inventory: str = DEMO_INVENTORY):
-    subprocess.run([sys.executable, "-m", "tests.local_aws.demo_fleet", "--endpoint-url", endpoint_url, "--inventory", inventory],
-                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=300)
+    # The test processes of `pytest -n 2` share one local AWS, and a seeding creates what it does not find (the
+    # automation role, ...): two seedings of one server at once race, so they take turns.
+    lock = os.path.join(tempfile.gettempdir(), f"byok-seed-{hashlib.sha1(endpoint_url.encode()).hexdigest()[:12]}.lock")
+    with open(lock, "w") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        done = subprocess.run([sys.executable, "-m", "tests.local_aws.demo_fleet", "--endpoint-url", endpoint_url, "--inventory", inventory],
+                              cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"seeding {inventory} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
 
 
 def read_json(path: str):
