@@ -4,7 +4,6 @@
 """mattermost.byok.audit_step: the byok_audit role's customer step as one task (plugins/modules/audit_step.py)."""
 from __future__ import annotations
 
-
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet import audit_record
 from ansible_collections.mattermost.byok.plugins.modules import audit_step
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
@@ -52,15 +51,10 @@ class ActionModule(StepAction):
 
         # Written in check mode too: the report is the point of a check-mode run. No diff: a report, not a managed file.
         dest = f"{args['artifacts_dir']}/customers/{customer}.json"
-        saved_diff = self._task.diff
-        self._task.diff = False
-        try:
-            written = self.run_module("write_report", {
-                "dest": dest,
-                "content": audit_record.report_text(audit_record.customer_report(customer, config, audit)),
-            }, task_vars, check_mode=False)
-        finally:
-            self._task.diff = saved_diff
+        written = self.run_module("write_report", {
+            "dest": dest,
+            "content": audit_record.report_text(audit_record.customer_report(customer, config, audit)),
+        }, task_vars, check_mode=False, diff=False)
 
         summary = audit.get("summary") or {}
         line = audit_record.standing_line(customer, summary)

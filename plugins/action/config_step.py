@@ -8,18 +8,16 @@ the facts every later step reads: byok_config_customer, byok_config_aws_credenti
 """
 from __future__ import annotations
 
-import datetime
 import re
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import CustomerConfigError
 from ansible_collections.mattermost.byok.plugins.module_utils.fleet.customer_config import validate_customer
-from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import disruption_decision
-from ansible_collections.mattermost.byok.plugins.module_utils.fleet.maintenance_window import normalize_windows
 from ansible_collections.mattermost.byok.plugins.modules.config_step import ARGUMENT_SPEC
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepAction
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import StepFailed
+from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import decide_disruption
 from ansible_collections.mattermost.byok.plugins.plugin_utils.step_action import failure_text
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -53,8 +51,7 @@ class ActionModule(StepAction):
         services = config["services"]
         if args["services_only"]:
             services = [s for s in services if s in args["services_only"]]
-        decision = disruption_decision(normalize_windows(config.get("maintenance_windows")), args["allow_disruption"],
-                                       datetime.datetime.now(datetime.timezone.utc), args["disruption_needed_minutes"])
+        decision = decide_disruption(config, args["allow_disruption"], args["disruption_needed_minutes"])
         self.keep(byok_config_customer=config, byok_config_aws_credentials=credentials, byok_run_services=services,
                   byok_disruption=decision)
         # The credentials are facts only: never in the task's result (no no_log needed, so failures keep their message;

@@ -114,13 +114,3 @@ class ActionModule(StepAction):
         if result.get("diff"):
             self.diffs.extend(result["diff"] if isinstance(result["diff"], list) else [result["diff"]])
         return result
-
-    def run_module(self, name, module_args, task_vars, check_mode=None, fail=True, diff=None):
-        """StepAction.run_module, with the module's --diff off where the role's task had `diff: false`."""
-        saved = self._task.diff
-        if diff is not None:
-            self._task.diff = diff
-        try:
-            return super().run_module(name, module_args, task_vars, check_mode=check_mode, fail=fail)
-        finally:
-            self._task.diff = saved

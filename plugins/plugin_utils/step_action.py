@@ -40,6 +40,12 @@ def aws_option_spec():
 AWS_OPTIONS = tuple(aws_argument_spec())
 
 
+def decide_disruption(config, allow, needed_minutes):
+    """May a disruptive step start now, for this customer (its maintenance windows) and this run (its permission)?"""
+    return disruption_decision(normalize_windows(config.get("maintenance_windows")), allow,
+                               datetime.datetime.now(datetime.timezone.utc), needed_minutes)
+
+
 def failure_text(result):
     """What a failed module run says: its message, or the last line of what it printed when it crashed."""
     msg = result.get("msg") or "failed"
@@ -107,24 +113,27 @@ class StepAction(ModuleInWorkerAction):
         """The connection options the task was given, for a module the step runs."""
         return {k: args[k] for k in AWS_OPTIONS if args.get(k) is not None}
 
-    def run_module(self, name, module_args, task_vars, check_mode=None, fail=True):
+    def run_module(self, name, module_args, task_vars, check_mode=None, fail=True, diff=None):
         """A module with these arguments (None values left out, as `omit`), as its own task would run it: `name` is
         one of this collection's (`s3_bucket_kms`) or another collection's by its full name (`amazon.aws.sts_assume_role`).
 
-        check_mode overrides the task's (a plan that is only a plan, or a report written in check mode too). A failed
-        module raises StepFailed with its message unless fail=False."""
+        check_mode overrides the task's (a plan that is only a plan, or a report written in check mode too), diff too
+        (off for a report, which is not a managed file). A failed module raises StepFailed with its message unless
+        fail=False."""
         action = self.module_action(name)
         module_args = {k: v for k, v in module_args.items() if v is not None}
-        saved = self._task.check_mode
+        saved = self._task.check_mode, self._task.diff
         if check_mode is not None:
             self._task.check_mode = check_mode
+        if diff is not None:
+            self._task.diff = diff
         try:
             if self._runs_in_worker():
                 result = self._run_in_fork(task_vars, module=self.module_code(action), action=action, module_args=module_args)
             else:
                 result = self._execute_module(module_name=action, module_args=module_args, task_vars=task_vars)
         finally:
-            self._task.check_mode = saved
+            self._task.check_mode, self._task.diff = saved
         # The module's warnings and deprecations become the step's (as they come: ansible-core's own summaries).
         self._warnings.extend(result.get("warnings") or [])
         self._deprecations.extend(result.get("deprecations") or [])
@@ -154,8 +163,7 @@ class StepAction(ModuleInWorkerAction):
         # As `| bool` reads it: `-e byok_allow_disruption=false` is the string "false", not a permission.
         allow = boolean(self._templar.template(task_vars.get("byok_allow_disruption", False)), strict=False)
         needed = int(self._templar.template(task_vars.get("byok_disruption_needed_minutes", 30)))
-        decision = disruption_decision(normalize_windows(config.get("maintenance_windows")), allow,
-                                       datetime.datetime.now(datetime.timezone.utc), needed)
+        decision = decide_disruption(config, allow, needed)
         self.keep(byok_disruption=decision)
         return decision
 
